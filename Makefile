@@ -1,0 +1,18 @@
+# The two quick-start commands: `make p1` (the gate against the embedded stand-in) and `make test`.
+PYTHON ?= python3
+PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
+
+.PHONY: p1 test install system-deps
+
+install:
+	$(PIP) -e .
+
+p1: install
+	$(PYTHON) -m behave --tags=@p1 --stop
+
+system-deps:
+	bash scripts/install-system-deps
+
+test: system-deps
+	$(PIP) -e '.[test]'
+	$(PYTHON) -m pytest

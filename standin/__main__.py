@@ -1,0 +1,49 @@
+"""`python -m standin`: serve the stand-in platform in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import StandinError
+from .faults import FAULTS
+from .server import serve
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m standin",
+        description="Serve the stand-in AI agent platform (backend, auth and WebSocket) "
+                    "with optional named faults.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default %(default)s; 0 picks one)")
+    parser.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in a temporary folder)")
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME",
+                        help="switch a named fault on (repeatable; see --list-faults)")
+    parser.add_argument("--version", dest="platform_version", default="1.0.0",
+                        help="the version the health endpoints report (default %(default)s)")
+    parser.add_argument("--list-faults", action="store_true", help="list the faults and exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.list_faults:
+        width = max(map(len, FAULTS))
+        for fault in FAULTS.values():
+            print(f"{fault.name:<{width}}  {fault.clause}")
+        return 0
+    if not 0 <= args.port <= 65535:
+        print(f"standin: port {args.port} is out of range 0-65535", file=sys.stderr)
+        return 2
+    try:
+        serve(args.fault, args.database_url, args.host, args.port, args.platform_version,
+              announce=lambda line: print(line, flush=True))
+    except StandinError as exc:
+        print(f"standin: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""A deterministic scripted agent: the five progress events, and one real tool call."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from .discovery import list_servers
+from .models import MCPToolExecution
+
+AGENT_NAME = "supervisor_agent"
+TOOL_NAME = "list_agent_servers"
+
+
+def _run_tool(database, user_id: str) -> dict[str, Any]:  # noqa: ANN001
+    """Read the agent server registry and record the execution, as the platform does."""
+    started = time.perf_counter()
+    servers = list_servers(database)
+    result = {"servers": [server["name"] for server in servers]}
+    with database.session() as session:
+        session.add(MCPToolExecution(
+            id=str(uuid.uuid4()), server_name="platform-registry", tool_name=TOOL_NAME,
+            arguments={}, result=result, status="success", user_id=user_id,
+            execution_time_ms=round((time.perf_counter() - started) * 1000, 2)))
+    return result
+
+
+def _event(kind: str, run_id: str, data: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"type": kind, "run_id": run_id, "agent_name": AGENT_NAME,
+            "timestamp": time.time(), "data": data, **extra}
+
+
+async def run_agent(database, user_id: str, user_request: str,  # noqa: ANN001
+                    faults) -> AsyncIterator[dict[str, Any]]:  # noqa: ANN001
+    """Yield the run's events in the contract's order; agent_error when the tool fails."""
+    run_id = str(uuid.uuid4())
+    yield _event("agent_started", run_id, {"status": "started", "user_request": user_request})
+    yield _event("agent_thinking", run_id, {"status": "thinking",
+                                            "thought": "Looking up the available agent servers"})
+    skip_tool_events = "agent-skips-tool-events" in faults
+    if not skip_tool_events:
+        yield _event("tool_executing", run_id, {"status": "executing"}, tool_name=TOOL_NAME)
+    try:
+        result = await run_in_threadpool(_run_tool, database, user_id)
+    except SQLAlchemyError as exc:
+        yield _event("agent_error", run_id, {"status": "error",
+                                             "error": f"tool {TOOL_NAME} failed",
+                                             "detail": str(exc).splitlines()[0][:200]})
+        return
+    if not skip_tool_events:
+        yield _event("tool_completed", run_id, {"status": "completed", "result": result},
+                     tool_name=TOOL_NAME)
+    if "agent-never-completes" in faults:
+        return
+    yield _event("agent_completed", run_id, {
+        "status": "completed",
+        "result": f"Found {len(result['servers'])} agent server(s): {', '.join(result['servers'])}",
+    })

@@ -1,0 +1,86 @@
+"""The stand-in's state and its Starlette application."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from . import auth, discovery, health, realtime, threads
+from .auth import TokenService
+from .db import BASE_REVISION, Database
+from .faults import FaultSwitch
+
+DEFAULT_VERSION = "1.0.0"
+
+
+@dataclass
+class StandinState:
+    """Everything a request handler may read: database, tokens, faults, version."""
+
+    database: Database
+    tokens: TokenService
+    bypass_key: str
+    faults: FaultSwitch = field(default_factory=FaultSwitch)
+    version: str = DEFAULT_VERSION
+    slow_delay_s: float = 2.5
+    max_sessions_per_user: int = 0
+    sessions: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def set_faults(self, names: Iterable[str]) -> None:
+        """Switch exactly these faults on, bringing the database schema along when needed."""
+        with self._lock:
+            switched_on, switched_off = self.faults.replace(names)
+            self.database.down = "db-down" in self.faults
+            if "missing-mcp-tables" in switched_on:
+                self.database.migrate(BASE_REVISION)
+            elif "missing-mcp-tables" in switched_off:
+                self.database.migrate("head")
+                self.database.seed()
+
+    def prepare_database(self) -> None:
+        """Apply the migrations the active faults allow, and seed what discovery needs."""
+        if "missing-mcp-tables" in self.faults:
+            self.database.migrate(BASE_REVISION)
+        else:
+            self.database.migrate("head")
+            self.database.seed()
+        self.database.down = "db-down" in self.faults
+
+
+async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": "Not found"}, status_code=404)
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": "Method not allowed"}, status_code=405)
+
+
+async def _server_error(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"error": "Internal server error"}, status_code=500)
+
+
+def create_app(state: StandinState) -> Starlette:
+    app = Starlette(
+        routes=[
+            Route("/health", health.health),
+            Route("/api/health", health.api_health),
+            Route("/auth/e2e/test-auth", auth.e2e_test_auth, methods=["POST"]),
+            Route("/auth/validate", auth.validate, methods=["POST"]),
+            Route("/api/mcp/servers", discovery.mcp_servers),
+            Route("/api/threads", threads.threads, methods=["GET", "POST"]),
+            Route("/api/threads/{thread_id}/messages", threads.thread_messages),
+            WebSocketRoute("/ws", realtime.websocket_endpoint),
+            WebSocketRoute("/api/v1/websocket", realtime.websocket_endpoint),
+        ],
+        exception_handlers={404: _not_found, 405: _method_not_allowed, 500: _server_error},
+    )
+    app.state.standin = state
+    return app

@@ -1,0 +1,141 @@
+"""Tokens (PyJWT, HS256, the contract's claims) and the auth service's two endpoints."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse
+
+ISSUER = "netra-auth-service"
+AUDIENCE = "netra-platform"
+ACCESS_TTL_S = 900
+USER_NAMESPACE = uuid.UUID("6f1c7a52-1d2b-4c3e-9a8f-5b0e2d4c6a10")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a valid token speaks for."""
+
+    user_id: str
+    email: str
+    permissions: tuple[str, ...]
+    expires_at: float
+
+
+class InvalidToken(Exception):
+    """A token that is missing, malformed, expired or signed with another key."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class TokenService:
+    """Issues and checks the platform's access tokens."""
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    def issue(self, user_id: str, email: str, permissions: list[str],
+              token_type: str = "access", ttl_s: int = ACCESS_TTL_S) -> str:
+        now = int(time.time())
+        claims = {"sub": user_id, "email": email, "permissions": permissions, "iat": now,
+                  "exp": now + ttl_s, "type": token_type, "iss": ISSUER, "aud": AUDIENCE,
+                  "jti": str(uuid.uuid4())}
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def check(self, token: str | None, verify_signature: bool = True) -> Identity:
+        if not token:
+            raise InvalidToken("missing_token", "No token was given")
+        try:
+            claims = jwt.decode(token, self._secret, algorithms=["HS256"], audience=AUDIENCE,
+                                issuer=ISSUER, options={"verify_signature": verify_signature,
+                                                        "require": ["sub", "exp"]})
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("token_expired", "The token has expired") from None
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("invalid_token", f"The token is not valid: {exc}") from None
+        if claims.get("type") != "access":
+            raise InvalidToken("invalid_token_type", "Only access tokens are accepted")
+        return Identity(user_id=str(claims["sub"]), email=str(claims.get("email", "")),
+                        permissions=tuple(claims.get("permissions") or ()),
+                        expires_at=float(claims["exp"]))
+
+
+def bearer_token(conn: HTTPConnection) -> str | None:
+    """The token of an `Authorization: Bearer` header, if any."""
+    header = conn.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+def error(status: int, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"detail": detail, **extra}, status_code=status)
+
+
+async def read_json_object(request: Request, *, optional: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object; raises ValueError with a reason otherwise."""
+    raw = await request.body()
+    if not raw.strip():
+        if optional:
+            return {}
+        raise ValueError("a JSON object body is required")
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValueError("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    return body
+
+
+async def e2e_test_auth(request: Request) -> JSONResponse:
+    """POST /auth/e2e/test-auth: sign an E2E user in with the bypass key."""
+    state = request.app.state.standin
+    given = request.headers.get("x-e2e-bypass-key")
+    if not given:
+        return error(401, "E2E bypass key required")
+    if "bypass-rejected" in state.faults or not hmac.compare_digest(
+            given.encode(), state.bypass_key.encode()):
+        return error(401, "Invalid E2E bypass key")
+    try:
+        body = await read_json_object(request, optional=True)
+    except ValueError as exc:
+        return error(422, str(exc))
+    email = str(body.get("email") or "e2e-test@staging.local")
+    name = str(body.get("name") or "E2E Test User")
+    permissions = body.get("permissions") or ["read", "write"]
+    if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
+        return error(422, "permissions must be a list of strings")
+    user_id = str(uuid.uuid5(USER_NAMESPACE, email))
+    tokens: TokenService = state.tokens
+    return JSONResponse({
+        "access_token": tokens.issue(user_id, email, permissions),
+        "refresh_token": tokens.issue(user_id, email, permissions, "refresh", 7 * 86400),
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TTL_S,
+        "user": {"id": user_id, "email": email, "name": name, "permissions": permissions},
+    })
+
+
+async def validate(request: Request) -> JSONResponse:
+    """POST /auth/validate: always 200, saying whether the token is valid."""
+    try:
+        body = await read_json_object(request, optional=True)
+    except ValueError as exc:
+        return JSONResponse({"valid": False, "error": "invalid_request", "message": str(exc)})
+    token = body.get("token")
+    try:
+        identity = request.app.state.standin.tokens.check(token if isinstance(token, str) else None)
+    except InvalidToken as exc:
+        return JSONResponse({"valid": False, "error": exc.code, "message": str(exc)})
+    return JSONResponse({"valid": True, "user_id": identity.user_id, "email": identity.email,
+                         "permissions": list(identity.permissions),
+                         "expires_at": identity.expires_at})

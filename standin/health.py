@@ -1,0 +1,62 @@
+"""GET /health (the process) and GET /api/health (which really queries the database)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+SERVICE = "netra-ai-platform"
+
+
+async def _misbehave(request: Request) -> None:
+    """Latency faults shared by both health endpoints."""
+    state = request.app.state.standin
+    if "hang" in state.faults:
+        await asyncio.Event().wait()  # cancelled when the server stops
+    if "slow-responses" in state.faults:
+        await asyncio.sleep(state.slow_delay_s)
+
+
+async def health(request: Request) -> JSONResponse:
+    state = request.app.state.standin
+    await _misbehave(request)
+    if "health-down" in state.faults:
+        return JSONResponse({"status": "unhealthy", "message": "Service unavailable"},
+                            status_code=503)
+    return JSONResponse({"status": "healthy", "service": SERVICE, "version": state.version,
+                         "timestamp": time.time()})
+
+
+def _probe_database(state) -> dict:  # noqa: ANN001
+    started = time.perf_counter()
+    try:
+        with state.database.session() as session:
+            session.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return {"status": "unhealthy", "connected": False, "response_time_ms": None,
+                "error": reason[:200]}
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+    return {"status": "healthy", "connected": True, "response_time_ms": elapsed_ms, "error": None,
+            "dialect": state.database.url.get_backend_name()}
+
+
+async def api_health(request: Request) -> JSONResponse:
+    state = request.app.state.standin
+    await _misbehave(request)
+    check = await run_in_threadpool(_probe_database, state)
+    up = check["connected"]
+    return JSONResponse({
+        "status": "healthy" if up else "unhealthy",
+        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "checks": {"postgresql": check},
+        "version": state.version,
+        "environment": "standin",
+    }, status_code=200 if up else 503)

@@ -1,0 +1,152 @@
+"""Starting the stand-in: in the background for the suite and the tests, or in the foreground."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from .app import DEFAULT_VERSION, StandinState, create_app
+from .auth import TokenService
+from .db import Database
+from .errors import StartError
+from .faults import FaultSwitch, check_fault_names
+
+START_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class StandinURLs:
+    backend_url: str
+    auth_url: str
+    ws_url: str
+
+    def line(self) -> str:
+        return f"backend {self.backend_url}  auth {self.auth_url}  websocket {self.ws_url}"
+
+
+@dataclass
+class Standin:
+    """A running stand-in: where it listens, its secrets, and its switches."""
+
+    urls: StandinURLs
+    bypass_key: str
+    database_url: str
+    state: StandinState
+
+    def set_faults(self, names: Iterable[str]) -> None:
+        self.state.set_faults(names)
+
+    def set_version(self, version: str) -> None:
+        self.state.version = version
+
+    @property
+    def faults(self) -> frozenset[str]:
+        return self.state.faults.active
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn, stopping on SIGINT/SIGTERM and then returning normally rather than re-raising."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartError(f"port {port} on {host} is already in use") from None
+        raise StartError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _urls(sock: socket.socket) -> StandinURLs:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+    return StandinURLs(backend_url=base, auth_url=base, ws_url=f"ws://{shown}:{port}/ws")
+
+
+@contextlib.contextmanager
+def _prepared(faults: Iterable[str], database_url: str | None, host: str, port: int,
+              version: str) -> Iterator[tuple[Standin, uvicorn.Server, socket.socket]]:
+    """Check the inputs, then bind, migrate and build the app; undo all of it on the way out."""
+    active = check_fault_names(faults)
+    with contextlib.ExitStack() as stack:
+        if database_url is None:
+            folder = tempfile.mkdtemp(prefix="standin-")
+            stack.callback(shutil.rmtree, folder, ignore_errors=True)
+            database_url = f"sqlite:///{Path(folder) / 'standin.db'}"
+        database = Database(database_url)
+        stack.callback(database.dispose)
+        sock = _bind(host, port)
+        stack.callback(sock.close)
+        database.check_reachable()
+        state = StandinState(
+            database=database,
+            tokens=TokenService(os.environ.get("STANDIN_JWT_SECRET") or secrets.token_hex(32)),
+            bypass_key=os.environ.get("E2E_OAUTH_SIMULATION_KEY") or secrets.token_urlsafe(24),
+            faults=FaultSwitch(active), version=version)
+        state.prepare_database()
+        config = uvicorn.Config(create_app(state), log_level="warning", lifespan="off",
+                                timeout_graceful_shutdown=2, ws_max_size=1024 * 1024)
+        server = _Server(config)
+        handle = Standin(urls=_urls(sock), bypass_key=state.bypass_key,
+                         database_url=database_url, state=state)
+        yield handle, server, sock
+
+
+@contextlib.contextmanager
+def start_standin(faults: Iterable[str] = (), database_url: str | None = None,
+                  host: str = "127.0.0.1", port: int = 0,
+                  version: str = DEFAULT_VERSION) -> Iterator[Standin]:
+    """Run the stand-in in a background thread (ephemeral loopback port by default)."""
+    with _prepared(faults, database_url, host, port, version) as (handle, server, sock):
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                                  name="standin", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                thread.join(START_TIMEOUT_S)
+                raise StartError(f"the stand-in did not start within {START_TIMEOUT_S:.0f} s")
+            time.sleep(0.005)
+        try:
+            yield handle
+        finally:
+            server.should_exit = True
+            thread.join(START_TIMEOUT_S)
+
+
+def serve(faults: Iterable[str] = (), database_url: str | None = None,
+          host: str = "127.0.0.1", port: int = 8000, version: str = DEFAULT_VERSION,
+          announce=print) -> None:  # noqa: ANN001
+    """Run the stand-in in the foreground until SIGINT or SIGTERM."""
+    with _prepared(faults, database_url, host, port, version) as (handle, server, sock):
+        announce(handle.urls.line())
+        server.run(sockets=[sock])

@@ -1,0 +1,114 @@
+"""Threads and their messages, each user seeing only their own."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from .auth import InvalidToken, bearer_token, error, read_json_object
+from .models import Message, Thread
+
+
+class ThreadNotFound(LookupError):
+    pass
+
+
+def _thread_json(thread: Thread) -> dict:
+    return {"id": thread.id, "title": thread.title, "user_id": thread.user_id,
+            "metadata": thread.meta or {}, "created_at": thread.created_at.isoformat()}
+
+
+def _message_json(message: Message) -> dict:
+    return {"id": message.id, "thread_id": message.thread_id, "role": message.role,
+            "content": message.content, "created_at": message.created_at.isoformat()}
+
+
+def create_thread(database, user_id: str, title: str, meta: dict) -> dict:  # noqa: ANN001
+    with database.session() as session:
+        thread = Thread(id=str(uuid.uuid4()), user_id=user_id, title=title, meta=meta)
+        session.add(thread)
+        session.flush()
+        return _thread_json(thread)
+
+
+def owned_thread(session, thread_id: str, user_id: str, leak: bool = False) -> Thread:  # noqa: ANN001
+    thread = session.get(Thread, thread_id)
+    if thread is None or (thread.user_id != user_id and not leak):
+        raise ThreadNotFound(thread_id)
+    return thread
+
+
+def add_message(database, thread_id: str, user_id: str, role: str, content: str) -> dict:  # noqa: ANN001
+    """Persist a message to one of the user's threads; raises ThreadNotFound."""
+    with database.session() as session:
+        owned_thread(session, thread_id, user_id)
+        message = Message(thread_id=thread_id, user_id=user_id, role=role, content=content)
+        session.add(message)
+        session.flush()
+        return _message_json(message)
+
+
+def _list_threads(database, user_id: str) -> list[dict]:  # noqa: ANN001
+    with database.session() as session:
+        rows = session.scalars(select(Thread).where(Thread.user_id == user_id)
+                               .order_by(Thread.created_at)).all()
+        return [_thread_json(row) for row in rows]
+
+
+def _list_messages(database, thread_id: str, user_id: str, faults) -> list[dict]:  # noqa: ANN001
+    with database.session() as session:
+        owned_thread(session, thread_id, user_id, leak="thread-leak" in faults)
+        order = Message.id.desc() if "messages-out-of-order" in faults else Message.id
+        rows = session.scalars(select(Message).where(Message.thread_id == thread_id)
+                               .order_by(order)).all()
+        return [_message_json(row) for row in rows]
+
+
+def _caller(request: Request) -> str:
+    """The user id of the request's bearer token; raises InvalidToken."""
+    return request.app.state.standin.tokens.check(bearer_token(request)).user_id
+
+
+async def threads(request: Request) -> JSONResponse:
+    state = request.app.state.standin
+    try:
+        user_id = _caller(request)
+    except InvalidToken as exc:
+        return error(401, str(exc))
+    try:
+        if request.method == "GET":
+            return JSONResponse(await run_in_threadpool(_list_threads, state.database, user_id))
+        try:
+            body = await read_json_object(request, optional=True)
+        except ValueError as exc:
+            return error(422, str(exc))
+        title, meta = body.get("title", "New conversation"), body.get("metadata") or {}
+        if not isinstance(title, str) or not title.strip() or len(title) > 255:
+            return error(422, "title must be a non-empty string of at most 255 characters")
+        if not isinstance(meta, dict):
+            return error(422, "metadata must be a JSON object")
+        created = await run_in_threadpool(create_thread, state.database, user_id, title, meta)
+        return JSONResponse(created, status_code=201)
+    except SQLAlchemyError:
+        return JSONResponse({"error": "Internal server error"}, status_code=500)
+
+
+async def thread_messages(request: Request) -> JSONResponse:
+    state = request.app.state.standin
+    try:
+        user_id = _caller(request)
+    except InvalidToken as exc:
+        return error(401, str(exc))
+    try:
+        messages = await run_in_threadpool(_list_messages, state.database,
+                                           request.path_params["thread_id"], user_id, state.faults)
+    except ThreadNotFound:
+        return error(404, "Thread not found")
+    except SQLAlchemyError:
+        return JSONResponse({"error": "Internal server error"}, status_code=500)
+    return JSONResponse(messages)

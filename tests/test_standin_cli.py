@@ -1,0 +1,74 @@
+"""`python -m standin`: faults listed, bad input refused in one sentence, clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from standin import FAULTS
+
+
+def _run(*args: str, tmp_path=None, timeout: float = 30) -> subprocess.CompletedProcess:  # noqa: ANN001
+    env = {**os.environ, "TMPDIR": str(tmp_path)} if tmp_path else None
+    return subprocess.run([sys.executable, "-m", "standin", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def test_list_faults_names_each_fault_with_its_clause() -> None:
+    result = _run("--list-faults")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == list(FAULTS)
+    assert all(len(line.split(maxsplit=1)) == 2 for line in lines)
+
+
+def test_unknown_fault_exits_2_listing_known_ones(tmp_path) -> None:  # noqa: ANN001
+    result = _run("--fault", "no-such-fault", "--port", "0", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "unknown fault 'no-such-fault'" in result.stderr and "health-down" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_port_in_use_exits_2_in_one_sentence(tmp_path) -> None:  # noqa: ANN001
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _run("--port", str(port), tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"standin: port {port} on 127.0.0.1 is already in use"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("url, words", [
+    ("not a url", "malformed database URL"),
+    ("mysql+nosuchdriver://x/y", "unsupported database URL scheme"),
+    ("postgresql+psycopg://u:hunter2@127.0.0.1:1/db", "cannot reach database"),
+])
+def test_bad_database_url_exits_2_in_one_line(tmp_path, url: str, words: str) -> None:  # noqa: ANN001
+    result = _run("--port", "0", "--database-url", url, tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "hunter2" not in result.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serves_then_stops_cleanly_on_signal(sig: int) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "standin", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        words = line.split()
+        assert words[0::2] == ["backend", "auth", "websocket"], line
+        assert httpx.get(f"{words[1]}/health", timeout=5).json()["status"] == "healthy"
+        proc.send_signal(sig)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        proc.kill()
+        proc.wait()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -29,9 +28,9 @@ class StandinState:
     bypass_key: str
     faults: FaultSwitch = field(default_factory=FaultSwitch)
     version: str = DEFAULT_VERSION
-    slow_delay_s: float = 2.5
-    max_sessions_per_user: int = 0
-    sessions: Counter[str] = field(default_factory=Counter)
+    slow_delay_s: float = 3.0
+    max_sessions: int = 0
+    open_sessions: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def set_faults(self, names: Iterable[str]) -> None:

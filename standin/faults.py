@@ -41,7 +41,7 @@ FAULTS: dict[str, Fault] = {
               "health answers and WebSocket welcomes are delayed beyond the contract's budgets"),
         Fault("hang", "GET /health and GET /api/health never answer"),
         Fault("session-limit-1",
-              "a user's second concurrent WebSocket session is closed with 1008"),
+              "only one WebSocket session at a time: a second concurrent one is closed with 1008"),
         Fault("bypass-rejected", "POST /auth/e2e/test-auth refuses the right bypass key with 401"),
     )
 }

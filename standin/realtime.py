@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 import uuid
-from collections import Counter
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -52,18 +51,17 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await websocket.close(code=1008)  # before accept: the handshake answers 403
         return
     await websocket.accept(subprotocol=subprotocol)
-    sessions: Counter[str] = state.sessions
-    limit = 1 if "session-limit-1" in state.faults else state.max_sessions_per_user
-    if limit and sessions[identity.user_id] >= limit:
+    limit = 1 if "session-limit-1" in state.faults else state.max_sessions
+    if limit and state.open_sessions >= limit:
         await websocket.close(code=1008, reason="Too many sessions")
         return
-    sessions[identity.user_id] += 1
+    state.open_sessions += 1
     try:
         await _serve(websocket, state, identity)
     except WebSocketDisconnect:
         pass
     finally:
-        sessions[identity.user_id] -= 1
+        state.open_sessions -= 1
 
 
 async def _serve(websocket: WebSocket, state, identity: Identity) -> None:  # noqa: ANN001

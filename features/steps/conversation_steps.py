@@ -1,0 +1,73 @@
+"""Conversations: messages kept in order, and invisible to other users."""
+
+from behave import given, then, when
+from hamcrest import equal_to, has_item, is_in
+
+from stagecheck.actions import (
+    conversation_messages,
+    message_contents,
+    send_user_message,
+    start_conversation,
+)
+from stagecheck.checks import expect
+from stagecheck.http import describe
+from stagecheck.users import MAIN_USER_EMAIL, signed_in_user
+
+
+@given("the user has started a conversation")
+def step_started_conversation(context):
+    run = context.run
+    context.world.thread_id = start_conversation(run.http, run.target, context.world.user)
+
+
+@given("a signed-in user who has started a conversation")
+def step_user_with_conversation(context):
+    run = context.run
+    context.world.user = signed_in_user(run.http, run.target, MAIN_USER_EMAIL)
+    context.world.thread_id = start_conversation(run.http, run.target, context.world.user)
+
+
+@when("the user sends the messages:")
+def step_send_messages(context):
+    world, timeout = context.world, context.run.settings.ws_event_timeout
+    for row in context.table:
+        text = row["message"]
+        answer = send_user_message(world.session, world.thread_id, text, timeout)
+        expect(world.log, answer.get("type"), equal_to("ack"),
+               f"{world.session.url} should acknowledge the message {text!r}, but answered "
+               f"{answer.get('type')!r} {answer.get('code') or ''}")
+        world.sent_messages.append(text)
+
+
+def _contents(context):
+    run, world = context.run, context.world
+    response = conversation_messages(run.http, run.target, world.user, world.thread_id)
+    return message_contents(run.http, response)
+
+
+@then('the conversation contains the message "{text}"')
+def step_contains(context, text):
+    expect(context.world.log, _contents(context), has_item(text),
+           f"the conversation should keep the message {text!r}")
+
+
+@then("the conversation lists the messages in the order they were sent")
+def step_in_order(context):
+    sent = context.world.sent_messages
+    listed = [content for content in _contents(context) if content in sent]
+    expect(context.world.log, listed, equal_to(sent),
+           "the conversation should list the messages oldest first, as they were sent")
+
+
+@when("the other user asks for the first user's conversation")
+def step_other_user_reads(context):
+    run, world = context.run, context.world
+    world.response = conversation_messages(run.http, run.target, world.other_user, world.thread_id)
+
+
+@then("the conversation is not shown to the other user")
+def step_not_shown(context):
+    log, response = context.world.log, context.world.response
+    expect(log, response.status_code, is_in([403, 404]),
+           f"another user's conversation should be refused with 404 or 403, but "
+           f"{describe(response, log)}")

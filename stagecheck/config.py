@@ -1,0 +1,119 @@
+"""Settings of a run: behave userdata (`-D`, `[tool.behave.userdata]`) and the contract's
+environment variables, checked before the first scenario."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+TARGETS = ("local", "staging")
+DURATIONS = {"http_timeout": 30.0, "health_timeout": 5.0, "ws_event_timeout": 15.0,
+             "agent_timeout": 60.0, "connect_timeout": 10.0}
+TEXT = {"target": "local", "standin_fault": "", "base_url": "", "auth_url": "", "ws_url": "",
+        "report_dir": "reports", "database_url": ""}
+KNOWN = set(DURATIONS) | set(TEXT)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the run, typed and checked."""
+
+    target: str = "local"
+    standin_faults: tuple[str, ...] = ()
+    base_url: str = ""
+    auth_url: str = ""
+    ws_url: str = ""
+    report_dir: str = "reports"
+    database_url: str = ""
+    http_timeout: float = 30.0
+    health_timeout: float = 5.0
+    ws_event_timeout: float = 15.0
+    agent_timeout: float = 60.0
+    connect_timeout: float = 10.0
+    bypass_key: str = field(default="", repr=False)
+    token: str = field(default="", repr=False)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.bypass_key, self.token) if s)
+
+
+def _duration(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"setting {name} must be a number of seconds, not {raw!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"setting {name} must be a positive number of seconds, not {raw!r}")
+    return value
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(name: str, url: str, schemes: tuple[str, ...]) -> str:
+    """The URL without a trailing slash, or ConfigError naming the setting."""
+    parts = urlsplit(url)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigError(f"setting {name} must be a {' or '.join(s + '://' for s in schemes)} "
+                          f"URL with a host, not {url!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise ConfigError(f"setting {name} has a malformed port: {url!r}") from None
+    return url.rstrip("/")
+
+
+def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and check every setting; raises ConfigError with one sentence naming the setting."""
+    environ = os.environ if environ is None else environ
+    unknown = sorted(set(userdata) - KNOWN)
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]!r}; known settings: {', '.join(sorted(KNOWN))}")
+    raw = {**TEXT, **{k: str(v).strip() for k, v in userdata.items() if k in TEXT}}
+    durations = {name: _duration(name, str(userdata.get(name, default)))
+                 for name, default in DURATIONS.items()}
+    target = raw["target"]
+    if target not in TARGETS:
+        raise ConfigError(f"setting target must be one of {', '.join(TARGETS)}, not {target!r}")
+    faults = tuple(f.strip() for f in raw["standin_fault"].split(",") if f.strip())
+    if faults and target != "local":
+        raise ConfigError("setting standin_fault only applies to target=local")
+    bypass_key = environ.get("E2E_OAUTH_SIMULATION_KEY", "")
+    token = environ.get("STAGING_TEST_JWT_TOKEN", "")
+    urls = {"base_url": "", "auth_url": "", "ws_url": ""}
+    if target == "staging":
+        base = raw["base_url"] or environ.get("STAGING_BASE_URL", "")
+        if not base:
+            raise ConfigError("target=staging needs the backend URL: set STAGING_BASE_URL "
+                              "or -D base_url=")
+        base = check_url("base_url", base, ("http", "https"))
+        auth = check_url("auth_url", raw["auth_url"] or environ.get("STAGING_AUTH_URL", "") or base,
+                         ("http", "https"))
+        default_ws = "ws" + base[4:] + "/ws"
+        ws = check_url("ws_url", raw["ws_url"] or environ.get("STAGING_WEBSOCKET_URL", "")
+                       or default_ws, ("ws", "wss"))
+        if not (bypass_key or token):
+            raise ConfigError("target=staging needs credentials: set E2E_OAUTH_SIMULATION_KEY "
+                              "or STAGING_TEST_JWT_TOKEN")
+        urls = {"base_url": base, "auth_url": auth, "ws_url": ws}
+        for url in urls.values():
+            parts = urlsplit(url)
+            if parts.scheme in ("http", "ws") and not is_loopback(parts.hostname or ""):
+                raise ConfigError(f"refusing to send credentials unencrypted to {url}: use "
+                                  "https:// and wss://, or a loopback address")
+    return Settings(target=target, standin_faults=faults, report_dir=raw["report_dir"] or "reports",
+                    database_url=raw["database_url"], bypass_key=bypass_key, token=token,
+                    **urls, **durations)

@@ -1,0 +1,52 @@
+"""What the platform contract promises, in the shapes the suite accepts (every documented
+variant, nothing else)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+UP_STATUSES = frozenset({"healthy", "degraded", "ok"})
+REFUSAL_STATUSES = frozenset({401, 403})
+REFUSAL_CLOSE_CODE = 1008
+AGENT_EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed",
+                "agent_completed")
+AGENT_END_EVENTS = frozenset({"agent_completed", "agent_error"})
+USER_MESSAGE = "user_message"
+
+
+def is_welcome(frame: dict[str, Any]) -> bool:
+    """The seed-era `system_message`/`connection_established` or the newer top-level type."""
+    if frame.get("type") == "connection_established":
+        return True
+    data = frame.get("data")
+    return (frame.get("type") == "system_message" and isinstance(data, dict)
+            and data.get("event") == "connection_established")
+
+
+def is_agent_event(frame: dict[str, Any]) -> bool:
+    return str(frame.get("type", "")).startswith(("agent_", "tool_"))
+
+
+def agent_servers(body: Any) -> list[dict[str, Any]] | None:
+    """The server list of `{"servers": [...]}` or `{"data": [...], "status": "success"}`."""
+    if isinstance(body, dict):
+        for key in ("servers", "data"):
+            if isinstance(body.get(key), list):
+                return body[key]
+    return None
+
+
+def thread_messages(body: Any) -> list[dict[str, Any]] | None:
+    """A thread's messages: a list, or `{"messages": [...]}` / `{"data": [...]}`."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        for key in ("messages", "data"):
+            if isinstance(body.get(key), list):
+                return body[key]
+    return None
+
+
+def collapse_repeats(kinds: list[str]) -> list[str]:
+    """`agent_thinking` may come one or more times: count a run of repeats once."""
+    return [kind for i, kind in enumerate(kinds) if i == 0 or kinds[i - 1] != kind]

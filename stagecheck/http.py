@@ -1,0 +1,82 @@
+"""The one HTTP client of the suite: every request is timed, recorded and redacted."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+
+from .errors import TargetError, TargetTimeout, TargetUnreachable
+from .exchanges import ExchangeLog, excerpt
+
+
+class HttpClient:
+    """httpx with the run's timeouts; answers are recorded on the current scenario's log."""
+
+    def __init__(self, log: ExchangeLog, timeout: float, connect_timeout: float,
+                 verify: bool = True) -> None:
+        self.log = log
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self._client = httpx.Client(verify=verify, follow_redirects=False)
+
+    def request(self, method: str, url: str, *, json_body: Any = None,
+                headers: dict[str, str] | None = None, content: bytes | None = None,
+                timeout: float | None = None) -> httpx.Response:
+        """Send one request; network failures raise TargetError subclasses naming the URL."""
+        limit = self.timeout if timeout is None else timeout
+        sent = json.dumps(json_body) if json_body is not None else (
+            content.decode("utf-8", "replace") if content else "")
+        started = time.perf_counter()
+        try:
+            response = self._client.request(method, url, json=json_body, headers=headers,
+                                            content=content,
+                                            timeout=httpx.Timeout(
+                                                limit, connect=min(limit, self.connect_timeout)))
+        except httpx.ConnectError as exc:
+            self._record_failure(method, url, started, sent, f"unreachable: {exc}")
+            raise TargetUnreachable(f"target unreachable: {url}") from None
+        except httpx.TimeoutException:
+            self._record_failure(method, url, started, sent, f"no answer within {limit:g} s")
+            raise TargetTimeout(f"{method} {url} did not answer within {limit:g} s") from None
+        except httpx.TransportError as exc:
+            self._record_failure(method, url, started, sent, str(exc) or type(exc).__name__)
+            raise TargetError(f"{method} {url} failed: {exc or type(exc).__name__}") from None
+        elapsed = time.perf_counter() - started
+        response.extensions["stagecheck_elapsed_s"] = elapsed
+        self.log.record("http", method, url, response.status_code, elapsed, sent,
+                        response.content[:8192].decode("utf-8", "replace"))
+        return response
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+    def _record_failure(self, method: str, url: str, started: float, sent: str, error: str) -> None:
+        self.log.record("http", method, url, None, time.perf_counter() - started, sent, "", error)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def elapsed_s(response: httpx.Response) -> float:
+    return float(response.extensions.get("stagecheck_elapsed_s", response.elapsed.total_seconds()))
+
+
+def describe(response: httpx.Response, log: ExchangeLog, limit: int = 300) -> str:
+    """`GET <url> answered 500: <short redacted excerpt>`, for failure messages."""
+    body = response.content[: limit * 2].decode("utf-8", "replace")
+    return (f"{response.request.method} {log.redact(str(response.request.url))} answered "
+            f"{response.status_code}: {excerpt(log.redact(body.strip()), limit) or '(empty body)'}")
+
+
+def json_body(response: httpx.Response, log: ExchangeLog) -> Any:
+    """The JSON body, or an AssertionError saying what came back instead."""
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise AssertionError(f"expected a JSON body, but {describe(response, log)}") from None

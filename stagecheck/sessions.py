@@ -1,0 +1,182 @@
+"""Live sessions over WebSocket (websockets' asyncio client), driven from behave's
+synchronous steps on the run's event loop; every frame is recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from . import contract
+from .errors import TargetError, TargetTimeout, TargetUnreachable
+from .exchanges import ExchangeLog
+
+Frame = dict[str, Any]
+
+
+class SessionClosed(AssertionError):
+    """The target closed the session while we waited for a frame."""
+
+
+@dataclass
+class SessionAttempt:
+    """The outcome of opening a session: open, or refused (by status or by close code)."""
+
+    session: LiveSession | None = None
+    refused_status: int | None = None
+    close_code: int | None = None
+
+    @property
+    def refused(self) -> bool:
+        return (self.refused_status in contract.REFUSAL_STATUSES
+                or self.close_code == contract.REFUSAL_CLOSE_CODE)
+
+
+class LiveSession:
+    """An open WebSocket session; all waits are bounded by the given timeouts."""
+
+    def __init__(self, connection: ClientConnection, url: str, log: ExchangeLog,
+                 loop: asyncio.AbstractEventLoop, opened_at: float) -> None:
+        self._connection = connection
+        self._loop = loop
+        self.url = url
+        self.log = log
+        self.opened_at = opened_at
+        self.received: list[Frame] = []
+
+    @property
+    def close_code(self) -> int | None:
+        return self._connection.close_code
+
+    def send(self, frame: Frame) -> None:
+        self._loop.run_until_complete(self.send_async(frame))
+
+    async def send_async(self, frame: Frame) -> None:
+        text = json.dumps(frame)
+        started = time.perf_counter()
+        try:
+            await self._connection.send(text)
+        except ConnectionClosed as exc:
+            self.log.record("ws", f"send {frame.get('type')}", self.url, _code(exc),
+                            time.perf_counter() - started, text, error="session closed")
+            raise SessionClosed(f"the session at {self.url} was closed "
+                                f"({_describe_close(exc)}) before a {frame.get('type')} "
+                                "could be sent") from None
+        self.log.record("ws", f"send {frame.get('type')}", self.url, None,
+                        time.perf_counter() - started, text)
+
+    def receive_until(self, wanted: Callable[[Frame], bool], timeout: float,
+                      what: str) -> Frame:
+        return self._loop.run_until_complete(self.receive_until_async(wanted, timeout, what))
+
+    async def receive_until_async(self, wanted: Callable[[Frame], bool], timeout: float,
+                                  what: str) -> Frame:
+        """The first frame for which `wanted` is true; other frames are kept and recorded."""
+        deadline = time.perf_counter() + timeout
+        while True:
+            started = time.perf_counter()
+            remaining = deadline - started
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                raw = await asyncio.wait_for(self._connection.recv(), remaining)
+            except TimeoutError:
+                self.log.record("ws", "receive", self.url, None, time.perf_counter() - started,
+                                error=f"no {what} within {timeout:g} s")
+                raise TargetTimeout(f"no {what} arrived on {self.url} within {timeout:g} s "
+                                    f"(frames seen: {self._seen()})") from None
+            except ConnectionClosed as exc:
+                self.log.record("ws", "receive", self.url, _code(exc),
+                                time.perf_counter() - started, error="session closed")
+                raise SessionClosed(f"the session at {self.url} was closed "
+                                    f"({_describe_close(exc)}) while waiting for {what} "
+                                    f"(frames seen: {self._seen()})") from None
+            text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+            try:
+                frame = json.loads(text)
+            except json.JSONDecodeError:
+                frame = {"type": "(not JSON)", "raw": text[:200]}
+            if not isinstance(frame, dict):
+                frame = {"type": "(not an object)", "raw": text[:200]}
+            self.log.record("ws", f"receive {frame.get('type')}", self.url, None,
+                            time.perf_counter() - started, response=text)
+            self.received.append(frame)
+            if wanted(frame):
+                return frame
+
+    def _seen(self) -> str:
+        kinds = [str(f.get("type")) for f in self.received[-8:]]
+        return ", ".join(kinds) if kinds else "none"
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self.close_async())
+
+    async def close_async(self) -> None:
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(self._connection.close(), 5)
+        except (TimeoutError, ConnectionClosed, OSError):
+            self._connection.transport.abort()
+        self.log.record("ws", "close", self.url, self._connection.close_code,
+                        time.perf_counter() - started)
+
+
+def _code(exc: ConnectionClosed) -> int | None:
+    return exc.rcvd.code if exc.rcvd is not None else None
+
+
+def _describe_close(exc: ConnectionClosed) -> str:
+    if exc.rcvd is None:
+        return "no close frame"
+    reason = f" {exc.rcvd.reason!r}" if exc.rcvd.reason else ""
+    return f"code {exc.rcvd.code}{reason}"
+
+
+async def open_session_async(url: str, token: str | None, log: ExchangeLog,
+                             loop: asyncio.AbstractEventLoop, open_timeout: float) -> SessionAttempt:
+    """Open a session with the token as a Bearer header; a refused handshake is an outcome."""
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    started = time.perf_counter()
+    try:
+        connection = await connect(url, additional_headers=headers, open_timeout=open_timeout,
+                                   ping_interval=None, close_timeout=5, max_size=2 ** 20)
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        log.record("ws", "connect", url, status, time.perf_counter() - started,
+                   response=exc.response.body.decode("utf-8", "replace") if exc.response.body else "")
+        return SessionAttempt(refused_status=status)
+    except TimeoutError:
+        log.record("ws", "connect", url, None, time.perf_counter() - started,
+                   error=f"no handshake within {open_timeout:g} s")
+        raise TargetTimeout(f"no WebSocket handshake from {url} within {open_timeout:g} s") from None
+    except (OSError, InvalidHandshake) as exc:
+        log.record("ws", "connect", url, None, time.perf_counter() - started, error=str(exc))
+        if isinstance(exc, OSError):
+            raise TargetUnreachable(f"target unreachable: {url}") from None
+        raise TargetError(f"WebSocket handshake with {url} failed: {exc}") from None
+    log.record("ws", "connect", url, 101, time.perf_counter() - started)
+    return SessionAttempt(session=LiveSession(connection, url, log, loop, started))
+
+
+def open_session(url: str, token: str | None, log: ExchangeLog, loop: asyncio.AbstractEventLoop,
+                 open_timeout: float) -> SessionAttempt:
+    return loop.run_until_complete(open_session_async(url, token, log, loop, open_timeout))
+
+
+def wait_for_refusal(attempt: SessionAttempt, timeout: float) -> None:
+    """Newer platforms accept, then close with 1008: wait for that, or for a first frame."""
+    session = attempt.session
+    if session is None:
+        return
+    try:
+        session.receive_until(lambda frame: True, timeout, "frame")
+    except SessionClosed:
+        attempt.close_code = session.close_code
+    except TargetTimeout:
+        pass  # the session stayed open and silent: not refused

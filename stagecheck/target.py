@@ -1,0 +1,45 @@
+"""The platform under test: where it is, the credentials for it, and what we know of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from .config import Settings
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    backend_url: str
+    auth_url: str
+    ws_url: str
+    bypass_key: str = field(default="", repr=False)
+    token: str = field(default="", repr=False)
+    database_url: str = field(default="", repr=False)
+    standin_faults: tuple[str, ...] = ()
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.bypass_key, self.token) if s)
+
+
+@contextmanager
+def open_target(settings: Settings) -> Iterator[Target]:
+    """Staging as configured, or the embedded stand-in on an ephemeral loopback port."""
+    if settings.target != "local":
+        yield Target(settings.target, settings.base_url, settings.auth_url, settings.ws_url,
+                     settings.bypass_key, settings.token, settings.database_url)
+        return
+    from standin import FAULTS, start_standin  # the suite's only door into the stand-in
+
+    unknown = [name for name in settings.standin_faults if name not in FAULTS]
+    if unknown:
+        raise ConfigError(f"setting standin_fault names an unknown fault {unknown[0]!r}; "
+                          f"known faults: {', '.join(FAULTS)}")
+    with start_standin(faults=settings.standin_faults) as standin:
+        yield Target("local", standin.urls.backend_url, standin.urls.auth_url, standin.urls.ws_url,
+                     standin.bypass_key, "", settings.database_url or standin.database_url,
+                     settings.standin_faults)

@@ -1,0 +1,75 @@
+"""Signed-in users: through the staging sign-in bypass, or from a ready-made token."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import jwt
+from hamcrest import equal_to, has_key, instance_of
+
+from .checks import expect
+from .http import HttpClient, describe, json_body
+from .target import Target
+
+
+MAIN_USER_EMAIL = "release-gate@e2e.test"
+OTHER_USER_EMAIL = "release-gate-other@e2e.test"
+
+
+def numbered_user_email(number: int) -> str:
+    return f"release-gate-{number}@e2e.test"
+
+
+class NeedsBypassKey(Exception):
+    """Signing in a fresh user needs the bypass key, and only a token was configured."""
+
+
+@dataclass(frozen=True)
+class SignedInUser:
+    user_id: str
+    email: str
+    token: str = field(repr=False)
+
+
+def sign_in_url(target: Target) -> str:
+    return f"{target.auth_url}/auth/e2e/test-auth"
+
+
+def bypass_sign_in(http: HttpClient, target: Target, email: str,
+                   key: str | None = None) -> SignedInUser:
+    """Sign an E2E user in with the bypass key, checking the contract's answer."""
+    response = http.post(sign_in_url(target), json_body={"email": email, "name": "Release Gate"},
+                         headers={"X-E2E-Bypass-Key": target.bypass_key if key is None else key})
+    expect(http.log, response.status_code, equal_to(200),
+           f"the sign-in bypass should accept the key, but {describe(response, http.log)}")
+    body = json_body(response, http.log)
+    expect(http.log, body, has_key("access_token"),
+           f"the sign-in answer should carry an access token, but {describe(response, http.log)}")
+    expect(http.log, body.get("user"), instance_of(dict),
+           f"the sign-in answer should describe the user, but {describe(response, http.log)}")
+    return SignedInUser(str(body["user"].get("id")), str(body["user"].get("email")),
+                        str(body["access_token"]))
+
+
+def signed_in_user(http: HttpClient, target: Target, email: str,
+                   distinct: bool = False) -> SignedInUser:
+    """A user for the scenario: signed in fresh when the key is known, else the given token."""
+    if target.bypass_key:
+        return bypass_sign_in(http, target, email)
+    if distinct:
+        raise NeedsBypassKey("this check needs distinct users, and only STAGING_TEST_JWT_TOKEN "
+                             "is set: set E2E_OAUTH_SIMULATION_KEY to verify it")
+    claims = jwt.decode(target.token, options={"verify_signature": False})
+    return SignedInUser(str(claims.get("sub")), str(claims.get("email", "")), target.token)
+
+
+def forged_token(user: SignedInUser | None = None) -> str:
+    """A well-formed token with the contract's claims, signed with a key the platform lacks."""
+    now = int(time.time())
+    return jwt.encode({"sub": user.user_id if user else str(uuid.uuid4()),
+                       "email": "forged@example.com", "permissions": ["read"], "iat": now,
+                       "exp": now + 900, "type": "access", "iss": "netra-auth-service",
+                       "aud": "netra-platform", "jti": str(uuid.uuid4())},
+                      "not-the-platform-key-" + uuid.uuid4().hex, algorithm="HS256")

@@ -102,8 +102,8 @@ async def e2e_test_auth(request: Request) -> JSONResponse:
     given = request.headers.get("x-e2e-bypass-key")
     if not given:
         return error(401, "E2E bypass key required")
-    if "bypass-rejected" in state.faults or not hmac.compare_digest(
-            given.encode(), state.bypass_key.encode()):
+    right = hmac.compare_digest(given.encode(), state.bypass_key.encode())
+    if "bypass-rejected" in state.faults or not (right or "bypass-not-enforced" in state.faults):
         return error(401, "Invalid E2E bypass key")
     try:
         body = await read_json_object(request, optional=True)

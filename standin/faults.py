@@ -43,6 +43,7 @@ FAULTS: dict[str, Fault] = {
         Fault("session-limit-1",
               "only one WebSocket session at a time: a second concurrent one is closed with 1008"),
         Fault("bypass-rejected", "POST /auth/e2e/test-auth refuses the right bypass key with 401"),
+        Fault("bypass-not-enforced", "POST /auth/e2e/test-auth signs in with any bypass key"),
     )
 }
 

@@ -33,7 +33,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def _recv_json(ws, timeout: float = 3.0) -> dict:  # noqa: ANN001
+async def _recv_json(ws, timeout: float = 5.0) -> dict:  # noqa: ANN001
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
@@ -75,6 +75,11 @@ class Probe:
 
     def sign_in(self) -> None:
         sign_in(self.s)
+
+    def sign_in_wrong_key_refused(self) -> None:
+        response = httpx.post(f"{self.s.urls.auth_url}/auth/e2e/test-auth", timeout=5,
+                              headers={"X-E2E-Bypass-Key": "wrong"})
+        assert response.status_code == 401
 
     def ws_no_token_refused(self) -> None:
         assert asyncio.run(_refused(self.s.urls.ws_url))

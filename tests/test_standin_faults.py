@@ -9,7 +9,7 @@ from tests.contract_probe import CLAUSES, broken_clauses
 
 DATABASE = {"api_health", "discovery", "agent_run", "message_order", "thread_isolation"}
 SIGNED_IN = set(CLAUSES) - {"health", "health_latency", "api_health", "ws_no_token_refused",
-                            "ws_invalid_token_refused",
+                            "ws_invalid_token_refused", "sign_in_wrong_key_refused",
                             "discovery"}
 
 EXPECTED_BROKEN = {
@@ -29,6 +29,7 @@ EXPECTED_BROKEN = {
     "hang": {"health", "health_latency", "api_health"},
     "session-limit-1": {"concurrent_sessions"},
     "bypass-rejected": SIGNED_IN,
+    "bypass-not-enforced": {"sign_in_wrong_key_refused"},
 }
 
 

@@ -1,0 +1,47 @@
+"""Running behave as a subprocess against the embedded stand-in, and reading its JSON result."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Short waits, each still longer than the stand-in's 3 s slow-responses delay where it must be.
+FAST = ["-D", "health_timeout=4", "-D", "ws_event_timeout=5", "-D", "agent_timeout=5"]
+
+
+@dataclass
+class BehaveRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    scenarios: dict[str, dict]  # scenario name (outline suffix removed) -> behave JSON element
+
+    def status(self, name: str) -> str:
+        return self.scenarios[name]["status"]
+
+    def failing(self) -> set[str]:
+        return {name for name, s in self.scenarios.items() if s["status"] in ("failed", "error")}
+
+    def errors(self, name: str) -> str:
+        return "\n".join("\n".join(step["result"].get("error_message") or [])
+                         if isinstance(step["result"].get("error_message"), list)
+                         else str(step["result"].get("error_message") or "")
+                         for step in self.scenarios[name].get("steps", []) if "result" in step)
+
+
+def run_behave(tmp_path: Path, *args: str, timeout: float = 300) -> BehaveRun:
+    out = tmp_path / "behave.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "behave", "--no-capture", "-f", "json", "-o", str(out),
+         "-f", "plain", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    scenarios: dict[str, dict] = {}
+    if out.exists() and out.stat().st_size:
+        for feature in json.loads(out.read_text()):
+            for element in feature.get("elements", []):
+                if element.get("type") == "scenario":
+                    scenarios[element["name"].split(" -- @")[0]] = element
+    return BehaveRun(result.returncode, result.stdout, result.stderr, scenarios)

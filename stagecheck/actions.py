@@ -9,7 +9,7 @@ from hamcrest import equal_to, has_key, is_in
 
 from . import contract
 from .checks import expect
-from .http import HttpClient, describe, json_body
+from .http_client import HttpClient, describe, json_body
 from .sessions import LiveSession
 from .target import Target
 from .users import SignedInUser

@@ -16,7 +16,7 @@ TARGETS = ("local", "staging")
 DURATIONS = {"http_timeout": 30.0, "health_timeout": 5.0, "ws_event_timeout": 15.0,
              "agent_timeout": 60.0, "connect_timeout": 10.0}
 TEXT = {"target": "local", "standin_fault": "", "base_url": "", "auth_url": "", "ws_url": "",
-        "report_dir": "reports", "database_url": ""}
+        "report_dir": "reports", "database_url": "", "expected_revision": ""}
 KNOWN = set(DURATIONS) | set(TEXT)
 
 
@@ -31,6 +31,7 @@ class Settings:
     ws_url: str = ""
     report_dir: str = "reports"
     database_url: str = ""
+    expected_revision: str = ""
     http_timeout: float = 30.0
     health_timeout: float = 5.0
     ws_event_timeout: float = 15.0
@@ -115,5 +116,6 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
                 raise ConfigError(f"refusing to send credentials unencrypted to {url}: use "
                                   "https:// and wss://, or a loopback address")
     return Settings(target=target, standin_faults=faults, report_dir=raw["report_dir"] or "reports",
-                    database_url=raw["database_url"], bypass_key=bypass_key, token=token,
+                    database_url=raw["database_url"], expected_revision=raw["expected_revision"],
+                    bypass_key=bypass_key, token=token,
                     **urls, **durations)

@@ -12,6 +12,8 @@ AGENT_EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_compl
                 "agent_completed")
 AGENT_END_EVENTS = frozenset({"agent_completed", "agent_error"})
 USER_MESSAGE = "user_message"
+EXPECTED_TABLES = ("users", "threads", "messages", "mcp_external_servers", "mcp_tool_executions",
+                   "mcp_resource_access")
 
 
 def is_welcome(frame: dict[str, Any]) -> bool:

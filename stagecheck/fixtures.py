@@ -1,27 +1,32 @@
-"""behave fixtures: the run (settings, target, clients) and each scenario (log, world,
-sessions closed whatever happened)."""
+"""behave fixtures: the run (settings, target, clients, and the report at the end) and each
+scenario (log, world, record; sessions closed whatever happened)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import sys
+import time
 from collections.abc import Iterator
 
 from behave import fixture
 from behave.runner import Context
 
+from .collect import RunRecorder
 from .config import load_settings
 from .errors import ConfigError
 from .exchanges import ExchangeLog, Redactor
-from .http import HttpClient
+from .http_client import HttpClient
+from .outcome import publish
 from .target import open_target
 from .world import RunState, World
 
 
 @fixture(name="stagecheck.run")
 def run_fixture(context: Context) -> Iterator[RunState]:
-    """Check the settings, open the target (starting the stand-in when local) and the clients."""
+    """Check the settings, open the target (starting the stand-in when local) and the clients;
+    after the run, write the report while the target is still up for the probes."""
+    recorder = RunRecorder()
     with contextlib.ExitStack() as stack:
         try:
             settings = load_settings(context.config.userdata)
@@ -34,14 +39,18 @@ def run_fixture(context: Context) -> Iterator[RunState]:
         stack.callback(http.close)
         loop = asyncio.new_event_loop()
         stack.callback(loop.close)
-        context.run = RunState(settings, target, http, loop)
-        yield context.run
+        context.run = RunState(settings, target, http, loop, recorder)
+        try:
+            yield context.run
+        finally:
+            publish(context, context.run, recorder)
 
 
 @fixture(name="stagecheck.scenario")
 def scenario_fixture(context: Context) -> Iterator[World]:
     """A fresh exchange log and world; every session the scenario opened is closed after it."""
     run: RunState = context.run
+    record = run.recorder.begin(context.scenario)
     log = ExchangeLog(run.http.log.redact)
     run.http.log = log
     context.world = World(log=log)
@@ -50,3 +59,7 @@ def scenario_fixture(context: Context) -> Iterator[World]:
     finally:
         for session in context.world.sessions_to_close:
             session.close()
+        record.finished = time.perf_counter()
+        record.exchanges = list(log.exchanges)
+        record.assertions = log.assertions
+        record.finding = context.world.finding

@@ -20,6 +20,7 @@ class Target:
     token: str = field(default="", repr=False)
     database_url: str = field(default="", repr=False)
     standin_faults: tuple[str, ...] = ()
+    migration_revisions: tuple[str, ...] = ()  # base to head, when known
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -31,7 +32,9 @@ def open_target(settings: Settings) -> Iterator[Target]:
     """Staging as configured, or the embedded stand-in on an ephemeral loopback port."""
     if settings.target != "local":
         yield Target(settings.target, settings.base_url, settings.auth_url, settings.ws_url,
-                     settings.bypass_key, settings.token, settings.database_url)
+                     settings.bypass_key, settings.token, settings.database_url,
+                     migration_revisions=(settings.expected_revision,)
+                     if settings.expected_revision else ())
         return
     from standin import FAULTS, start_standin  # the suite's only door into the stand-in
 
@@ -42,4 +45,4 @@ def open_target(settings: Settings) -> Iterator[Target]:
     with start_standin(faults=settings.standin_faults) as standin:
         yield Target("local", standin.urls.backend_url, standin.urls.auth_url, standin.urls.ws_url,
                      standin.bypass_key, "", settings.database_url or standin.database_url,
-                     settings.standin_faults)
+                     settings.standin_faults, standin.migration_revisions)

@@ -10,7 +10,7 @@ import jwt
 from hamcrest import equal_to, has_key, instance_of
 
 from .checks import expect
-from .http import HttpClient, describe, json_body
+from .http_client import HttpClient, describe, json_body
 from .target import Target
 
 

@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx
 
+from .collect import RunRecorder
 from .config import Settings
 from .exchanges import ExchangeLog
-from .http import HttpClient
+from .http_client import HttpClient
 from .sessions import LiveSession, SessionAttempt
 from .target import Target
 from .users import SignedInUser
@@ -26,6 +27,7 @@ class RunState:
     target: Target
     http: HttpClient
     loop: asyncio.AbstractEventLoop
+    recorder: RunRecorder
 
 
 @dataclass
@@ -41,6 +43,7 @@ class World:
     attempts: list[SessionAttempt] = field(default_factory=list)
     welcome_times: list[float | str] = field(default_factory=list)
     ping_sent_at: float | None = None
+    finding: str = ""  # the key finding of a passed scenario, in a few words
     response: httpx.Response | None = None
     thread_id: str | None = None
     sent_messages: list[str] = field(default_factory=list)

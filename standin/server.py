@@ -21,11 +21,12 @@ import uvicorn
 
 from .app import DEFAULT_VERSION, StandinState, create_app
 from .auth import TokenService
-from .db import Database
+from .db import BASE_REVISION, HEAD_REVISION, Database
 from .errors import StartError
 from .faults import FaultSwitch, check_fault_names
 
 START_TIMEOUT_S = 10.0
+MIGRATION_REVISIONS = (BASE_REVISION, HEAD_REVISION)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ class Standin:
 
     def set_version(self, version: str) -> None:
         self.state.version = version
+
+    @property
+    def migration_revisions(self) -> tuple[str, ...]:
+        """The Alembic revisions from base to head, in order."""
+        return MIGRATION_REVISIONS
 
     @property
     def faults(self) -> frozenset[str]:

@@ -52,3 +52,4 @@ def step_run_completes(context, budget):
            + (f" ({world.run_problem})" if world.run_problem else ""))
     expect(world.log, world.run_elapsed_s, less_than_or_equal_to(budget),
            f"the agent run should complete within {budget:g} s, but took {world.run_elapsed_s:.2f} s")
+    world.finding = f"all progress events streamed; completed in {world.run_elapsed_s:.2f} s"

@@ -10,7 +10,7 @@ from stagecheck.actions import (
     start_conversation,
 )
 from stagecheck.checks import expect
-from stagecheck.http import describe
+from stagecheck.http_client import describe
 from stagecheck.users import MAIN_USER_EMAIL, signed_in_user
 
 
@@ -49,6 +49,7 @@ def _contents(context):
 def step_contains(context, text):
     expect(context.world.log, _contents(context), has_item(text),
            f"the conversation should keep the message {text!r}")
+    context.world.finding = "message acknowledged and kept in its conversation"
 
 
 @then("the conversation lists the messages in the order they were sent")
@@ -57,6 +58,7 @@ def step_in_order(context):
     listed = [content for content in _contents(context) if content in sent]
     expect(context.world.log, listed, equal_to(sent),
            "the conversation should list the messages oldest first, as they were sent")
+    context.world.finding = f"{len(sent)} messages listed in the order sent"
 
 
 @when("the other user asks for the first user's conversation")
@@ -71,3 +73,4 @@ def step_not_shown(context):
     expect(log, response.status_code, is_in([403, 404]),
            f"another user's conversation should be refused with 404 or 403, but "
            f"{describe(response, log)}")
+    context.world.finding = f"another user's conversation refused with {response.status_code}"

@@ -6,7 +6,7 @@ from hamcrest import equal_to, greater_than_or_equal_to
 from stagecheck import contract
 from stagecheck.actions import bearer
 from stagecheck.checks import expect
-from stagecheck.http import describe, json_body
+from stagecheck.http_client import describe, json_body
 
 
 @when("the user asks which agent servers are available")
@@ -41,3 +41,6 @@ def step_servers_named(context):
         and isinstance(server.get("status"), str) and server["status"])]
     expect(context.world.log, unnamed, equal_to([]),
            "every agent server should have a name and a status, but some did not")
+    servers = _servers(context)
+    names = ", ".join(f"{s['name']} ({s['status']})" for s in servers[:3])
+    context.world.finding = f"{len(servers)} agent server(s) listed: {names}"

@@ -5,7 +5,7 @@ from hamcrest import equal_to, is_in, less_than_or_equal_to
 
 from stagecheck import contract
 from stagecheck.checks import expect
-from stagecheck.http import describe, elapsed_s, json_body
+from stagecheck.http_client import describe, elapsed_s, json_body
 
 
 def _check(context, path):
@@ -37,6 +37,7 @@ def step_backend_up(context, budget):
     expect(log, elapsed_s(response), less_than_or_equal_to(budget),
            f"the backend should answer its health check within {budget:g} s, but took "
            f"{elapsed_s(response):.2f} s")
+    context.world.finding = f"{status} in {elapsed_s(response):.3f} s"
 
 
 @then("the core database is reported connected")
@@ -50,3 +51,4 @@ def step_database_connected(context):
     expect(log, database.get("connected") if isinstance(database, dict) else None, equal_to(True),
            f"the detailed health should report the core database connected, but "
            f"{describe(response, log)}")
+    context.world.finding = f"database connected ({database.get('response_time_ms')} ms)"

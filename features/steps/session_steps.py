@@ -48,6 +48,7 @@ def step_welcomed(context, budget):
     expect(context.world.log, waited, less_than_or_equal_to(budget),
            f"{session.url} should welcome a new session within {budget:g} s, "
            f"but took {waited:.2f} s")
+    context.world.finding = f"welcomed in {waited:.2f} s"
 
 
 @when("someone opens a live session without a token")
@@ -71,6 +72,9 @@ def step_refused(context):
     expect(context.world.log, attempt.refused, is_(True),
            f"{context.run.target.ws_url} should refuse the session (handshake 403, or close "
            f"1008), but {outcome}")
+    how = (f"handshake answered {attempt.refused_status}" if attempt.refused_status
+           else f"closed with {attempt.close_code}")
+    context.world.finding = f"refused ({how})"
 
 
 @when("the user pings the session")
@@ -87,6 +91,7 @@ def step_pong(context, budget):
     waited = time.perf_counter() - context.world.ping_sent_at
     expect(context.world.log, waited, less_than_or_equal_to(budget),
            f"{session.url} should answer a ping within {budget:g} s, but took {waited:.2f} s")
+    context.world.finding = f"pong in {waited:.3f} s"
 
 
 @when('the user sends the message "{text}"')
@@ -145,6 +150,7 @@ def step_all_welcomed(context, budget):
     expect(world.log, slowest, less_than_or_equal_to(budget),
            f"all {len(world.users)} sessions should be welcomed within {budget:g} s, "
            f"but the slowest took {slowest:.2f} s")
+    context.world.finding = f"{len(world.users)} concurrent sessions welcomed in {slowest:.2f} s"
 
 
 @then("every session stays open")
@@ -165,3 +171,4 @@ def step_all_stay_open(context):
     problems = [p for p in context.run.loop.run_until_complete(ping_all()) if p]
     expect(world.log, problems, equal_to([]),
            f"all {len(world.attempts)} sessions should stay open and answer a ping")
+    context.world.finding += ", all still open"

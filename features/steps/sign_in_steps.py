@@ -4,7 +4,7 @@ from behave import given, then, when
 from hamcrest import equal_to, has_entries, has_key, is_in
 
 from stagecheck.checks import expect
-from stagecheck.http import describe, json_body
+from stagecheck.http_client import describe, json_body
 from stagecheck.users import (
     MAIN_USER_EMAIL,
     OTHER_USER_EMAIL,
@@ -71,6 +71,7 @@ def step_token_accepted(context):
            f"the auth service should answer a token check, but {describe(check, log)}")
     expect(log, json_body(check, log), has_entries(valid=True),
            f"the auth service should accept the token it issued, but {describe(check, log)}")
+    context.world.finding = "signed in through the bypass; the token validates"
 
 
 @then("the sign-in is refused")
@@ -78,3 +79,4 @@ def step_sign_in_refused(context):
     log, response = context.world.log, context.world.response
     expect(log, response.status_code, is_in([401, 403]),
            f"a wrong bypass key should be refused with 401, but {describe(response, log)}")
+    context.world.finding = f"wrong key refused with {response.status_code}"

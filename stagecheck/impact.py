@@ -1,0 +1,110 @@
+"""Business impact: priority and revenue from tags, revenue pools, and the release verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import parse
+
+from .results import Impact, ScenarioResult, TierImpact, Verdict
+
+ROLLUP_RULE = (
+    "Each priority tier's revenue (its @mrr tag) is one pool, counted once however many of its "
+    "scenarios fail. At risk: the pools of tiers with a failed or errored scenario. Unverified: "
+    "the pools of tiers with a scenario that did not run (untested after --stop, skipped), "
+    "unless already at risk.")
+
+_PRIORITY = parse.compile("p{level:d}")
+_MRR = parse.compile("mrr:{amount:g}{unit:l}")
+_MRR_PLAIN = parse.compile("mrr:{amount:g}")
+_UNITS = {"k": 1e3, "m": 1e6, "b": 1e9}
+
+
+def parse_priority(tag: str) -> int | None:
+    found = _PRIORITY.parse(tag.lower())
+    return found["level"] if found and 1 <= found["level"] <= 6 else None
+
+
+def parse_revenue(tag: str) -> float | None:
+    """`mrr:120k` → 120000, `mrr:1.5m` → 1500000, `mrr:80000` → 80000; None if not revenue."""
+    tag = tag.lower()
+    found = _MRR.parse(tag)
+    if found and found["unit"] in _UNITS:
+        return float(found["amount"]) * _UNITS[found["unit"]]
+    plain = _MRR_PLAIN.parse(tag)
+    return float(plain["amount"]) if plain else None
+
+
+def business_tags(feature_tags: Iterable[str], scenario_tags: Iterable[str]
+                  ) -> tuple[int | None, float | None, str]:
+    """Priority, revenue and area, a scenario's own tag overriding its feature's."""
+    priority, revenue, area = None, None, ""
+    for tags in (feature_tags, scenario_tags):
+        for tag in tags:
+            priority = parse_priority(tag) or priority
+            found = parse_revenue(tag)
+            revenue = found if found is not None else revenue
+            if tag.lower().startswith("area:"):
+                area = tag.split(":", 1)[1]
+    return priority, revenue, area
+
+
+def tier_name(priority: int | None) -> str:
+    return f"P{priority}" if priority else "unprioritised"
+
+
+def _pool(name: str, scenarios: Sequence[ScenarioResult],
+          pools: dict[str, float]) -> TierImpact:
+    """An impact row; `pools` maps each tier present to its revenue, each counted once."""
+    failed_tiers = {tier_name(s.priority) for s in scenarios if s.failed}
+    unverified_tiers = {tier_name(s.priority) for s in scenarios if s.unverified} - failed_tiers
+    return TierImpact(
+        name=name, revenue=sum(pools[t] for t in {tier_name(s.priority) for s in scenarios}),
+        scenarios=len(scenarios), passed=sum(s.status == "passed" for s in scenarios),
+        failed=sum(s.failed for s in scenarios), unverified=sum(s.unverified for s in scenarios),
+        at_risk=sum(pools[t] for t in failed_tiers),
+        unverified_revenue=sum(pools[t] for t in unverified_tiers))
+
+
+def roll_up(scenarios: Sequence[ScenarioResult]) -> Impact:
+    pools: dict[str, float] = {}
+    for s in scenarios:
+        tier = tier_name(s.priority)
+        pools[tier] = max(pools.get(tier, 0.0), s.revenue or 0.0)
+    tiers = sorted({s.priority for s in scenarios}, key=lambda p: (p is None, p or 0))
+    by_priority = [_pool(tier_name(p), [s for s in scenarios if s.priority == p], pools)
+                   for p in tiers]
+    areas = sorted({s.area or "unassigned" for s in scenarios})
+    by_area = [_pool(a, [s for s in scenarios if (s.area or "unassigned") == a], pools)
+               for a in areas]
+    return Impact(revenue_at_risk=sum(t.at_risk for t in by_priority),
+                  revenue_unverified=sum(t.unverified_revenue for t in by_priority),
+                  by_priority=by_priority, by_area=by_area, rule=ROLLUP_RULE)
+
+
+def decide(scenarios: Sequence[ScenarioResult]) -> Verdict:
+    """NO-GO: a P1/P2 failure or an unverified P1. AT RISK: only P3-P6 (or unprioritised)
+    failures, or unverified P2+. GO: everything selected passed."""
+    if not scenarios:
+        return Verdict("NO-GO", "no scenario was selected, so nothing was verified")
+
+    def names(found: list[ScenarioResult]) -> str:
+        shown = ", ".join(f"{tier_name(s.priority)} \u201c{s.name}\u201d" for s in found[:3])
+        return shown + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+
+    critical = [s for s in scenarios if s.failed and s.priority in (1, 2)]
+    if critical:
+        return Verdict("NO-GO", f"{len(critical)} critical scenario(s) failed: {names(critical)}")
+    unverified_p1 = [s for s in scenarios if s.unverified and s.priority == 1]
+    if unverified_p1:
+        return Verdict("NO-GO", f"{len(unverified_p1)} P1 scenario(s) were not verified: "
+                                f"{names(unverified_p1)}")
+    failed = [s for s in scenarios if s.failed]
+    if failed:
+        return Verdict("AT RISK", f"{len(failed)} lower-priority scenario(s) failed: "
+                                  f"{names(failed)}")
+    unverified = [s for s in scenarios if s.unverified]
+    if unverified:
+        return Verdict("AT RISK", f"{len(unverified)} scenario(s) were not verified: "
+                                  f"{names(unverified)}")
+    return Verdict("GO", f"all {len(scenarios)} selected scenarios passed")

@@ -1,0 +1,75 @@
+"""The end of a run: build the result model, probe for the root cause, write the reports."""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import contract
+from .collect import RunRecorder, iso, scenario_result, selected_scenarios, versions
+from .diagnosis import diagnose
+from .exchanges import Redactor
+from .impact import decide, roll_up
+from .probes import health_version, probe_health, probe_schema
+from .publish import write_reports
+from .results import SCHEMA_VERSION, RunFacts, RunResult
+from .view import money
+from .world import RunState
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+
+
+def rerun_command(tag_expression: str, run: RunState) -> str:
+    target = "" if run.target.name == "local" else f" -D target={run.target.name}"
+    tags = f" --tags={tag_expression}" if tag_expression else ""
+    return f"behave{tags}{target}"
+
+
+def build_result(context: Any, run: RunState, recorder: RunRecorder, run_id: str) -> RunResult:
+    config = context.config
+    redact = Redactor(run.settings.secrets + run.target.secrets)
+    tag_expression = " and ".join(f"({t})" if " " in t else t for t in (config.tags or []))
+    scenarios = [scenario_result(feature, scenario, recorder.records.get(id(scenario)), redact)
+                 for feature, scenario in selected_scenarios(
+                     context._runner.features, config.tag_expression, recorder.records)]
+    health = probe_health(run.target.backend_url, run.settings.health_timeout, redact)
+    schema = None
+    if run.target.database_url and any(s.failed for s in scenarios):
+        schema = probe_schema(run.target.database_url, contract.EXPECTED_TABLES,
+                              run.target.migration_revisions)
+    diagnosis = diagnose(scenarios, health, schema, {
+        "rerun": rerun_command(tag_expression, run), "backend": run.target.backend_url,
+        "database": "the platform's database"})
+    finished = time.time()
+    facts = RunFacts(
+        run_id=run_id, started_at=iso(recorder.started_wall), finished_at=iso(finished),
+        duration_s=round(time.perf_counter() - recorder.started, 3), target=run.target.name,
+        backend_url=run.target.backend_url, auth_url=run.target.auth_url,
+        ws_url=run.target.ws_url, target_version=health_version(health),
+        tag_expression=tag_expression, stop_on_failure=bool(config.stop),
+        interrupted=bool(getattr(context, "aborted", False)),
+        standin_faults=list(run.target.standin_faults), versions=versions())
+    return RunResult(SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
+                     diagnosis)
+
+
+def publish(context: Any, run: RunState, recorder: RunRecorder) -> Path | None:
+    """Write the reports and say the verdict on the real console; one clear line on failure."""
+    console = sys.__stdout__ or sys.stdout
+    try:
+        result = build_result(context, run, recorder, new_run_id())
+        folder = write_reports(result, run.settings.report_dir)
+    except Exception as exc:  # the run's own outcome must not hide why the report is missing
+        print(f"stagecheck: the report could not be written: {type(exc).__name__}: {exc}",
+              file=sys.__stderr__ or sys.stderr, flush=True)
+        return None
+    print(f"\nRelease gate: {result.verdict.decision} · revenue at risk "
+          f"{money(result.impact.revenue_at_risk)} · report {folder / 'report.md'}",
+          file=console, flush=True)
+    return folder

@@ -1,0 +1,185 @@
+"""The result model of a run: plain dataclasses, built once, saved as results.json.
+
+Schema (version 1), documented field by field in docs/results-schema.md. Every renderer
+reads only this model, so a report can be rendered again from a saved results.json.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from typing import Any, TypeVar, get_args, get_origin, get_type_hints
+
+SCHEMA_VERSION = 1
+FAILED = frozenset({"failed", "error"})
+UNVERIFIED = frozenset({"untested", "skipped", "undefined", "pending"})
+
+
+@dataclass
+class StepResult:
+    keyword: str
+    name: str
+    status: str
+    duration_s: float
+    error_message: str = ""
+    error_type: str = ""
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    feature: str
+    location: str
+    tags: list[str]
+    priority: int | None
+    revenue: float | None
+    area: str
+    status: str                      # passed, failed, error, skipped, untested, undefined
+    duration_s: float                # wall time, hooks included
+    steps: list[StepResult] = field(default_factory=list)
+    exchanges: list[dict[str, Any]] = field(default_factory=list)
+    assertions: int = 0
+    key_finding: str = ""
+    classification: str = ""         # environment, product defect, test defect, contract mismatch
+    error_message: str = ""
+    skip_reason: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED
+
+    @property
+    def unverified(self) -> bool:
+        return self.status in UNVERIFIED
+
+    @property
+    def hollow(self) -> bool:
+        """Passed without a single exchange with the target: it proved nothing."""
+        return self.status == "passed" and not self.exchanges
+
+
+@dataclass
+class RunFacts:
+    run_id: str
+    started_at: str
+    finished_at: str
+    duration_s: float
+    target: str
+    backend_url: str
+    auth_url: str
+    ws_url: str
+    target_version: str
+    tag_expression: str
+    stop_on_failure: bool
+    interrupted: bool
+    standin_faults: list[str]
+    versions: dict[str, str]
+
+
+@dataclass
+class TierImpact:
+    """One revenue pool: a priority tier, or an area."""
+
+    name: str
+    revenue: float
+    scenarios: int
+    passed: int
+    failed: int
+    unverified: int
+    at_risk: float
+    unverified_revenue: float
+
+    @property
+    def pass_rate(self) -> float:
+        return self.passed / self.scenarios if self.scenarios else 0.0
+
+
+@dataclass
+class Impact:
+    revenue_at_risk: float
+    revenue_unverified: float
+    by_priority: list[TierImpact]
+    by_area: list[TierImpact]
+    rule: str
+
+
+@dataclass
+class Verdict:
+    decision: str                    # GO, AT RISK, NO-GO
+    reason: str
+
+
+@dataclass
+class HealthProbe:
+    url: str
+    status: int | None
+    elapsed_s: float
+    body: str
+    up: bool
+    error: str = ""
+
+
+@dataclass
+class SchemaProbe:
+    database: str
+    reachable: bool
+    missing_tables: list[str]
+    current_revision: str
+    expected_revision: str
+    revisions_behind: int | None
+    error: str = ""
+
+
+@dataclass
+class NextStep:
+    title: str
+    actions: list[str]
+    because: str
+
+
+@dataclass
+class Diagnosis:
+    health: HealthProbe | None
+    schema: SchemaProbe | None
+    root_cause: str
+    next_steps: list[NextStep]
+
+
+@dataclass
+class RunResult:
+    schema_version: int
+    facts: RunFacts
+    scenarios: list[ScenarioResult]
+    impact: Impact
+    verdict: Verdict
+    diagnosis: Diagnosis
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunResult:
+        data = json.loads(text)
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"results.json has schema version {data.get('schema_version')!r}; "
+                             f"this stagecheck reads version {SCHEMA_VERSION}")
+        return _build(cls, data)
+
+
+T = TypeVar("T")
+
+
+def _build(kind: type[T], data: Any) -> T:
+    """Rebuild nested dataclasses from what asdict() wrote."""
+    if is_dataclass(kind) and isinstance(data, dict):
+        hints = get_type_hints(kind)
+        return kind(**{f.name: _build(hints[f.name], data[f.name])
+                       for f in fields(kind) if f.name in data})
+    origin = get_origin(kind)
+    if origin is list:
+        (item,) = get_args(kind)
+        return [_build(item, value) for value in data]  # type: ignore[return-value]
+    if origin is not None and type(None) in get_args(kind):  # X | None
+        inner = [a for a in get_args(kind) if a is not type(None)][0]
+        return None if data is None else _build(inner, data)  # type: ignore[return-value]
+    return data

@@ -1,0 +1,106 @@
+"""Figures the templates show, computed here (and tested here) so that templates hold layout only."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from . import probes
+from .results import RunResult, ScenarioResult, TierImpact
+
+STATUS_MARK = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "untested": "NOT RUN",
+               "skipped": "SKIPPED", "undefined": "UNDEFINED", "pending": "PENDING"}
+
+
+def money(amount: float) -> str:
+    """$120K, $1.5M, $800, $0."""
+    if amount >= 1e6:
+        return f"${amount / 1e6:.3g}M"
+    if amount >= 1e3:
+        return f"${amount / 1e3:.3g}K"
+    return f"${amount:.0f}"
+
+
+def seconds(value: float) -> str:
+    return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
+
+
+def curl(exchange: dict[str, Any]) -> str:
+    """A curl line that repeats a request (credentials left out, as they were redacted)."""
+    if exchange["channel"] != "http":
+        return ""
+    method = [] if exchange["action"] == "GET" else ["-X", exchange["action"]]
+    body = ["-H", "Content-Type: application/json", "--data", exchange["request"]] \
+        if exchange["request"] else []
+    return shlex.join(["curl", "-sS", "-i", *method, *body, exchange["url"]])
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    pass_pct: float
+    risk_pct: float
+    pass_rate: str
+    at_risk: str
+
+
+def bars(rows: list[TierImpact]) -> list[Bar]:
+    biggest = max((row.revenue for row in rows), default=0.0) or 1.0
+    return [Bar(row.name, round(100 * row.pass_rate, 1), round(100 * row.at_risk / biggest, 1),
+                f"{100 * row.pass_rate:.0f}%", money(row.at_risk)) for row in rows]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    scenario: ScenarioResult
+    failing_step: str
+    message: str
+    exchange: dict[str, Any] | None
+    curl: str
+
+
+def evidence(scenario: ScenarioResult) -> Evidence:
+    step = next((s for s in scenario.steps if s.status in ("failed", "error")), None)
+    exchange = probes.failing_exchange(scenario)
+    return Evidence(scenario, f"{step.keyword} {step.name}" if step else "",
+                    (step.error_message if step else scenario.error_message).strip(),
+                    exchange, curl(exchange) if exchange else "")
+
+
+def report_view(result: RunResult) -> dict[str, Any]:
+    scenarios = result.scenarios
+    ran = [s for s in scenarios if not s.unverified]
+    passed = [s for s in scenarios if s.status == "passed"]
+    failed = [s for s in scenarios if s.failed]
+    unverified = [s for s in scenarios if s.unverified]
+    undefined_steps = [(s, st) for s in scenarios for st in s.steps
+                       if st.status in ("undefined", "pending")]
+    critical = failed[0] if failed else None
+    return {
+        "r": result,
+        "facts": result.facts,
+        "verdict": result.verdict,
+        "impact": result.impact,
+        "diagnosis": result.diagnosis,
+        "scenarios": scenarios,
+        "counts": {"total": len(scenarios), "ran": len(ran), "passed": len(passed),
+                   "failed": len(failed), "unverified": len(unverified)},
+        "pass_rate": f"{100 * len(passed) / len(ran):.0f}%" if ran else "n/a",
+        "at_risk": money(result.impact.revenue_at_risk),
+        "unverified_revenue": money(result.impact.revenue_unverified),
+        "critical": critical,
+        "works": passed,
+        "broken": failed,
+        "unverified": unverified,
+        "evidence": [evidence(s) for s in failed],
+        "priority_bars": bars(result.impact.by_priority),
+        "area_bars": bars(result.impact.by_area),
+        "hollow": [s for s in scenarios if s.hollow],
+        "undefined_steps": undefined_steps,
+        "health_curl": shlex.join(["curl", "-sS", "-i", result.diagnosis.health.url])
+        if result.diagnosis.health else "",
+        "mark": STATUS_MARK,
+        "money": money,
+        "seconds": seconds,
+    }

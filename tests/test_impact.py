@@ -1,0 +1,65 @@
+"""Revenue roll-up and verdict rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from stagecheck.impact import business_tags, decide, parse_revenue, roll_up
+from stagecheck.results import ScenarioResult
+
+
+def scenario(status: str, priority: int | None, revenue: float | None, area: str = "chat",
+             name: str = "s") -> ScenarioResult:
+    return ScenarioResult(name=name, feature="f", location="f.feature:1", tags=[],
+                          priority=priority, revenue=revenue, area=area, status=status,
+                          duration_s=0.1)
+
+
+@pytest.mark.parametrize("tag, amount", [("mrr:120k", 120_000), ("mrr:1.5m", 1_500_000),
+                                         ("mrr:80000", 80_000), ("MRR:2K", 2_000),
+                                         ("mrr:lots", None), ("mrr:12q", None), ("p1", None)])
+def test_revenue_tags(tag: str, amount: float | None) -> None:
+    assert parse_revenue(tag) == amount
+
+
+def test_scenario_tags_override_feature_tags() -> None:
+    assert business_tags(["p1", "mrr:120k", "area:agents"], ["p3", "mrr:50k"]) == (3, 50_000, "agents")
+    assert business_tags(["p2", "mrr:80k", "area:auth"], []) == (2, 80_000, "auth")
+    assert business_tags(["p7", "wip"], []) == (None, None, "")
+
+
+def test_two_failing_p1_features_put_one_pool_at_risk() -> None:
+    impact = roll_up([scenario("failed", 1, 120_000, "agents"), scenario("failed", 1, 120_000, "chat"),
+                      scenario("passed", 1, 120_000)])
+    assert impact.revenue_at_risk == 120_000
+    assert {a.name: a.at_risk for a in impact.by_area} == {"agents": 120_000, "chat": 120_000}
+
+
+def test_failures_in_p1_and_p2_add_their_pools() -> None:
+    impact = roll_up([scenario("failed", 1, 120_000), scenario("error", 2, 80_000),
+                      scenario("passed", 3, 50_000)])
+    assert impact.revenue_at_risk == 200_000 and impact.revenue_unverified == 0
+
+
+def test_unverified_counts_tiers_not_already_at_risk() -> None:
+    impact = roll_up([scenario("failed", 1, 120_000), scenario("untested", 1, 120_000),
+                      scenario("untested", 2, 80_000), scenario("skipped", 3, 50_000),
+                      scenario("passed", 4, 30_000)])
+    assert impact.revenue_at_risk == 120_000
+    assert impact.revenue_unverified == 130_000
+    assert [t.name for t in impact.by_priority] == ["P1", "P2", "P3", "P4"]
+
+
+@pytest.mark.parametrize("statuses, decision", [
+    ([("passed", 1), ("passed", 3)], "GO"),
+    ([("failed", 1), ("passed", 3)], "NO-GO"),
+    ([("error", 2), ("passed", 1)], "NO-GO"),
+    ([("passed", 1), ("untested", 1)], "NO-GO"),
+    ([("passed", 1), ("failed", 3)], "AT RISK"),
+    ([("passed", 1), ("untested", 2)], "AT RISK"),
+    ([("passed", 1), ("failed", None)], "AT RISK"),
+    ([], "NO-GO"),
+])
+def test_verdict(statuses, decision: str) -> None:  # noqa: ANN001
+    verdict = decide([scenario(status, p, None) for status, p in statuses])
+    assert verdict.decision == decision and verdict.reason

@@ -1,0 +1,137 @@
+"""The report end to end: the seed incident and a clean run, rendered again, opened in Chromium,
+and hostile content kept inert."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from stagecheck.render import render
+from stagecheck.results import RunResult
+from tests.behave_run import run_behave
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def seed_incident(tmp_path_factory) -> Path:  # noqa: ANN001
+    folder = tmp_path_factory.mktemp("seed")
+    run = run_behave(folder, "--tags=@p1", "--stop", "-D", "standin_fault=missing-mcp-tables",
+                     "-D", f"report_dir={folder / 'reports'}")
+    assert run.returncode != 0
+    assert "Release gate: NO-GO · revenue at risk $120K" in run.stdout
+    return folder / "reports" / "latest"
+
+
+def results(folder: Path) -> dict:
+    return json.loads((folder / "results.json").read_text())
+
+
+def test_seed_incident_is_no_go_with_120k_at_risk_and_the_rest_unverified(seed_incident: Path) -> None:
+    data = results(seed_incident)
+    assert data["schema_version"] == 1
+    assert data["verdict"]["decision"] == "NO-GO"
+    assert data["impact"]["revenue_at_risk"] == 120_000
+    statuses = {s["name"]: s["status"] for s in data["scenarios"]}
+    assert len(statuses) == 14 and list(statuses.values()).count("passed") == 6
+    assert list(statuses.values()).count("untested") == 7
+    discovery = next(s for s in data["scenarios"] if s["status"] == "failed")
+    assert discovery["name"] == "A user discovers the available agent servers"
+    assert discovery["key_finding"] == "500 Internal Server Error on GET /api/mcp/servers"
+    assert discovery["classification"] == "product defect"
+    assert any(e["status"] == 500 and e["url"].endswith("/api/mcp/servers")
+               for e in discovery["exchanges"])
+    assert data["facts"]["stop_on_failure"] is True and data["facts"]["tag_expression"] == "@p1"
+    assert data["facts"]["target_version"] == "1.0.0"
+
+
+def test_seed_incident_probe_names_the_table_and_the_next_step_the_migration(seed_incident: Path) -> None:
+    diagnosis = results(seed_incident)["diagnosis"]
+    assert "mcp_external_servers" in diagnosis["schema"]["missing_tables"]
+    assert diagnosis["schema"]["revisions_behind"] == 1
+    assert "`mcp_external_servers`" in diagnosis["root_cause"]
+    first = diagnosis["next_steps"][0]
+    actions = " ".join(first["actions"])
+    assert "alembic upgrade head" in actions and "Restart the backend" in actions
+    assert "behave --tags=@p1" in actions
+    report = (seed_incident / "report.md").read_text()
+    for section in ("## Executive summary", "## Results", "## Infrastructure status",
+                    "## Failure analysis", "## Root cause", "## Next steps", "## Business impact",
+                    "## Test quality"):
+        assert section in report
+    assert "curl -sS -i http://127.0.0.1:" in report
+
+
+def test_clean_run_is_go_with_nothing_at_risk(tmp_path: Path) -> None:
+    run = run_behave(tmp_path, "--tags=@p1", "-D", f"report_dir={tmp_path / 'reports'}")
+    data = results(tmp_path / "reports" / "latest")
+    assert run.returncode == 0
+    assert data["verdict"]["decision"] == "GO"
+    assert data["impact"]["revenue_at_risk"] == 0 and data["impact"]["revenue_unverified"] == 0
+    assert all(s["status"] == "passed" and s["exchanges"] and s["assertions"]
+               for s in data["scenarios"])
+    assert data["diagnosis"]["next_steps"] == []
+
+
+@pytest.mark.parametrize("fmt", ["md", "html", "json"])
+def test_report_renders_again_from_saved_results(seed_incident: Path, fmt: str) -> None:
+    saved = {"md": "report.md", "html": "report.html", "json": "results.json"}[fmt]
+    again = subprocess.run([sys.executable, "-m", "stagecheck.report",
+                            str(seed_incident / "results.json"), "--format", fmt],
+                           capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == (seed_incident / saved).read_text()
+
+
+def test_rerender_of_a_file_that_is_not_results_fails_in_one_line(tmp_path: Path) -> None:
+    bogus = tmp_path / "results.json"
+    bogus.write_text('{"schema_version": 99}')
+    again = subprocess.run([sys.executable, "-m", "stagecheck.report", str(bogus)],
+                           capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert again.returncode == 2
+    assert "schema version 99" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+
+
+HOSTILE = '<script>alert(1)</script> {{ 7*7 }} {% if 1 %}x{% endif %} | `'
+
+
+def test_hostile_text_from_the_target_is_inert(seed_incident: Path) -> None:
+    result = RunResult.from_json((seed_incident / "results.json").read_text())
+    bad = replace(result.scenarios[6], name=HOSTILE, key_finding=HOSTILE, error_message=HOSTILE)
+    bad.exchanges = [dict(bad.exchanges[-1], response=HOSTILE, url="http://h/" + HOSTILE)]
+    bad.steps = [replace(step, error_message=HOSTILE) for step in bad.steps]
+    result.scenarios[6] = bad
+    page, markdown = render(result, "html"), render(result, "md")
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "{{ 7*7 }}" in page and "{% if 1 %}x{% endif %}" in page  # shown, never evaluated
+    outside_fences = "".join(part for i, part in enumerate(markdown.split("```")) if i % 2 == 0)
+    assert "<script>" not in outside_fences and "{{" not in outside_fences
+    assert "\\| \\`" in outside_fences  # table pipes and backticks escaped, not live
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_html_shows_the_verdict_in_a_real_browser(seed_incident: Path, tmp_path: Path) -> None:
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is not installed, and CI must run the browser test")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    dom = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+         (seed_incident / "report.html").resolve().as_uri()],
+        capture_output=True, text=True, timeout=120).stdout
+    assert 'id="verdict">NO-GO</span>' in dom
+    assert 'id="at-risk">$120K</b>' in dom
+    assert "<script" not in dom.lower()

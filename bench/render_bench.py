@@ -36,7 +36,7 @@ def synthetic_run(count: int) -> RunResult:
             classification="product defect" if status == "failed" else ""))
     facts = RunFacts("bench", "2026-01-01T00:00:00+00:00", "2026-01-01T00:10:00+00:00", 600.0,
                      "local", "http://127.0.0.1:8000", "http://127.0.0.1:8000",
-                     "ws://127.0.0.1:8000/ws", "1.0.0", "@p1", False, False, [],
+                     "ws://127.0.0.1:8000/ws", "1.0.0", "@p1", False, False, [], False,
                      {"python": "3", "stagecheck": "0", "behave": "1.3"})
     return RunResult(SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
                      diagnose(scenarios, None, None, {"rerun": "behave", "backend": "x"}))

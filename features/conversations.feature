@@ -3,6 +3,7 @@ Feature: Conversations
   Users come back to their conversations. They must read them as they wrote them, and no
   one else may read them: a leak is a privacy incident, not just a bug.
 
+  @destructive
   Scenario: A user's messages come back in the order they were sent
     Given a signed-in user with an open live session
     And the user has started a conversation
@@ -13,6 +14,7 @@ Feature: Conversations
       | Third, the decision    |
     Then the conversation lists the messages in the order they were sent
 
+  @destructive
   Scenario: A user cannot see another user's conversation
     Given a signed-in user who has started a conversation
     And another signed-in user

@@ -22,6 +22,7 @@ Feature: Live sessions
     When the user pings the session
     Then the session answers with a pong within 2 seconds
 
+  @destructive
   Scenario: A message sent in a live session is acknowledged and kept in its conversation
     Given a signed-in user with an open live session
     And the user has started a conversation

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from hamcrest import assert_that
 from hamcrest.core.matcher import Matcher
@@ -13,6 +13,16 @@ T = TypeVar("T")
 
 
 def expect(log: ExchangeLog, actual: T, matcher: Matcher[T], reason: str) -> None:
-    """assert_that(actual, matcher, reason), counted; the reason says what was expected of whom."""
+    """assert_that(actual, matcher, reason), counted; the reason says what was expected of whom.
+
+    The message is redacted and capped: hamcrest prints the actual value, which may be a whole
+    response body with tokens in it."""
     log.assertions += 1
-    assert_that(actual, matcher, reason)
+    try:
+        assert_that(actual, matcher, reason)
+    except AssertionError as failure:
+        raise AssertionError(log.redact(_capped(str(failure)))) from None
+
+
+def _capped(text: str, limit: int = 3000) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… [{len(text) - limit} more characters]"

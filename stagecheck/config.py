@@ -12,12 +12,14 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
-TARGETS = ("local", "staging")
+TARGETS = ("local", "staging", "production")
 DURATIONS = {"http_timeout": 30.0, "health_timeout": 5.0, "ws_event_timeout": 15.0,
              "agent_timeout": 60.0, "connect_timeout": 10.0}
 TEXT = {"target": "local", "standin_fault": "", "base_url": "", "auth_url": "", "ws_url": "",
         "report_dir": "reports", "database_url": "", "expected_revision": ""}
-KNOWN = set(DURATIONS) | set(TEXT)
+FLAGS = ("insecure_tls", "allow_destructive")
+KNOWN = set(DURATIONS) | set(TEXT) | set(FLAGS)
+_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class Settings:
     ws_event_timeout: float = 15.0
     agent_timeout: float = 60.0
     connect_timeout: float = 10.0
+    insecure_tls: bool = False
+    allow_destructive: bool = True
     bypass_key: str = field(default="", repr=False)
     token: str = field(default="", repr=False)
 
@@ -53,6 +57,15 @@ def _duration(name: str, raw: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"setting {name} must be a positive number of seconds, not {raw!r}")
     return value
+
+
+def _flag(name: str, raw: str | None, default: bool) -> bool:
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise ConfigError(f"setting {name} must be true or false, not {raw!r}")
+    return value in _TRUE
 
 
 def is_loopback(host: str) -> bool:
@@ -92,22 +105,39 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
     faults = tuple(f.strip() for f in raw["standin_fault"].split(",") if f.strip())
     if faults and target != "local":
         raise ConfigError("setting standin_fault only applies to target=local")
+    if faults:
+        from standin import FAULTS  # the stand-in's public list, not its internals
+
+        unknown = [name for name in faults if name not in FAULTS]
+        if unknown:
+            raise ConfigError(f"setting standin_fault names an unknown fault {unknown[0]!r}; "
+                              f"known faults: {', '.join(FAULTS)}")
     bypass_key = environ.get("E2E_OAUTH_SIMULATION_KEY", "")
     token = environ.get("STAGING_TEST_JWT_TOKEN", "")
     urls = {"base_url": "", "auth_url": "", "ws_url": ""}
-    if target == "staging":
-        base = raw["base_url"] or environ.get("STAGING_BASE_URL", "")
+    insecure_tls = _flag("insecure_tls", userdata.get("insecure_tls"), False)
+    # Data written on the throwaway stand-in harms no one; elsewhere it must be asked for.
+    allow_destructive = _flag("allow_destructive", userdata.get("allow_destructive"),
+                              target == "local")
+    if target == "production" and allow_destructive:
+        raise ConfigError("scenarios that write data never run against production: "
+                          "remove allow_destructive=true")
+    if target != "local":
+        # Production is named explicitly, never taken from the STAGING_* variables.
+        env = environ if target == "staging" else {}
+        base = raw["base_url"] or env.get("STAGING_BASE_URL", "")
         if not base:
-            raise ConfigError("target=staging needs the backend URL: set STAGING_BASE_URL "
-                              "or -D base_url=")
+            raise ConfigError(f"target={target} needs the backend URL: "
+                              + ("set STAGING_BASE_URL or -D base_url=" if target == "staging"
+                                 else "set -D base_url="))
         base = check_url("base_url", base, ("http", "https"))
-        auth = check_url("auth_url", raw["auth_url"] or environ.get("STAGING_AUTH_URL", "") or base,
+        auth = check_url("auth_url", raw["auth_url"] or env.get("STAGING_AUTH_URL", "") or base,
                          ("http", "https"))
         default_ws = "ws" + base[4:] + "/ws"
-        ws = check_url("ws_url", raw["ws_url"] or environ.get("STAGING_WEBSOCKET_URL", "")
+        ws = check_url("ws_url", raw["ws_url"] or env.get("STAGING_WEBSOCKET_URL", "")
                        or default_ws, ("ws", "wss"))
         if not (bypass_key or token):
-            raise ConfigError("target=staging needs credentials: set E2E_OAUTH_SIMULATION_KEY "
+            raise ConfigError(f"target={target} needs credentials: set E2E_OAUTH_SIMULATION_KEY "
                               "or STAGING_TEST_JWT_TOKEN")
         urls = {"base_url": base, "auth_url": auth, "ws_url": ws}
         for url in urls.values():
@@ -117,5 +147,6 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
                                   "https:// and wss://, or a loopback address")
     return Settings(target=target, standin_faults=faults, report_dir=raw["report_dir"] or "reports",
                     database_url=raw["database_url"], expected_revision=raw["expected_revision"],
+                    insecure_tls=insecure_tls, allow_destructive=allow_destructive,
                     bypass_key=bypass_key, token=token,
                     **urls, **durations)

@@ -19,3 +19,8 @@ class TargetUnreachable(TargetError):
 
 class TargetTimeout(TargetError):
     """The target accepted the connection but did not answer in time."""
+
+
+def tls_refusal(url: str, reason: str) -> str:
+    return (f"the TLS certificate of {url} could not be verified ({reason}); "
+            "-D insecure_tls=true skips the check")

@@ -22,6 +22,12 @@ from .target import open_target
 from .world import RunState, World
 
 
+DESTRUCTIVE_SKIP = {
+    False: "writes data on the target: run with -D allow_destructive=true to include it",
+    True: "writes data on the target, and never runs against production",
+}
+
+
 @fixture(name="stagecheck.run")
 def run_fixture(context: Context) -> Iterator[RunState]:
     """Check the settings, open the target (starting the stand-in when local) and the clients;
@@ -35,7 +41,8 @@ def run_fixture(context: Context) -> Iterator[RunState]:
             print(f"stagecheck: {exc}", file=sys.stderr, flush=True)
             raise
         log = ExchangeLog(Redactor(settings.secrets + target.secrets))
-        http = HttpClient(log, settings.http_timeout, settings.connect_timeout)
+        http = HttpClient(log, settings.http_timeout, settings.connect_timeout,
+                          verify=not settings.insecure_tls)
         stack.callback(http.close)
         loop = asyncio.new_event_loop()
         stack.callback(loop.close)
@@ -51,6 +58,8 @@ def scenario_fixture(context: Context) -> Iterator[World]:
     """A fresh exchange log and world; every session the scenario opened is closed after it."""
     run: RunState = context.run
     record = run.recorder.begin(context.scenario)
+    if "destructive" in context.scenario.effective_tags and not run.settings.allow_destructive:
+        context.scenario.skip(DESTRUCTIVE_SKIP[run.settings.target == "production"])
     log = ExchangeLog(run.http.log.redact)
     run.http.log = log
     context.world = World(log=log)

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from .errors import TargetError, TargetTimeout, TargetUnreachable
+from .errors import TargetError, TargetTimeout, TargetUnreachable, tls_refusal
 from .exchanges import ExchangeLog, excerpt
 
 
@@ -37,6 +37,8 @@ class HttpClient:
                                                 limit, connect=min(limit, self.connect_timeout)))
         except httpx.ConnectError as exc:
             self._record_failure(method, url, started, sent, f"unreachable: {exc}")
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                raise TargetError(tls_refusal(url, "certificate verify failed")) from None
             raise TargetUnreachable(f"target unreachable: {url}") from None
         except httpx.TimeoutException:
             self._record_failure(method, url, started, sent, f"no answer within {limit:g} s")

@@ -38,7 +38,11 @@ def build_result(context: Any, run: RunState, recorder: RunRecorder, run_id: str
     scenarios = [scenario_result(feature, scenario, recorder.records.get(id(scenario)), redact)
                  for feature, scenario in selected_scenarios(
                      context._runner.features, config.tag_expression, recorder.records)]
-    health = probe_health(run.target.backend_url, run.settings.health_timeout, redact)
+    interrupted = bool(getattr(context, "aborted", False))
+    health = probe_health(run.target.backend_url,  # after Ctrl-C, the user is waiting
+                          min(run.settings.health_timeout, 2.0) if interrupted
+                          else run.settings.health_timeout, redact,
+                          verify=not run.settings.insecure_tls)
     schema = None
     if run.target.database_url and any(s.failed for s in scenarios):
         schema = probe_schema(run.target.database_url, contract.EXPECTED_TABLES,
@@ -53,7 +57,7 @@ def build_result(context: Any, run: RunState, recorder: RunRecorder, run_id: str
         backend_url=run.target.backend_url, auth_url=run.target.auth_url,
         ws_url=run.target.ws_url, target_version=health_version(health),
         tag_expression=tag_expression, stop_on_failure=bool(config.stop),
-        interrupted=bool(getattr(context, "aborted", False)),
+        interrupted=interrupted, insecure_tls=run.settings.insecure_tls,
         standin_faults=list(run.target.standin_faults), versions=versions())
     return RunResult(SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
                      diagnosis)

@@ -54,11 +54,12 @@ def describe_exchange(exchange: dict) -> str:
     return f"{status}{phrase} on {exchange['action']} {path}"
 
 
-def probe_health(backend_url: str, timeout: float, redact: Redactor) -> HealthProbe:
+def probe_health(backend_url: str, timeout: float, redact: Redactor,
+                 verify: bool = True) -> HealthProbe:
     url = f"{backend_url}/health"
     started = time.perf_counter()
     try:
-        response = httpx.get(url, timeout=timeout)
+        response = httpx.get(url, timeout=timeout, verify=verify)
     except httpx.HTTPError as exc:
         return HealthProbe(url, None, time.perf_counter() - started, "", False,
                            redact(str(exc) or type(exc).__name__))

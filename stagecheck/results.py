@@ -73,6 +73,7 @@ class RunFacts:
     stop_on_failure: bool
     interrupted: bool
     standin_faults: list[str]
+    insecure_tls: bool
     versions: dict[str, str]
 
 

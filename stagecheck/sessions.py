@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,10 +15,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from . import contract
-from .errors import TargetError, TargetTimeout, TargetUnreachable
+from .errors import TargetError, TargetTimeout, TargetUnreachable, tls_refusal
 from .exchanges import ExchangeLog
 
 Frame = dict[str, Any]
+MAX_KEPT_FRAMES = 500  # a flooding server must not fill memory or the report
 
 
 class SessionClosed(AssertionError):
@@ -49,6 +51,7 @@ class LiveSession:
         self.log = log
         self.opened_at = opened_at
         self.received: list[Frame] = []
+        self.unkept = 0  # frames received beyond MAX_KEPT_FRAMES: counted, not kept
 
     @property
     def close_code(self) -> int | None:
@@ -104,15 +107,19 @@ class LiveSession:
                 frame = {"type": "(not JSON)", "raw": text[:200]}
             if not isinstance(frame, dict):
                 frame = {"type": "(not an object)", "raw": text[:200]}
-            self.log.record("ws", f"receive {frame.get('type')}", self.url, None,
-                            time.perf_counter() - started, response=text)
-            self.received.append(frame)
+            if len(self.received) < MAX_KEPT_FRAMES:
+                self.log.record("ws", f"receive {frame.get('type')}", self.url, None,
+                                time.perf_counter() - started, response=text)
+                self.received.append(frame)
+            else:
+                self.unkept += 1
             if wanted(frame):
                 return frame
 
     def _seen(self) -> str:
         kinds = [str(f.get("type")) for f in self.received[-8:]]
-        return ", ".join(kinds) if kinds else "none"
+        more = f" and {self.unkept} more not kept" if self.unkept else ""
+        return (f"{len(self.received)} kept, last: {', '.join(kinds)}{more}" if kinds else "none")
 
     def close(self) -> None:
         self._loop.run_until_complete(self.close_async())
@@ -138,14 +145,25 @@ def _describe_close(exc: ConnectionClosed) -> str:
     return f"code {exc.rcvd.code}{reason}"
 
 
+def _tls(url: str, verify: bool) -> ssl.SSLContext | None:
+    if not url.startswith("wss:") or verify:
+        return None  # websockets verifies wss:// with the default context
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 async def open_session_async(url: str, token: str | None, log: ExchangeLog,
-                             loop: asyncio.AbstractEventLoop, open_timeout: float) -> SessionAttempt:
+                             loop: asyncio.AbstractEventLoop, open_timeout: float,
+                             verify_tls: bool = True) -> SessionAttempt:
     """Open a session with the token as a Bearer header; a refused handshake is an outcome."""
     headers = {"Authorization": f"Bearer {token}"} if token else None
     started = time.perf_counter()
     try:
         connection = await connect(url, additional_headers=headers, open_timeout=open_timeout,
-                                   ping_interval=None, close_timeout=5, max_size=2 ** 20)
+                                   ping_interval=None, close_timeout=5, max_size=2 ** 20,
+                                   ssl=_tls(url, verify_tls))
     except InvalidStatus as exc:
         status = exc.response.status_code
         log.record("ws", "connect", url, status, time.perf_counter() - started,
@@ -155,6 +173,9 @@ async def open_session_async(url: str, token: str | None, log: ExchangeLog,
         log.record("ws", "connect", url, None, time.perf_counter() - started,
                    error=f"no handshake within {open_timeout:g} s")
         raise TargetTimeout(f"no WebSocket handshake from {url} within {open_timeout:g} s") from None
+    except ssl.SSLCertVerificationError as exc:
+        log.record("ws", "connect", url, None, time.perf_counter() - started, error=str(exc))
+        raise TargetError(tls_refusal(url, exc.verify_message or str(exc))) from None
     except (OSError, InvalidHandshake) as exc:
         log.record("ws", "connect", url, None, time.perf_counter() - started, error=str(exc))
         if isinstance(exc, OSError):
@@ -165,8 +186,9 @@ async def open_session_async(url: str, token: str | None, log: ExchangeLog,
 
 
 def open_session(url: str, token: str | None, log: ExchangeLog, loop: asyncio.AbstractEventLoop,
-                 open_timeout: float) -> SessionAttempt:
-    return loop.run_until_complete(open_session_async(url, token, log, loop, open_timeout))
+                 open_timeout: float, verify_tls: bool = True) -> SessionAttempt:
+    return loop.run_until_complete(open_session_async(url, token, log, loop, open_timeout,
+                                                      verify_tls))
 
 
 def wait_for_refusal(attempt: SessionAttempt, timeout: float) -> None:

@@ -16,7 +16,7 @@ from .collect import RunRecorder
 from .config import Settings
 from .exchanges import ExchangeLog
 from .http_client import HttpClient
-from .sessions import LiveSession, SessionAttempt
+from .sessions import LiveSession, SessionAttempt, open_session_async
 from .target import Target
 from .users import SignedInUser
 
@@ -28,6 +28,15 @@ class RunState:
     http: HttpClient
     loop: asyncio.AbstractEventLoop
     recorder: RunRecorder
+
+    async def open_session_async(self, token: str | None, log: ExchangeLog) -> SessionAttempt:
+        """A live session at the target's WebSocket URL, with the run's timeouts and TLS."""
+        return await open_session_async(self.target.ws_url, token, log, self.loop,
+                                        self.settings.connect_timeout,
+                                        verify_tls=not self.settings.insecure_tls)
+
+    def open_session(self, token: str | None, log: ExchangeLog) -> SessionAttempt:
+        return self.loop.run_until_complete(self.open_session_async(token, log))
 
 
 @dataclass

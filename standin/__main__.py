@@ -22,6 +22,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="switch a named fault on (repeatable; see --list-faults)")
     parser.add_argument("--version", dest="platform_version", default="1.0.0",
                         help="the version the health endpoints report (default %(default)s)")
+    parser.add_argument("--tls-cert", metavar="FILE", help="serve https/wss with this certificate")
+    parser.add_argument("--tls-key", metavar="FILE", help="the certificate's private key")
     parser.add_argument("--list-faults", action="store_true", help="list the faults and exit")
     return parser
 
@@ -36,8 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.port <= 65535:
         print(f"standin: port {args.port} is out of range 0-65535", file=sys.stderr)
         return 2
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("standin: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
     try:
-        serve(args.fault, args.database_url, args.host, args.port, args.platform_version,
+        serve(args.fault, args.database_url, args.host, args.port, args.platform_version, tls,
               announce=lambda line: print(line, flush=True))
     except StandinError as exc:
         print(f"standin: {exc}", file=sys.stderr)

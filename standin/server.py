@@ -90,16 +90,18 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _urls(sock: socket.socket) -> StandinURLs:
+def _urls(sock: socket.socket, tls: bool) -> StandinURLs:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    base = f"http://{shown}:{port}"
-    return StandinURLs(backend_url=base, auth_url=base, ws_url=f"ws://{shown}:{port}/ws")
+    secure = "s" if tls else ""
+    base = f"http{secure}://{shown}:{port}"
+    return StandinURLs(backend_url=base, auth_url=base, ws_url=f"ws{secure}://{shown}:{port}/ws")
 
 
 @contextlib.contextmanager
 def _prepared(faults: Iterable[str], database_url: str | None, host: str, port: int,
-              version: str) -> Iterator[tuple[Standin, uvicorn.Server, socket.socket]]:
+              version: str, tls: tuple[str, str] | None
+              ) -> Iterator[tuple[Standin, uvicorn.Server, socket.socket]]:
     """Check the inputs, then bind, migrate and build the app; undo all of it on the way out."""
     active = check_fault_names(faults)
     with contextlib.ExitStack() as stack:
@@ -118,20 +120,23 @@ def _prepared(faults: Iterable[str], database_url: str | None, host: str, port: 
             bypass_key=os.environ.get("E2E_OAUTH_SIMULATION_KEY") or secrets.token_urlsafe(24),
             faults=FaultSwitch(active), version=version)
         state.prepare_database()
+        cert, key = tls if tls else (None, None)
         config = uvicorn.Config(create_app(state), log_level="warning", lifespan="off",
-                                timeout_graceful_shutdown=2, ws_max_size=1024 * 1024)
+                                timeout_graceful_shutdown=2, ws_max_size=1024 * 1024,
+                                ssl_certfile=cert, ssl_keyfile=key)
         server = _Server(config)
-        handle = Standin(urls=_urls(sock), bypass_key=state.bypass_key,
+        handle = Standin(urls=_urls(sock, tls is not None), bypass_key=state.bypass_key,
                          database_url=database_url, state=state)
         yield handle, server, sock
 
 
 @contextlib.contextmanager
 def start_standin(faults: Iterable[str] = (), database_url: str | None = None,
-                  host: str = "127.0.0.1", port: int = 0,
-                  version: str = DEFAULT_VERSION) -> Iterator[Standin]:
-    """Run the stand-in in a background thread (ephemeral loopback port by default)."""
-    with _prepared(faults, database_url, host, port, version) as (handle, server, sock):
+                  host: str = "127.0.0.1", port: int = 0, version: str = DEFAULT_VERSION,
+                  tls: tuple[str, str] | None = None) -> Iterator[Standin]:
+    """Run the stand-in in a background thread (ephemeral loopback port by default);
+    `tls` is (certificate file, key file) to serve https:// and wss://."""
+    with _prepared(faults, database_url, host, port, version, tls) as (handle, server, sock):
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                                   name="standin", daemon=True)
         thread.start()
@@ -151,8 +156,8 @@ def start_standin(faults: Iterable[str] = (), database_url: str | None = None,
 
 def serve(faults: Iterable[str] = (), database_url: str | None = None,
           host: str = "127.0.0.1", port: int = 8000, version: str = DEFAULT_VERSION,
-          announce=print) -> None:  # noqa: ANN001
+          tls: tuple[str, str] | None = None, announce=print) -> None:  # noqa: ANN001
     """Run the stand-in in the foreground until SIGINT or SIGTERM."""
-    with _prepared(faults, database_url, host, port, version) as (handle, server, sock):
+    with _prepared(faults, database_url, host, port, version, tls) as (handle, server, sock):
         announce(handle.urls.line())
         server.run(sockets=[sock])

@@ -9,14 +9,12 @@ from hamcrest import equal_to, is_, less_than_or_equal_to
 from stagecheck import contract
 from stagecheck.actions import send_user_message
 from stagecheck.checks import expect
-from stagecheck.sessions import open_session, open_session_async, wait_for_refusal
+from stagecheck.sessions import wait_for_refusal
 from stagecheck.users import MAIN_USER_EMAIL, forged_token, signed_in_user
 
 
 def _open(context, token):
-    run = context.run
-    return context.world.track(open_session(run.target.ws_url, token, context.world.log,
-                                            run.loop, run.settings.connect_timeout))
+    return context.world.track(context.run.open_session(token, context.world.log))
 
 
 def _open_for_user(context):
@@ -113,8 +111,7 @@ def step_acknowledged(context):
 async def _open_and_welcome(context, token):
     run, log = context.run, context.world.log
     started = time.perf_counter()
-    attempt = await open_session_async(run.target.ws_url, token, log, run.loop,
-                                       run.settings.connect_timeout)
+    attempt = await run.open_session_async(token, log)
     context.world.track(attempt)
     if attempt.session is None:
         return attempt, f"handshake refused with {attempt.refused_status}"

@@ -88,12 +88,15 @@ def _key_finding(result: ScenarioResult, record: ScenarioRecord | None) -> str:
     return result.skip_reason or UNVERIFIED_HINT.get(result.status, result.status)
 
 
-def selected_scenarios(features: Iterable[Any], tag_expression: Any,
+def selected_scenarios(features: Iterable[Any], config: Any,
                        recorded: dict[int, ScenarioRecord]) -> Iterable[tuple[Any, Any]]:
-    """Every scenario the run selected, run or not: behave's JSON drops the untested ones."""
+    """Every scenario the run selected (by tags and name), run or not: behave's JSON drops
+    those that --stop left untested."""
     for feature in features:
         for scenario in feature.walk_scenarios():
-            if id(scenario) in recorded or scenario.should_run_with_tags(tag_expression):
+            if id(scenario) in recorded or (
+                    scenario.should_run_with_tags(config.tag_expression)
+                    and scenario.should_run_with_name_select(config)):
                 yield feature, scenario
 
 

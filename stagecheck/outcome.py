@@ -37,7 +37,7 @@ def build_result(context: Any, run: RunState, recorder: RunRecorder, run_id: str
     tag_expression = " and ".join(f"({t})" if " " in t else t for t in (config.tags or []))
     scenarios = [scenario_result(feature, scenario, recorder.records.get(id(scenario)), redact)
                  for feature, scenario in selected_scenarios(
-                     context._runner.features, config.tag_expression, recorder.records)]
+                     context._runner.features, config, recorder.records)]
     interrupted = bool(getattr(context, "aborted", False))
     health = probe_health(run.target.backend_url,  # after Ctrl-C, the user is waiting
                           min(run.settings.health_timeout, 2.0) if interrupted

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,7 @@ FAST = ["-D", "health_timeout=4", "-D", "ws_event_timeout=5", "-D", "agent_timeo
 @dataclass
 class BehaveRun:
     returncode: int
+    elapsed_s: float
     stdout: str
     stderr: str
     scenarios: dict[str, dict]  # scenario name (outline suffix removed) -> behave JSON element
@@ -33,15 +36,19 @@ class BehaveRun:
                          for step in self.scenarios[name].get("steps", []) if "result" in step)
 
 
-def run_behave(tmp_path: Path, *args: str, timeout: float = 300) -> BehaveRun:
+def run_behave(tmp_path: Path, *args: str, timeout: float = 300,
+               env: dict[str, str] | None = None) -> BehaveRun:
     out = tmp_path / "behave.json"
+    started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "behave", "--no-capture", "-f", "json", "-o", str(out),
-         "-f", "plain", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+         "-f", "plain", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})})
+    elapsed = time.perf_counter() - started
     scenarios: dict[str, dict] = {}
     if out.exists() and out.stat().st_size:
         for feature in json.loads(out.read_text()):
             for element in feature.get("elements", []):
                 if element.get("type") == "scenario":
                     scenarios[element["name"].split(" -- @")[0]] = element
-    return BehaveRun(result.returncode, result.stdout, result.stderr, scenarios)
+    return BehaveRun(result.returncode, elapsed, result.stdout, result.stderr, scenarios)

@@ -1,0 +1,149 @@
+"""Hostile targets on loopback for the hostile-conditions tests: a closed port, a server that
+accepts and never answers, an HTTP server answering with a fixed bad body, and a WebSocket
+server that misbehaves. Each is a real server on a real socket, stopped by its context manager."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from websockets.asyncio.server import ServerConnection, serve
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[str]:
+    """A loopback URL on which nothing listens: connections are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[str]:
+    """Accepts every connection and never sends a byte."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+@contextlib.contextmanager
+def http_server(status: int, body: bytes | Callable[[BaseHTTPRequestHandler], bytes],
+                content_type: str = "application/json") -> Iterator[str]:
+    """Answers every request, whatever its method or path, with this status and body."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            if length:
+                self.rfile.read(length)
+            payload = body(self) if callable(body) else body
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+WELCOME = json.dumps({"type": "system_message", "timestamp": 0,
+                      "data": {"event": "connection_established", "connection_id": "c",
+                               "user_id": "u", "connection_ready": True}})
+
+
+class WebSocketTarget:
+    """A WebSocket server on loopback in its own thread, behaving as `mode` says:
+    `no-welcome`, `close-mid-run` (welcome, then 1011 on the first frame) or `flood`."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.open_connections = 0
+        self.url = ""
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._loop.run_until_complete,
+                                        args=(self._main(),), daemon=True)
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        self.open_connections += 1
+        try:
+            if self.mode != "no-welcome":
+                await ws.send(WELCOME)
+            if self.mode == "close-mid-run":
+                await ws.recv()
+                await ws.close(1011, "Internal error")
+            elif self.mode == "flood":
+                while True:
+                    await ws.send('{"type": "agent_thinking", "data": {"status": "thinking"}}')
+            else:
+                await ws.wait_closed()
+        except Exception:  # the client went away: that is the end of this connection
+            return
+        finally:
+            self.open_connections -= 1
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        async with serve(self._handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            self.url = f"ws://127.0.0.1:{port}/ws"
+            self._ready.set()
+            await self._stop.wait()
+
+    def wait_until_all_closed(self, timeout: float = 5.0) -> bool:
+        """True once the server has seen every connection end (the client exits first)."""
+        deadline = time.monotonic() + timeout
+        while self.open_connections and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.open_connections == 0
+
+    def __enter__(self) -> WebSocketTarget:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)

@@ -1,0 +1,303 @@
+"""Hostile conditions: every network wait bounded, one readable sentence, the report still
+written, no secret in any output, and no harm to the target. Real sockets on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import trustme
+
+from standin import start_standin
+from tests.behave_run import ROOT, run_behave
+from tests.hostile import WebSocketTarget, closed_port, http_server, silent_server
+
+KEY = "hostile-test-bypass-key-1234"
+SHORT = ["-D", "http_timeout=1", "-D", "health_timeout=1", "-D", "connect_timeout=1",
+         "-D", "ws_event_timeout=1", "-D", "agent_timeout=1"]
+CAP = 20_000  # no output may carry more of a bad body than this (excerpts are ~2 KB)
+
+
+def staging(tmp_path: Path, base: str, *args: str, ws: str | None = None, key: str = KEY,
+            env: dict[str, str] | None = None):  # noqa: ANN201
+    ws_args = ["-D", f"ws_url={ws}"] if ws else []
+    return run_behave(tmp_path, "--tags=@p1", "-D", "target=staging", "-D", f"base_url={base}",
+                      *ws_args, "-D", f"report_dir={tmp_path / 'reports'}", *args,
+                      env={"E2E_OAUTH_SIMULATION_KEY": key, **(env or {})})
+
+
+def report(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "reports" / "latest" / "results.json").read_text())
+
+
+def outputs(tmp_path: Path, run) -> dict[str, str]:  # noqa: ANN001
+    latest = tmp_path / "reports" / "latest"
+    found = {"console": run.stdout + run.stderr,
+             **{name: (latest / name).read_text() for name in
+                ("report.md", "report.html", "results.json")}}
+    for junit in (tmp_path / "junit").glob("*.xml"):
+        found[junit.name] = junit.read_text()
+    return found
+
+
+def test_refused_connections_fail_fast_as_unreachable_environment(tmp_path: Path) -> None:
+    with closed_port() as url:
+        run = staging(tmp_path, url, "-D", "allow_destructive=true")
+        data = report(tmp_path)
+    ran = [s for s in data["scenarios"] if s["status"] != "untested"]
+    assert run.returncode == 1 and len(ran) == 14
+    unreachable = re.compile(rf"target unreachable: (http|ws)://127\.0\.0\.1:{url.rsplit(':', 1)[1]}/")
+    for scenario in ran:
+        assert scenario["status"] == "failed", scenario["name"]
+        assert unreachable.search(scenario["error_message"]), scenario["error_message"]
+        assert scenario["classification"] == "environment"
+    assert data["verdict"]["decision"] == "NO-GO"
+    assert data["diagnosis"]["health"]["up"] is False
+
+
+def test_refused_connections_end_a_stop_run_within_seconds(tmp_path: Path) -> None:
+    with closed_port() as url:
+        run = staging(tmp_path, url, "--stop")
+    assert run.elapsed_s < 10
+    assert "target unreachable: http://127.0.0.1" in run.stdout
+    assert report(tmp_path)["verdict"]["decision"] == "NO-GO"
+
+
+def test_silent_http_server_fails_after_the_configured_timeout(tmp_path: Path) -> None:
+    with silent_server() as url:
+        run = staging(tmp_path, url, "--stop", *SHORT)
+    failed = next(s for s in report(tmp_path)["scenarios"] if s["status"] == "failed")
+    assert "did not answer within 1 s" in failed["error_message"]
+    assert failed["classification"] == "environment"
+    assert 0.9 < failed["duration_s"] < 3  # the 1 s timeout, not later
+    assert run.elapsed_s < 15
+
+
+def test_silent_websocket_handshake_fails_after_the_configured_timeout(tmp_path: Path) -> None:
+    with start_standin() as standin, silent_server() as silent:
+        run = staging(tmp_path, standin.urls.backend_url, "--stop", *SHORT,
+                      ws=silent.replace("http", "ws") + "/ws", key=standin.bypass_key)
+    failed = next(s for s in report(tmp_path)["scenarios"] if s["status"] == "failed")
+    assert "no WebSocket handshake" in failed["error_message"] and "within 1 s" in failed["error_message"]
+    assert 0.9 < failed["duration_s"] < 3
+    assert run.elapsed_s < 15
+
+
+def test_proxy_html_error_page_fails_with_status_and_short_excerpt(tmp_path: Path) -> None:
+    page = b"<html><head><title>502 Bad Gateway</title></head><body>" + b"x" * 5000 + b"</body></html>"
+    with http_server(502, page, "text/html") as url:
+        staging(tmp_path, url, "--stop")
+    failed = next(s for s in report(tmp_path)["scenarios"] if s["status"] == "failed")
+    assert "answered 502: <html><head><title>502 Bad Gateway" in failed["error_message"]
+    assert len(failed["error_message"]) < 1000
+    assert failed["key_finding"].startswith("502 Bad Gateway on POST")
+
+
+@pytest.mark.parametrize("body", [b"this is not json", b'{"status": "heal', b"\xff\xfe\x00 not utf-8",
+                                  b"z" * 10_000_000],
+                         ids=["not-json", "truncated-json", "not-utf8", "10-mb"])
+def test_bad_bodies_fail_clearly_with_capped_evidence_everywhere(tmp_path: Path, body: bytes) -> None:
+    with http_server(200, body) as url:
+        run = staging(tmp_path, url, "--name", "reports itself up", "--junit",
+                      "--junit-directory", str(tmp_path / "junit"))
+    failed = report(tmp_path)["scenarios"][0]
+    assert failed["status"] == "failed"
+    assert "expected a JSON body, but GET" in failed["error_message"]
+    for name, text in outputs(tmp_path, run).items():
+        assert len(text) < 200_000 + len(failed["name"]), name
+        assert "z" * CAP not in text, name
+
+
+def test_websocket_without_welcome_fails_bounded_and_closes(tmp_path: Path) -> None:
+    with start_standin() as standin, WebSocketTarget("no-welcome") as ws:
+        staging(tmp_path, standin.urls.backend_url, *SHORT, "--name", "is welcomed",
+                ws=ws.url, key=standin.bypass_key)
+        assert ws.wait_until_all_closed()
+    failed = report(tmp_path)["scenarios"][0]
+    assert "no welcome message arrived" in failed["error_message"]
+
+
+def test_websocket_closed_mid_run_fails_clearly(tmp_path: Path) -> None:
+    with start_standin() as standin, WebSocketTarget("close-mid-run") as ws:
+        staging(tmp_path, standin.urls.backend_url, *SHORT, "--name", "answers a ping",
+                ws=ws.url, key=standin.bypass_key)
+        assert ws.wait_until_all_closed()
+    failed = report(tmp_path)["scenarios"][0]
+    assert "was closed (code 1011 'Internal error')" in failed["error_message"]
+
+
+def test_websocket_flood_is_bounded_in_time_and_in_the_report(tmp_path: Path) -> None:
+    with start_standin() as standin, WebSocketTarget("flood") as ws:
+        run = staging(tmp_path, standin.urls.backend_url, *SHORT, "--name", "answers a ping",
+                      ws=ws.url, key=standin.bypass_key)
+        assert ws.wait_until_all_closed()
+    failed = report(tmp_path)["scenarios"][0]
+    assert "no pong arrived" in failed["error_message"] and "more not kept" in failed["error_message"]
+    assert len(failed["exchanges"]) < 600
+    assert run.elapsed_s < 20
+    assert all(len(text) < 3_000_000 for text in outputs(tmp_path, run).values())
+
+
+HOSTILE = b'<script>alert("x")</script> {{ 7*7 }} {% include "evil" %}'
+
+
+def test_hostile_bodies_are_inert_in_the_reports(tmp_path: Path) -> None:
+    with http_server(500, HOSTILE, "text/html") as url:
+        run = staging(tmp_path, url, "--name", "reports itself up")
+    found = outputs(tmp_path, run)
+    assert "<script>" not in found["report.html"] and "&lt;script&gt;" in found["report.html"]
+    assert "{{ 7*7 }}" in found["report.html"]  # shown as text, never evaluated
+    markdown = found["report.md"]
+    outside = "".join(part for i, part in enumerate(markdown.split("```")) if i % 2 == 0)
+    assert "<script>" not in outside and "{{" not in outside and "{%" not in outside
+    assert '<script>alert("x")</script>' in markdown  # as evidence, inside a code block
+
+
+def test_secrets_appear_in_no_output(tmp_path: Path) -> None:
+    """A full run with a known bypass key and token, then a run against a server that echoes
+    credentials back: neither appears in the console, the reports or JUnit."""
+    with start_standin() as standin:
+        token = standin.state.tokens.issue("u-1", "gate@e2e.test", ["read"])
+        env = {"STAGING_TEST_JWT_TOKEN": token}
+        good = staging(tmp_path / "good", standin.urls.backend_url, "-D", "allow_destructive=true",
+                       "--junit", "--junit-directory", str(tmp_path / "good" / "junit"),
+                       key=standin.bypass_key, env=env)
+        assert good.returncode == 0, good.stdout[-2000:]
+        secrets = [standin.bypass_key, token]
+        echo = json.dumps({"access_token": standin.bypass_key, "token_type": "Basic",
+                           "Authorization": f"Bearer {token}", "cookie": "session=s3cr3t-cookie",
+                           "X-E2E-Bypass-Key": standin.bypass_key}).encode()
+        with http_server(200, echo) as url:
+            bad = staging(tmp_path / "bad", url, "--junit", "--junit-directory",
+                          str(tmp_path / "bad" / "junit"), key=standin.bypass_key, env=env)
+    assert bad.returncode == 1
+    for folder, run in (("good", good), ("bad", bad)):
+        found = outputs(tmp_path / folder, run)
+        assert any(name.endswith(".xml") for name in found)
+        for name, text in found.items():
+            for secret in [*secrets, "s3cr3t-cookie"]:
+                assert secret not in text, f"{secret[:6]}… leaked into {folder}/{name}"
+            assert "eyJ" not in text, f"a token leaked into {folder}/{name}"
+    assert "[redacted]" in (tmp_path / "bad" / "reports" / "latest" / "report.md").read_text()
+
+
+def test_credentials_over_plain_http_to_a_remote_host_are_refused_before_any_request(
+        tmp_path: Path) -> None:
+    run = staging(tmp_path, "http://api.staging.example.com")
+    assert run.returncode == 2
+    assert run.stderr.strip() == ("stagecheck: refusing to send credentials unencrypted to "
+                                  "http://api.staging.example.com: use https:// and wss://, "
+                                  "or a loopback address")
+    assert run.scenarios == {} and not (tmp_path / "reports").exists()
+
+
+@pytest.fixture(scope="module")
+def tls_standin(tmp_path_factory):  # noqa: ANN001, ANN201
+    folder = tmp_path_factory.mktemp("tls")
+    authority = trustme.CA()
+    cert = authority.issue_cert("127.0.0.1")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert.cert_chain_pems[0].write_to_path(cert_file)
+    cert.private_key_pem.write_to_path(key_file)
+    with start_standin(tls=(str(cert_file), str(key_file))) as standin:
+        yield standin
+
+
+def test_tls_is_verified_by_default(tmp_path: Path, tls_standin) -> None:  # noqa: ANN001
+    assert tls_standin.urls.backend_url.startswith("https://")
+    run = staging(tmp_path, tls_standin.urls.backend_url, key=tls_standin.bypass_key)
+    data = report(tmp_path)
+    assert run.returncode == 1 and data["verdict"]["decision"] == "NO-GO"
+    ran = [s for s in data["scenarios"] if s["status"] == "failed"]
+    assert ran and all("could not be verified" in s["error_message"] and
+                       s["classification"] == "environment" for s in ran)
+    assert data["facts"]["insecure_tls"] is False
+
+
+def test_insecure_tls_opts_out_and_the_report_says_so(tmp_path: Path, tls_standin) -> None:  # noqa: ANN001
+    run = staging(tmp_path, tls_standin.urls.backend_url, "-D", "insecure_tls=true",
+                  "-D", "allow_destructive=true", key=tls_standin.bypass_key)
+    data = report(tmp_path)
+    assert run.returncode == 0 and data["verdict"]["decision"] == "GO"
+    assert data["facts"]["insecure_tls"] is True
+    assert "TLS certificates NOT verified" in (tmp_path / "reports/latest/report.md").read_text()
+    assert 'id="insecure-tls"' in (tmp_path / "reports/latest/report.html").read_text()
+
+
+DESTRUCTIVE = {"A message sent in a live session is acknowledged and kept in its conversation",
+               "A user's messages come back in the order they were sent",
+               "A user cannot see another user's conversation"}
+
+
+def test_destructive_scenarios_are_skipped_on_staging_unless_allowed(tmp_path: Path) -> None:
+    with start_standin() as standin:
+        run = staging(tmp_path, standin.urls.backend_url, key=standin.bypass_key)
+    data = report(tmp_path)
+    skipped = {s["name"] for s in data["scenarios"] if s["status"] == "skipped"}
+    assert skipped == DESTRUCTIVE
+    assert all("allow_destructive=true" in s["key_finding"] for s in data["scenarios"]
+               if s["status"] == "skipped")
+    assert run.failing() == set() and data["verdict"]["decision"] == "NO-GO"  # P1 unverified
+    assert data["impact"]["revenue_unverified"] == 120_000
+
+
+def test_destructive_scenarios_never_run_against_production(tmp_path: Path) -> None:
+    with start_standin() as standin:
+        refused = run_behave(tmp_path, "-D", "target=production", "-D", "allow_destructive=true",
+                             "-D", f"base_url={standin.urls.backend_url}",
+                             env={"E2E_OAUTH_SIMULATION_KEY": standin.bypass_key})
+        run = run_behave(tmp_path, "--tags=@p1", "-D", "target=production",
+                         "-D", f"base_url={standin.urls.backend_url}",
+                         "-D", f"report_dir={tmp_path / 'reports'}",
+                         env={"E2E_OAUTH_SIMULATION_KEY": standin.bypass_key})
+    assert refused.returncode == 2 and "never run against production" in refused.stderr
+    skipped = {s["name"]: s["key_finding"] for s in report(tmp_path)["scenarios"]
+               if s["status"] == "skipped"}
+    assert set(skipped) == DESTRUCTIVE
+    assert all("never runs against production" in why for why in skipped.values())
+    assert run.failing() == set()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["-D", "target=staging", "-D", "base_url=https://"], "setting base_url must be"),
+    (["-D", "target=moon"], "setting target must be one of"),
+    (["-D", "standin_fault=no-such-fault"], "unknown fault 'no-such-fault'"),
+    (["-D", "ws_event_timeout=-5"], "ws_event_timeout must be a positive number"),
+    (["-D", "colour=blue"], "unknown setting 'colour'"),
+    (["-D", "insecure_tls=maybe"], "insecure_tls must be true or false"),
+])
+def test_bad_settings_stop_before_any_scenario_in_one_sentence(tmp_path: Path, args: list[str],
+                                                               words: str) -> None:
+    run = run_behave(tmp_path, *args, "-D", f"report_dir={tmp_path / 'reports'}",
+                     env={"E2E_OAUTH_SIMULATION_KEY": KEY})
+    assert run.returncode == 2
+    assert words in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert run.scenarios == {}
+
+
+def test_ctrl_c_mid_run_writes_the_report_marked_interrupted(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "behave", "--tags=@p1", "--name", "reports itself up",
+         "-D", "standin_fault=hang", "-D", "health_timeout=60",
+         "-D", f"report_dir={tmp_path / 'reports'}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        time.sleep(3)  # the health check is now waiting on a server that never answers
+        started = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+        stopped_in = time.perf_counter() - started
+    finally:
+        proc.kill()
+    data = report(tmp_path)
+    assert proc.returncode != 0 and stopped_in < 10
+    assert data["facts"]["interrupted"] is True
+    assert data["verdict"]["decision"] == "NO-GO"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import re
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,10 +34,15 @@ class ScenarioRecord:
     finding: str = ""
 
 
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+
+
 @dataclass
 class RunRecorder:
-    """Per-scenario records, keyed by the behave scenario object's identity."""
+    """The run's id and start, and per-scenario records keyed by the scenario's identity."""
 
+    run_id: str = field(default_factory=new_run_id)
     started_wall: float = field(default_factory=time.time)
     started: float = field(default_factory=time.perf_counter)
     records: dict[int, ScenarioRecord] = field(default_factory=dict)

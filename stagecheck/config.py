@@ -8,6 +8,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
@@ -16,7 +17,7 @@ TARGETS = ("local", "staging", "production")
 DURATIONS = {"http_timeout": 30.0, "health_timeout": 5.0, "ws_event_timeout": 15.0,
              "agent_timeout": 60.0, "connect_timeout": 10.0}
 TEXT = {"target": "local", "standin_fault": "", "base_url": "", "auth_url": "", "ws_url": "",
-        "report_dir": "reports", "database_url": "", "expected_revision": ""}
+        "report_dir": "reports", "database_url": "", "expected_revision": "", "history": ""}
 FLAGS = ("insecure_tls", "allow_destructive")
 KNOWN = set(DURATIONS) | set(TEXT) | set(FLAGS)
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
@@ -34,6 +35,7 @@ class Settings:
     report_dir: str = "reports"
     database_url: str = ""
     expected_revision: str = ""
+    history: str = ""  # the run history database; "" means <report_dir>/history.sqlite
     http_timeout: float = 30.0
     health_timeout: float = 5.0
     ws_event_timeout: float = 15.0
@@ -147,6 +149,8 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
                                   "https:// and wss://, or a loopback address")
     return Settings(target=target, standin_faults=faults, report_dir=raw["report_dir"] or "reports",
                     database_url=raw["database_url"], expected_revision=raw["expected_revision"],
+                    history=raw["history"] or str(Path(raw["report_dir"] or "reports")
+                                                  / "history.sqlite"),
                     insecure_tls=insecure_tls, allow_destructive=allow_destructive,
                     bypass_key=bypass_key, token=token,
                     **urls, **durations)

@@ -17,7 +17,7 @@ from .config import load_settings
 from .errors import ConfigError
 from .exchanges import ExchangeLog, Redactor
 from .http_client import HttpClient
-from .outcome import publish
+from .outcome import open_history, publish, tag_expression_of
 from .target import open_target
 from .world import RunState, World
 
@@ -47,10 +47,11 @@ def run_fixture(context: Context) -> Iterator[RunState]:
         loop = asyncio.new_event_loop()
         stack.callback(loop.close)
         context.run = RunState(settings, target, http, loop, recorder)
+        history = open_history(context.run, recorder, tag_expression_of(context.config))
         try:
             yield context.run
         finally:
-            publish(context, context.run, recorder)
+            publish(context, context.run, recorder, history)
 
 
 @fixture(name="stagecheck.scenario")

@@ -147,6 +147,51 @@ class Diagnosis:
 
 
 @dataclass
+class StillFailing:
+    name: str
+    since_run_id: str
+    since: str
+    runs: int
+
+
+@dataclass
+class Flaky:
+    name: str
+    flips: int
+    runs: int
+
+
+@dataclass
+class Slower:
+    name: str
+    duration_s: float
+    usual_s: float
+
+
+@dataclass
+class TrendPoint:
+    run_id: str
+    started_at: str
+    pass_rate: float
+    at_risk: float
+    verdict: str
+
+
+@dataclass
+class Changes:
+    """Against the earlier runs on the same target (from the run history)."""
+
+    previous_run_id: str = ""
+    previous_verdict: str = ""
+    newly_failing: list[str] = field(default_factory=list)
+    fixed: list[str] = field(default_factory=list)
+    still_failing: list[StillFailing] = field(default_factory=list)
+    flaky: list[Flaky] = field(default_factory=list)
+    slower: list[Slower] = field(default_factory=list)
+    trend: list[TrendPoint] = field(default_factory=list)
+
+
+@dataclass
 class RunResult:
     schema_version: int
     facts: RunFacts
@@ -154,6 +199,7 @@ class RunResult:
     impact: Impact
     verdict: Verdict
     diagnosis: Diagnosis
+    changes: Changes | None = None  # None when no history was kept
 
     def to_json(self) -> str:
         # Compact and without dataclasses.asdict's deep copy: 10,000 scenarios in ~0.1 s.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import probes
-from .results import RunResult, ScenarioResult, TierImpact
+from .results import RunResult, ScenarioResult, TierImpact, TrendPoint
 
 STATUS_MARK = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "untested": "NOT RUN",
                "skipped": "SKIPPED", "undefined": "UNDEFINED", "pending": "PENDING"}
@@ -68,6 +68,36 @@ def evidence(scenario: ScenarioResult) -> Evidence:
                     exchange, curl(exchange) if exchange else "")
 
 
+@dataclass(frozen=True)
+class TrendChart:
+    """The last runs as an inline SVG: a pass-rate line and revenue-at-risk bars."""
+
+    width: int
+    height: int
+    line: str                         # polyline points
+    bars: list[tuple[float, float, float, str]]  # x, y, height, tooltip
+    first: str
+    last: str
+    peak_risk: str
+
+
+def trend_chart(points: list[TrendPoint], width: int = 640, height: int = 160) -> TrendChart | None:
+    if len(points) < 2:
+        return None
+    top, bottom, left, right = 10, height - 20, 40, width - 10
+    step = (right - left) / (len(points) - 1)
+    peak = max(p.at_risk for p in points) or 1.0
+    line = " ".join(f"{left + i * step:.1f},{bottom - p.pass_rate * (bottom - top):.1f}"
+                    for i, p in enumerate(points))
+    bar_height = (bottom - top) * 0.5
+    bars = [(left + i * step - 3, bottom - bar_height * p.at_risk / peak,
+             bar_height * p.at_risk / peak,
+             f"{p.run_id}: {p.verdict}, {100 * p.pass_rate:.0f}% passed, {money(p.at_risk)} at risk")
+            for i, p in enumerate(points)]
+    return TrendChart(width, height, line, bars, points[0].started_at, points[-1].started_at,
+                      money(max(p.at_risk for p in points)))
+
+
 def report_view(result: RunResult) -> dict[str, Any]:
     scenarios = result.scenarios
     ran = [s for s in scenarios if not s.unverified]
@@ -100,6 +130,8 @@ def report_view(result: RunResult) -> dict[str, Any]:
         "undefined_steps": undefined_steps,
         "health_curl": shlex.join(["curl", "-sS", "-i", result.diagnosis.health.url])
         if result.diagnosis.health else "",
+        "changes": result.changes,
+        "trend": trend_chart(result.changes.trend) if result.changes else None,
         "mark": STATUS_MARK,
         "money": money,
         "seconds": seconds,

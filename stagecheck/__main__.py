@@ -1,0 +1,51 @@
+"""`python -m stagecheck loop [behave options] --until-green --max-runs N --interval S
+[--on-new-deploy] [--max-time S]`: run the gate in a loop until it is green."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import ConfigError
+from .loop import DeployLoop, LoopError, LoopOptions
+
+
+def _positive(kind: type):  # noqa: ANN202
+    def convert(text: str):  # noqa: ANN202
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+        return value
+    return convert
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m stagecheck", allow_abbrev=False,
+        description="Run the release gate in a loop. Options not listed here go to behave.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    loop = sub.add_parser("loop", allow_abbrev=False, help="re-run the gate until it is green")
+    loop.add_argument("--until-green", action="store_true", help="stop at the first GO")
+    loop.add_argument("--max-runs", type=_positive(int), default=10, help="at most this many runs")
+    loop.add_argument("--interval", type=_positive(float), default=60.0, metavar="S",
+                      help="seconds between runs, or between checks for a new deploy")
+    loop.add_argument("--on-new-deploy", action="store_true",
+                      help="run only when the target's health reports a version not tested yet")
+    loop.add_argument("--max-time", type=_positive(float), default=3600.0, metavar="S",
+                      help="total time limit in seconds (default %(default)s)")
+    args, behave_args = parser.parse_known_args(argv)
+    options = LoopOptions(behave_args, args.until_green, args.max_runs, args.interval,
+                          args.on_new_deploy, args.max_time)
+    say = lambda line: print(line, flush=True)  # noqa: E731
+    try:
+        summary = DeployLoop(options, say).run()
+    except (ConfigError, LoopError) as exc:
+        print(f"stagecheck loop: {exc}", file=sys.stderr)
+        return 2
+    if summary.path:
+        say(f"loop: summary written to {summary.path}")
+    return summary.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""The deploy loop: run the gate again and again (each run a behave process of its own) until
+it is green, optionally only when a new build is deployed; bounded in runs and in time."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+from behave.configuration import Configuration
+
+from .config import Settings, load_settings
+from .history import History, HistoryError, target_key
+from .view import money
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    behave_args: list[str]
+    until_green: bool = False
+    max_runs: int = 10
+    interval_s: float = 60.0
+    on_new_deploy: bool = False
+    max_time_s: float = 3600.0
+
+
+@dataclass
+class Iteration:
+    number: int
+    run_id: str
+    verdict: str
+    at_risk: float
+    version: str
+    duration_s: float
+    exit_code: int
+    newly_failing: list[str] = field(default_factory=list)
+    fixed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoopSummary:
+    iterations: list[Iteration]
+    outcome: str
+    green: bool
+    time_to_green_s: float | None
+    path: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.outcome == "interrupted":
+            return 130
+        return 0 if self.green else 1
+
+
+class LoopError(Exception):
+    """The loop cannot run as asked."""
+
+
+def loop_settings(behave_args: list[str]) -> Settings:
+    """The settings behave will use for these arguments (pyproject.toml and -D)."""
+    config = Configuration(command_args=list(behave_args), load_config=True)
+    return load_settings(config.userdata)
+
+
+def health_version(settings: Settings) -> str | None:
+    """The version the target's health reports now; None when it does not answer."""
+    try:
+        body = httpx.get(f"{settings.base_url}/health", timeout=settings.health_timeout,
+                         verify=not settings.insecure_tls).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    return str(body.get("version") or body.get("build") or "") if isinstance(body, dict) else None
+
+
+class DeployLoop:
+    def __init__(self, options: LoopOptions, say: Say = print,
+                 on_iteration: Callable[[Iteration], None] | None = None) -> None:
+        self.options = options
+        self.say = say
+        self.on_iteration = on_iteration
+        self.settings = loop_settings(options.behave_args)
+        if options.on_new_deploy and self.settings.target == "local":
+            raise LoopError("--on-new-deploy needs a deployed target (-D target=staging): the "
+                            "embedded stand-in is new at every run")
+        self.reports = Path(self.settings.report_dir)
+        self.key = target_key(self.settings.target, self.settings.base_url,
+                              self.settings.standin_faults)
+        self.started = time.monotonic()
+        self.deadline = self.started + options.max_time_s
+
+    def _left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def _latest_run_id(self) -> str:
+        try:
+            return json.loads((self.reports / "latest" / "results.json").read_text())["facts"]["run_id"]
+        except (OSError, ValueError, KeyError):
+            return ""
+
+    def _wait(self, seconds: float, why: str) -> bool:
+        """Sleep up to `seconds` (never past the time limit), saying why; False at the limit."""
+        seconds = min(seconds, self._left())
+        if seconds <= 0:
+            return False
+        self.say(f"loop: {why}; next check in {seconds:.0f} s")
+        time.sleep(seconds)
+        return self._left() > 0
+
+    def _wait_for_new_deploy(self) -> bool:
+        checks = 0
+        while True:
+            try:
+                tested = History(self.settings.history).tested_versions(self.key)
+            except HistoryError as exc:
+                raise LoopError(str(exc)) from None
+            version = health_version(self.settings)
+            checks += 1
+            if version and version not in tested:
+                self.say(f"loop: new deploy, health reports version {version}")
+                return True
+            seen = f"health reports version {version}, already tested" if version else \
+                f"health at {self.settings.base_url} does not answer"
+            if not self._wait(self.options.interval_s,
+                              f"waiting for a new deploy ({seen}; {checks} check(s), "
+                              f"{time.monotonic() - self.started:.0f} s so far)"):
+                return False
+
+    def _run_once(self, number: int) -> Iteration:
+        before = self._latest_run_id()
+        started = time.monotonic()
+        self.say(f"loop: run {number} of at most {self.options.max_runs}")
+        child = subprocess.Popen([sys.executable, "-m", "behave", *self.options.behave_args])
+        try:
+            code = child.wait(timeout=max(self._left(), 1))
+        except subprocess.TimeoutExpired:
+            self.say("loop: time limit reached during a run; stopping it")
+            child.send_signal(signal.SIGINT)  # behave writes its report, marked interrupted
+            try:
+                code = child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                code = child.wait()
+        except KeyboardInterrupt:
+            child.send_signal(signal.SIGINT)
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+            raise
+        duration = time.monotonic() - started
+        if self._latest_run_id() == before:
+            return Iteration(number, "", "NO REPORT", 0.0, "", duration, code)
+        data = json.loads((self.reports / "latest" / "results.json").read_text())
+        changes = data.get("changes") or {}
+        return Iteration(number, data["facts"]["run_id"], data["verdict"]["decision"],
+                         data["impact"]["revenue_at_risk"], data["facts"]["target_version"],
+                         duration, code, changes.get("newly_failing", []), changes.get("fixed", []))
+
+    def run(self) -> LoopSummary:
+        iterations: list[Iteration] = []
+        outcome, green_at = "", None
+        try:
+            for number in range(1, self.options.max_runs + 1):
+                if self.options.on_new_deploy and not self._wait_for_new_deploy():
+                    outcome = "time limit reached while waiting for a new deploy"
+                    break
+                iteration = self._run_once(number)
+                iterations.append(iteration)
+                self.say(f"loop: run {number}: {iteration.verdict}, {money(iteration.at_risk)} "
+                         f"at risk, version {iteration.version or 'unknown'}")
+                if self.on_iteration:
+                    self.on_iteration(iteration)
+                if iteration.verdict == "GO":
+                    green_at = time.monotonic() - self.started
+                    if self.options.until_green:
+                        outcome = (f"green at the first run" if number == 1
+                                   else f"fixed after {number} runs")
+                        break
+                if number == self.options.max_runs:
+                    outcome = f"stopped after {number} runs (--max-runs)"
+                    break
+                if self._left() <= 0 or (not self.options.on_new_deploy and not self._wait(
+                        self.options.interval_s, f"run {number} done ({iteration.verdict})")):
+                    outcome = "time limit reached (--max-time)"
+                    break
+        except KeyboardInterrupt:
+            outcome = "interrupted"
+        green = bool(iterations) and iterations[-1].verdict == "GO"
+        summary = LoopSummary(iterations, outcome or "stopped", green,
+                              green_at if green else None)
+        summary.path = self._write(summary)
+        for line in render_summary(summary).splitlines():
+            self.say(line)
+        return summary
+
+    def _write(self, summary: LoopSummary) -> Path | None:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        path = self.reports / f"loop-{stamp}.md"
+        try:
+            self.reports.mkdir(parents=True, exist_ok=True)
+            path.write_text(render_summary(summary), encoding="utf-8")
+        except OSError as exc:
+            self.say(f"loop: the summary could not be written to {path}: {exc.strerror}")
+            return None
+        return path
+
+
+def render_summary(summary: LoopSummary) -> str:
+    lines = ["# Deploy loop summary", "",
+             f"**Outcome:** {summary.outcome} · **Iterations:** {len(summary.iterations)} · "
+             f"**Green:** {'yes' if summary.green else 'no'}"
+             + (f" · **Time to green:** {summary.time_to_green_s:.1f} s"
+                if summary.time_to_green_s is not None else ""), "",
+             "| Run | Report | Verdict | At risk | Version | Duration | Newly failing | Fixed |",
+             "|---|---|---|---|---|---|---|---|"]
+    for it in summary.iterations:
+        lines.append(f"| {it.number} | `{it.run_id}` | {it.verdict} | {money(it.at_risk)} | "
+                     f"{it.version or '–'} | {it.duration_s:.1f} s | "
+                     f"{'; '.join(it.newly_failing) or '–'} | {'; '.join(it.fixed) or '–'} |")
+    return "\n".join(lines) + "\n"

@@ -115,22 +115,18 @@ def test_bad_bodies_fail_clearly_with_capped_evidence_everywhere(tmp_path: Path,
         assert "z" * CAP not in text, name
 
 
-def test_websocket_without_welcome_fails_bounded_and_closes(tmp_path: Path) -> None:
-    with start_standin() as standin, WebSocketTarget("no-welcome") as ws:
-        staging(tmp_path, standin.urls.backend_url, *SHORT, "--name", "is welcomed",
+@pytest.mark.parametrize("mode, scenario, words", [
+    ("no-welcome", "is welcomed", "no welcome message arrived on ws://127.0.0.1"),
+    ("close-mid-run", "answers a ping", "was closed (code 1011 'Internal error')"),
+])
+def test_misbehaving_websocket_fails_clearly_and_connections_close(tmp_path: Path, mode: str,
+                                                                   scenario: str, words: str) -> None:
+    with start_standin() as standin, WebSocketTarget(mode) as ws:
+        staging(tmp_path, standin.urls.backend_url, *SHORT, "--name", scenario,
                 ws=ws.url, key=standin.bypass_key)
         assert ws.wait_until_all_closed()
     failed = report(tmp_path)["scenarios"][0]
-    assert "no welcome message arrived" in failed["error_message"]
-
-
-def test_websocket_closed_mid_run_fails_clearly(tmp_path: Path) -> None:
-    with start_standin() as standin, WebSocketTarget("close-mid-run") as ws:
-        staging(tmp_path, standin.urls.backend_url, *SHORT, "--name", "answers a ping",
-                ws=ws.url, key=standin.bypass_key)
-        assert ws.wait_until_all_closed()
-    failed = report(tmp_path)["scenarios"][0]
-    assert "was closed (code 1011 'Internal error')" in failed["error_message"]
+    assert failed["status"] == "failed" and words in failed["error_message"]
 
 
 def test_websocket_flood_is_bounded_in_time_and_in_the_report(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from .exchanges import Exchange, Redactor, excerpt
 from .impact import business_tags
 from .results import ScenarioResult, StepResult
 
+ORIGIN = re.compile(r"\b(?:https?|wss?)://[^/\s]+(?=/)")
 OUTLINE_SUFFIX = re.compile(r"\s+-- @[\d.]+.*$")
 UNVERIFIED_HINT = {"untested": "not reached: the run stopped before it",
                    "skipped": "skipped"}
@@ -86,7 +87,7 @@ def _key_finding(result: ScenarioResult, record: ScenarioRecord | None) -> str:
             return probes.describe_exchange(evidence)
         first = next((s.error_message for s in result.steps if s.error_message), "")
         line = first.replace("ASSERT FAILED: ", "").strip().splitlines()[0] if first else ""
-        return excerpt(line, 160) or "failed"
+        return excerpt(ORIGIN.sub("", line), 200) or "failed"  # paths read better than URLs
     if result.status == "passed":
         if record and record.finding:
             return record.finding

@@ -182,7 +182,7 @@ class DeployLoop:
                 if iteration.verdict == "GO":
                     green_at = time.monotonic() - self.started
                     if self.options.until_green:
-                        outcome = (f"green at the first run" if number == 1
+                        outcome = ("green at the first run" if number == 1
                                    else f"fixed after {number} runs")
                         break
                 if number == self.options.max_runs:

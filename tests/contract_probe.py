@@ -107,7 +107,7 @@ class Probe:
     def ws_ping(self) -> None:
         async def check(ws) -> None:  # noqa: ANN001
             await ws.send(json.dumps({"type": "ping"}))
-            while (frame := await _recv_json(ws, 4))["type"] != "pong":
+            while (await _recv_json(ws, 4))["type"] != "pong":
                 pass
         self._session(check)
 

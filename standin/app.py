@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from . import auth, discovery, health, realtime, threads
+from . import auth, control, discovery, health, realtime, threads
 from .auth import TokenService
 from .db import BASE_REVISION, Database
 from .faults import FaultSwitch
@@ -78,6 +78,7 @@ def create_app(state: StandinState) -> Starlette:
             Route("/api/threads/{thread_id}/messages", threads.thread_messages),
             WebSocketRoute("/ws", realtime.websocket_endpoint),
             WebSocketRoute("/api/v1/websocket", realtime.websocket_endpoint),
+            Route("/_standin/state", control.control, methods=["GET", "POST"]),
         ],
         exception_handlers={404: _not_found, 405: _method_not_allowed, 500: _server_error},
     )

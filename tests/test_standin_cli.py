@@ -72,3 +72,26 @@ def test_serves_then_stops_cleanly_on_signal(sig: int) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_faults_and_version_change_at_run_time_over_http() -> None:
+    env = {**os.environ, "E2E_OAUTH_SIMULATION_KEY": "control-key-123"}
+    proc = subprocess.Popen([sys.executable, "-m", "standin", "--port", "0"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = proc.stdout.readline().split()[1]
+        key = {"X-E2E-Bypass-Key": "control-key-123"}
+        assert httpx.post(f"{base}/_standin/state", json={"faults": []}).status_code == 401
+        changed = httpx.post(f"{base}/_standin/state", headers=key, timeout=10,
+                             json={"faults": ["missing-mcp-tables"], "version": "2.0.0"})
+        assert changed.json() == {"faults": ["missing-mcp-tables"], "version": "2.0.0"}
+        assert httpx.get(f"{base}/api/mcp/servers", timeout=5).status_code == 500
+        assert httpx.get(f"{base}/health", timeout=5).json()["version"] == "2.0.0"
+        unknown = httpx.post(f"{base}/_standin/state", headers=key, json={"faults": ["nope"]})
+        assert unknown.status_code == 422 and "unknown fault 'nope'" in unknown.json()["detail"]
+        healed = httpx.post(f"{base}/_standin/state", headers=key, json={"faults": []}, timeout=10)
+        assert healed.json()["faults"] == []
+        assert httpx.get(f"{base}/api/mcp/servers", timeout=5).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(15)

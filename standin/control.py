@@ -1,0 +1,45 @@
+"""`/_standin/state`: read or change the running stand-in's faults and reported version, for a
+stand-in started from the command line (from Python, use the `Standin` handle instead).
+Guarded by the bypass key, like the E2E sign-in."""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from .auth import error, read_json_object
+from .errors import UnknownFaultError
+
+
+def _state_json(state) -> dict:  # noqa: ANN001
+    return {"faults": sorted(state.faults.active), "version": state.version}
+
+
+async def control(request: Request) -> JSONResponse:
+    state = request.app.state.standin
+    given = request.headers.get("x-e2e-bypass-key", "")
+    if not hmac.compare_digest(given.encode(), state.bypass_key.encode()):
+        return error(401, "the stand-in's bypass key is required")
+    if request.method == "GET":
+        return JSONResponse(_state_json(state))
+    try:
+        body = await read_json_object(request)
+    except ValueError as exc:
+        return error(422, str(exc))
+    faults, version = body.get("faults"), body.get("version")
+    if faults is not None and not (isinstance(faults, list)
+                                   and all(isinstance(f, str) for f in faults)):
+        return error(422, "faults must be a list of fault names")
+    if version is not None and (not isinstance(version, str) or not version.strip()):
+        return error(422, "version must be a non-empty string")
+    if faults is not None:
+        try:
+            await run_in_threadpool(state.set_faults, faults)
+        except UnknownFaultError as exc:
+            return error(422, str(exc))
+    if version is not None:
+        state.version = version
+    return JSONResponse(_state_json(state))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -52,3 +54,24 @@ def run_behave(tmp_path: Path, *args: str, timeout: float = 300,
                 if element.get("type") == "scenario":
                     scenarios[element["name"].split(" -- @")[0]] = element
     return BehaveRun(result.returncode, elapsed, result.stdout, result.stderr, scenarios)
+
+
+def running_runs(history: Path) -> int:
+    """How many runs the history database records as running now (0 before it exists)."""
+    if not history.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(history)) as db:
+            return db.execute("SELECT count(*) FROM runs WHERE state='running'").fetchone()[0]
+    except sqlite3.OperationalError:  # the file exists, its tables not yet
+        return 0
+
+
+def wait_until_running(history: Path, timeout: float = 30) -> bool:
+    """Poll (bounded) until a behave run has recorded itself as running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if running_runs(history):
+            return True
+        time.sleep(0.05)
+    return False

@@ -16,7 +16,7 @@ import pytest
 import trustme
 
 from standin import start_standin
-from tests.behave_run import ROOT, run_behave
+from tests.behave_run import ROOT, run_behave, wait_until_running
 from tests.hostile import WebSocketTarget, closed_port, http_server, silent_server
 
 KEY = "hostile-test-bypass-key-1234"
@@ -286,7 +286,7 @@ def test_ctrl_c_mid_run_writes_the_report_marked_interrupted(tmp_path: Path) -> 
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        time.sleep(3)  # the health check is now waiting on a server that never answers
+        assert wait_until_running(tmp_path / "reports" / "history.sqlite")
         started = time.perf_counter()
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)

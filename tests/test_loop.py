@@ -16,7 +16,7 @@ import pytest
 
 from stagecheck.loop import DeployLoop, Iteration, LoopOptions
 from standin import start_standin
-from tests.behave_run import ROOT, run_behave
+from tests.behave_run import ROOT, run_behave, wait_until_running
 
 DISCOVERY = "A user discovers the available agent servers"
 AGENT_RUN = "A user's request streams its progress and completes"
@@ -129,23 +129,13 @@ def _history(tmp_path: Path) -> contextlib.closing[sqlite3.Connection]:
     return contextlib.closing(sqlite3.connect(tmp_path / "reports" / "history.sqlite"))
 
 
-def _running(tmp_path: Path) -> int:
-    try:
-        with _history(tmp_path) as db:
-            return db.execute("SELECT count(*) FROM runs WHERE state='running'").fetchone()[0]
-    except sqlite3.OperationalError:  # the file exists, its tables not yet
-        return 0
-
-
 def test_history_survives_a_crash_mid_run_and_marks_it_interrupted(tmp_path: Path) -> None:
     args = [sys.executable, "-m", "behave", "--tags=@p1", "--name", "reports itself up",
             "-f", "null", "-D", "health_timeout=60", "-D", f"report_dir={tmp_path / 'reports'}"]
     proc = subprocess.Popen([*args, "-D", "standin_fault=hang"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not _running(tmp_path):
-            time.sleep(0.05)  # polling for the run to be recorded, bounded by the deadline
+        assert wait_until_running(tmp_path / "reports" / "history.sqlite")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:

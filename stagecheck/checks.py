@@ -7,7 +7,7 @@ from typing import TypeVar
 from hamcrest import assert_that
 from hamcrest.core.matcher import Matcher
 
-from .exchanges import ExchangeLog
+from .exchanges import ExchangeLog, excerpt
 
 T = TypeVar("T")
 
@@ -21,8 +21,4 @@ def expect(log: ExchangeLog, actual: T, matcher: Matcher[T], reason: str) -> Non
     try:
         assert_that(actual, matcher, reason)
     except AssertionError as failure:
-        raise AssertionError(log.redact(_capped(str(failure)))) from None
-
-
-def _capped(text: str, limit: int = 3000) -> str:
-    return text if len(text) <= limit else f"{text[:limit]}… [{len(text) - limit} more characters]"
+        raise AssertionError(log.redact(excerpt(str(failure), 3000))) from None

@@ -109,8 +109,7 @@ def selected_scenarios(features: Iterable[Any], config: Any,
 
 def scenario_result(feature: Any, scenario: Any, record: ScenarioRecord | None,
                     redact: Redactor) -> ScenarioResult:
-    priority, revenue, area = business_tags(feature.tags, scenario.effective_tags
-                                            if hasattr(scenario, "effective_tags") else scenario.tags)
+    priority, revenue, area = business_tags(feature.tags, scenario.tags)
     status = _status(scenario)
     if record is None and status == "skipped":
         status = "untested"  # selected, never reached
@@ -127,8 +126,8 @@ def scenario_result(feature: Any, scenario: Any, record: ScenarioRecord | None,
         skip_reason=redact(str(scenario.skip_reason or "")) if status == "skipped" else "",
     )
     if result.failed:
-        target_failure = any(isinstance(step.exception, TargetError) for step in scenario.all_steps)
-        result.classification = probes.classify(result, "target" if target_failure else "")
+        result.classification = probes.classify(result, any(
+            isinstance(step.exception, TargetError) for step in scenario.all_steps))
     result.key_finding = _key_finding(result, record)
     return result
 

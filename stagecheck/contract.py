@@ -25,6 +25,13 @@ def is_welcome(frame: dict[str, Any]) -> bool:
             and data.get("event") == "connection_established")
 
 
+def reported_version(body: Any) -> str:
+    """The version (or build) a health answer reports; "" when it reports none."""
+    if not isinstance(body, dict):
+        return ""
+    return str(body.get("version") or body.get("build") or "")
+
+
 def is_agent_event(frame: dict[str, Any]) -> bool:
     return str(frame.get("type", "")).startswith(("agent_", "tool_"))
 

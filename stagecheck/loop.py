@@ -17,6 +17,7 @@ import httpx
 from behave.configuration import Configuration
 
 from .config import Settings, load_settings
+from .contract import reported_version
 from .history import History, HistoryError, target_key
 from .view import money
 
@@ -74,11 +75,11 @@ def loop_settings(behave_args: list[str]) -> Settings:
 def health_version(settings: Settings) -> str | None:
     """The version the target's health reports now; None when it does not answer."""
     try:
-        body = httpx.get(f"{settings.base_url}/health", timeout=settings.health_timeout,
-                         verify=not settings.insecure_tls).json()
+        return reported_version(httpx.get(f"{settings.base_url}/health",
+                                          timeout=settings.health_timeout,
+                                          verify=not settings.insecure_tls).json())
     except (httpx.HTTPError, ValueError):
         return None
-    return str(body.get("version") or body.get("build") or "") if isinstance(body, dict) else None
 
 
 class DeployLoop:

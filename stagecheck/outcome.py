@@ -27,7 +27,7 @@ def rerun_command(tag_expression: str, run: RunState) -> str:
     return f"behave{tags}{target}"
 
 
-def build_result(context: Any, run: RunState, recorder: RunRecorder, run_id: str) -> RunResult:
+def build_result(context: Any, run: RunState, recorder: RunRecorder) -> RunResult:
     config = context.config
     redact = Redactor(run.settings.secrets + run.target.secrets)
     tag_expression = tag_expression_of(config)
@@ -48,7 +48,7 @@ def build_result(context: Any, run: RunState, recorder: RunRecorder, run_id: str
         "database": "the platform's database"})
     finished = time.time()
     facts = RunFacts(
-        run_id=run_id, started_at=iso(recorder.started_wall), finished_at=iso(finished),
+        run_id=recorder.run_id, started_at=iso(recorder.started_wall), finished_at=iso(finished),
         duration_s=round(time.perf_counter() - recorder.started, 3), target=run.target.name,
         backend_url=run.target.backend_url, auth_url=run.target.auth_url,
         ws_url=run.target.ws_url, target_version=health_version(health),
@@ -90,7 +90,7 @@ def publish(context: Any, run: RunState, recorder: RunRecorder,
     line when something cannot be written."""
     console = sys.__stdout__ or sys.stdout
     try:
-        result = build_result(context, run, recorder, recorder.run_id)
+        result = build_result(context, run, recorder)
     except Exception as exc:  # the run's own outcome must not hide why the report is missing
         say(f"stagecheck: the report could not be built: {type(exc).__name__}: {exc}")
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from http import HTTPStatus
 
@@ -19,9 +20,10 @@ TEST = "test defect"
 CONTRACT = "contract mismatch"
 
 
-def classify(scenario: ScenarioResult, exception_kind: str) -> str:
-    """Why a failed scenario failed, from its exception and the last answer it saw."""
-    if exception_kind == "target":
+def classify(scenario: ScenarioResult, target_failure: bool) -> str:
+    """Why a failed scenario failed: from whether the network failed (a TargetError), and
+    otherwise from how it failed and the last answer it saw."""
+    if target_failure:
         return ENVIRONMENT
     if scenario.status == "error":
         return TEST
@@ -73,16 +75,12 @@ def probe_health(backend_url: str, timeout: float, redact: Redactor,
 
 
 def health_version(probe: HealthProbe | None) -> str:
-    import json
     if probe is None or not probe.body:
         return ""
     try:
-        body = json.loads(probe.body)
+        return contract.reported_version(json.loads(probe.body))
     except ValueError:
         return ""
-    if not isinstance(body, dict):
-        return ""
-    return str(body.get("version") or body.get("build") or "")
 
 
 def probe_schema(database_url: str, expected_tables: tuple[str, ...],

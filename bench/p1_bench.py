@@ -49,26 +49,26 @@ def plain_p1(base: str, key: str) -> float:
     def auth(token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
 
-    async def until(ws, kinds) -> dict:  # noqa: ANN001
+    async def until(ws, kinds) -> dict:
         while (frame := json.loads(await asyncio.wait_for(ws.recv(), 15)))["type"] not in kinds:
             pass
         return frame
 
-    async def session(token, *frames_and_waits) -> None:  # noqa: ANN001
+    async def session(token, *frames_and_waits) -> None:
         async with websockets.connect(ws_url, additional_headers=auth(token)) as ws:
             for frame, kinds in frames_and_waits:
                 if frame:
                     await ws.send(json.dumps(frame))
                 await until(ws, kinds)
 
-    async def refused(headers) -> None:  # noqa: ANN001
+    async def refused(headers) -> None:
         try:
             async with websockets.connect(ws_url, additional_headers=headers):
                 pass
         except websockets.exceptions.InvalidStatus:
             return
 
-    async def many(tokens) -> None:  # noqa: ANN001
+    async def many(tokens) -> None:
         conns = await asyncio.gather(*(websockets.connect(ws_url, additional_headers=auth(t))
                                        for t in tokens))
         await asyncio.gather(*(until(c, {"system_message"}) for c in conns))
@@ -85,7 +85,8 @@ def plain_p1(base: str, key: str) -> float:
     run(session(sign_in(), ({"type": "ping"}, {"pong"})))
     token = sign_in()
     thread = http.post("/api/threads", json={"title": "t"}, headers=auth(token)).json()["id"]
-    run(session(token, ({"type": "user_message", "payload": {"content": "Hello", "thread_id": thread}}, {"ack"})))
+    message = {"type": "user_message", "payload": {"content": "Hello", "thread_id": thread}}
+    run(session(token, (message, {"ack"})))
     http.get(f"/api/threads/{thread}/messages", headers=auth(token))
     run(many([sign_in(f"release-gate-{i}@e2e.test") for i in range(1, 6)]))
     http.get("/api/mcp/servers", headers=auth(sign_in()))

@@ -3,16 +3,17 @@ flaky, markedly slower, and the trend of the last runs."""
 
 from __future__ import annotations
 
+import itertools
 import statistics
 
 from .history import History, PastOutcome, PastRun, scenario_key
 from .results import (
     Changes,
     Flaky,
+    RunResult,
     Slower,
     StillFailing,
     TrendPoint,
-    RunResult,
 )
 
 FLAKY_WINDOW = 10      # runs on the same target and version looked at for flips
@@ -74,7 +75,7 @@ def _classify(changes: Changes, name: str, status: str, duration_s: float,
             changes.still_failing.append(StillFailing(name, since.run_id, started, streak))
     same_version = [o.status for o in earlier if o.target_version == version][:FLAKY_WINDOW - 1]
     sequence = [status, *same_version]
-    flips = sum((a == "passed") != (b == "passed") for a, b in zip(sequence, sequence[1:]))
+    flips = sum((a == "passed") != (b == "passed") for a, b in itertools.pairwise(sequence))
     if flips >= 2:
         changes.flaky.append(Flaky(name, flips, len(sequence)))
     usual = [o.duration_s for o in earlier if o.status == "passed"][:FLAKY_WINDOW]

@@ -6,7 +6,7 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
-from .results import Diagnosis, HealthProbe, NextStep, SchemaProbe, ScenarioResult
+from .results import Diagnosis, HealthProbe, NextStep, ScenarioResult, SchemaProbe
 
 CATALOG = Path(__file__).with_name("remediations.toml")
 

@@ -12,8 +12,8 @@ REDACTED = "[redacted]"
 SECRET_KEYS = ("access_token", "refresh_token", "token", "authorization", "x-e2e-bypass-key",
                "cookie", "set-cookie", "password", "credentials", "secret")
 _KEY_VALUE = re.compile(
-    r"""(?P<key>['"]?(?:%s)['"]?\s*[:=]\s*['"]?)(?P<value>(?:Bearer\s+)?[^'"\s,&}]+)""" % "|".join(
-        re.escape(k) for k in SECRET_KEYS), re.IGNORECASE)
+    r"""(?P<key>['"]?(?:{})['"]?\s*[:=]\s*['"]?)(?P<value>(?:Bearer\s+)?[^'"\s,&}}]+)""".format("|".join(
+        re.escape(k) for k in SECRET_KEYS)), re.IGNORECASE)
 _JWT = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}")
 _JWT_SUBPROTOCOL = re.compile(r"jwt\.[\w.-]+")
 

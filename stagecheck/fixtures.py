@@ -21,7 +21,6 @@ from .outcome import open_history, publish, tag_expression_of
 from .target import open_target
 from .world import RunState, World
 
-
 DESTRUCTIVE_SKIP = {
     False: "writes data on the target: run with -D allow_destructive=true to include it",
     True: "writes data on the target, and never runs against production",

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -141,23 +142,23 @@ class History:
 
     def finish(self, result: RunResult, key: str) -> None:
         facts = result.facts
-        values = dict(
-            target_key=key, started_at=facts.started_at, finished_at=facts.finished_at,
-            state="interrupted" if facts.interrupted else "finished",
-            verdict=result.verdict.decision, revenue_at_risk=result.impact.revenue_at_risk,
-            revenue_unverified=result.impact.revenue_unverified,
-            scenarios=len(result.scenarios),
-            passed=sum(s.status == "passed" for s in result.scenarios),
-            failed=sum(s.failed for s in result.scenarios),
-            unverified=sum(s.unverified for s in result.scenarios),
-            target_version=facts.target_version, tag_expression=facts.tag_expression)
+        values = {
+            "target_key": key, "started_at": facts.started_at, "finished_at": facts.finished_at,
+            "state": "interrupted" if facts.interrupted else "finished",
+            "verdict": result.verdict.decision, "revenue_at_risk": result.impact.revenue_at_risk,
+            "revenue_unverified": result.impact.revenue_unverified,
+            "scenarios": len(result.scenarios),
+            "passed": sum(s.status == "passed" for s in result.scenarios),
+            "failed": sum(s.failed for s in result.scenarios),
+            "unverified": sum(s.unverified for s in result.scenarios),
+            "target_version": facts.target_version, "tag_expression": facts.tag_expression}
         with self._begin() as conn:
             done = conn.execute(update(runs).where(runs.c.run_id == facts.run_id).values(**values))
             if done.rowcount == 0:
                 conn.execute(runs.insert().values(run_id=facts.run_id, **values))
             conn.execute(scenario_runs.delete().where(scenario_runs.c.run_id == facts.run_id))
-            rows = [dict(run_id=facts.run_id, scenario_key=scenario_key(s.feature, s.name),
-                         name=s.name, status=s.status, duration_s=s.duration_s)
+            rows = [{"run_id": facts.run_id, "scenario_key": scenario_key(s.feature, s.name),
+                         "name": s.name, "status": s.status, "duration_s": s.duration_s}
                     for s in result.scenarios]
             if rows:
                 conn.execute(scenario_runs.insert(), rows)
@@ -197,7 +198,7 @@ class History:
             return conn.execute(select(runs.c.state).where(runs.c.run_id == run_id)).scalar()
 
 
-def _pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+def _pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA journal_mode=WAL")
     dbapi_connection.execute("PRAGMA synchronous=FULL")
     dbapi_connection.execute("PRAGMA foreign_keys=ON")

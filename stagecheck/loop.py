@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -204,7 +204,7 @@ class DeployLoop:
         return summary
 
     def _write(self, summary: LoopSummary) -> Path | None:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = self.reports / f"loop-{stamp}.md"
         try:
             self.reports.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import contract
 from .exchanges import Redactor, excerpt
-from .results import HealthProbe, SchemaProbe, ScenarioResult
+from .results import HealthProbe, ScenarioResult, SchemaProbe
 
 ENVIRONMENT = "environment"
 PRODUCT = "product defect"

@@ -234,6 +234,6 @@ def _build(kind: type[T], data: Any) -> T:
         (item,) = get_args(kind)
         return [_build(item, value) for value in data]  # type: ignore[return-value]
     if origin is not None and type(None) in get_args(kind):  # X | None
-        inner = [a for a in get_args(kind) if a is not type(None)][0]
+        inner = next(a for a in get_args(kind) if a is not type(None))
         return None if data is None else _build(inner, data)  # type: ignore[return-value]
     return data

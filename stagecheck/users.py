@@ -13,7 +13,6 @@ from .checks import expect
 from .http_client import HttpClient, describe, json_body
 from .target import Target
 
-
 MAIN_USER_EMAIL = "release-gate@e2e.test"
 OTHER_USER_EMAIL = "release-gate-other@e2e.test"
 

@@ -10,14 +10,16 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from .db import Database
 from .discovery import list_servers
+from .faults import FaultSwitch
 from .models import MCPToolExecution
 
 AGENT_NAME = "supervisor_agent"
 TOOL_NAME = "list_agent_servers"
 
 
-def _run_tool(database, user_id: str) -> dict[str, Any]:  # noqa: ANN001
+def _run_tool(database: Database, user_id: str) -> dict[str, Any]:
     """Read the agent server registry and record the execution, as the platform does."""
     started = time.perf_counter()
     servers = list_servers(database)
@@ -35,8 +37,8 @@ def _event(kind: str, run_id: str, data: dict[str, Any], **extra: Any) -> dict[s
             "timestamp": time.time(), "data": data, **extra}
 
 
-async def run_agent(database, user_id: str, user_request: str,  # noqa: ANN001
-                    faults) -> AsyncIterator[dict[str, Any]]:  # noqa: ANN001
+async def run_agent(database: Database, user_id: str, user_request: str,
+                    faults: FaultSwitch) -> AsyncIterator[dict[str, Any]]:
     """Yield the run's events in the contract's order; agent_error when the tool fails."""
     run_id = str(uuid.uuid4())
     yield _event("agent_started", run_id, {"status": "started", "user_request": user_request})

@@ -5,6 +5,7 @@ Guarded by the bypass key, like the E2E sign-in."""
 from __future__ import annotations
 
 import hmac
+from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -13,8 +14,11 @@ from starlette.responses import JSONResponse
 from .auth import error, read_json_object
 from .errors import UnknownFaultError
 
+if TYPE_CHECKING:
+    from .app import StandinState
 
-def _state_json(state) -> dict:  # noqa: ANN001
+
+def _state_json(state: StandinState) -> dict[str, Any]:
     return {"faults": sorted(state.faults.active), "version": state.version}
 
 

@@ -7,12 +7,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -55,7 +56,7 @@ def _engine(url: URL) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
 
         @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.execute("PRAGMA foreign_keys=ON")
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
@@ -80,7 +81,7 @@ class Database:
             with self.engine.connect():
                 pass
         except SQLAlchemyError as exc:
-            reason = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise DatabaseConfigError(
                 f"cannot reach database {self.url.render_as_string(hide_password=True)}: {reason}"
             ) from None
@@ -97,7 +98,7 @@ class Database:
         with Session(engine, expire_on_commit=False) as session, session.begin():
             yield session
 
-    def _alembic(self, connection) -> Config:  # noqa: ANN001
+    def _alembic(self, connection: Connection) -> Config:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.set_main_option("sqlalchemy.url",
@@ -111,8 +112,8 @@ class Database:
             cfg = self._alembic(connection)
             current = MigrationContext.configure(connection).get_current_revision()
             script = ScriptDirectory.from_config(cfg)
-            target = script.get_revision(revision).revision if revision != "head" \
-                else script.get_current_head()
+            found = script.get_revision(revision) if revision != "head" else None
+            target = found.revision if found is not None else script.get_current_head() or "base"
             if current == target:
                 return
             ancestors = {rev.revision for rev in script.iterate_revisions(target, "base")}

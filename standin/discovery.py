@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -10,12 +11,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from .db import Database
 from .models import MCPExternalServer
 
 log = logging.getLogger("standin.discovery")
 
 
-def list_servers(database) -> list[dict]:  # noqa: ANN001
+def list_servers(database: Database) -> list[dict[str, Any]]:
     """The registry as the newer contract shape lists it; raises SQLAlchemyError."""
     with database.session() as session:
         rows = session.scalars(select(MCPExternalServer).order_by(MCPExternalServer.name)).all()

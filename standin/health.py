@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+
+if TYPE_CHECKING:
+    from .app import StandinState
 
 SERVICE = "netra-ai-platform"
 
@@ -34,7 +38,7 @@ async def health(request: Request) -> JSONResponse:
                          "timestamp": time.time()})
 
 
-def _probe_database(state) -> dict:  # noqa: ANN001
+def _probe_database(state: StandinState) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         with state.database.session() as session:
@@ -55,7 +59,7 @@ async def api_health(request: Request) -> JSONResponse:
     up = check["connected"]
     return JSONResponse({
         "status": "healthy" if up else "unhealthy",
-        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "timestamp": datetime.now(UTC).isoformat(),
         "checks": {"postgresql": check},
         "version": state.version,
         "environment": "standin",

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
@@ -15,6 +15,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from .agents import run_agent
 from .auth import Identity, InvalidToken, bearer_token
 from .threads import ThreadNotFound, add_message
+
+if TYPE_CHECKING:
+    from .app import StandinState
 
 MAX_MESSAGE_SIZE = 64 * 1024
 HEARTBEAT_INTERVAL_S = 30
@@ -64,7 +67,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         state.open_sessions -= 1
 
 
-async def _serve(websocket: WebSocket, state, identity: Identity) -> None:  # noqa: ANN001
+async def _serve(websocket: WebSocket, state: StandinState, identity: Identity) -> None:
     connection_id = str(uuid.uuid4())
     if "slow-responses" in state.faults:
         await asyncio.sleep(state.slow_delay_s)
@@ -108,10 +111,11 @@ async def _serve(websocket: WebSocket, state, identity: Identity) -> None:  # no
         await _dispatch(websocket, state, identity, frame)
 
 
-async def _dispatch(websocket: WebSocket, state, identity: Identity,  # noqa: ANN001
+async def _dispatch(websocket: WebSocket, state: StandinState, identity: Identity,
                     frame: dict[str, Any]) -> None:
     kind = frame["type"]
-    payload = frame.get("payload") if isinstance(frame.get("payload"), dict) else {}
+    raw_payload = frame.get("payload")
+    payload: dict[str, Any] = raw_payload if isinstance(raw_payload, dict) else {}
     if kind == "ping":
         now = time.time()
         await websocket.send_json({"type": "pong", "data": {"timestamp": now}, "timestamp": now})
@@ -130,7 +134,7 @@ async def _dispatch(websocket: WebSocket, state, identity: Identity,  # noqa: AN
                                    "status": "acknowledged", "timestamp": time.time()})
 
 
-async def _user_message(state, identity: Identity, payload: dict[str, Any],  # noqa: ANN001
+async def _user_message(state: StandinState, identity: Identity, payload: dict[str, Any],
                         kind: str) -> dict[str, Any]:
     content, thread_id = payload.get("content"), payload.get("thread_id")
     if not isinstance(content, str) or not content:

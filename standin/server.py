@@ -12,7 +12,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -156,7 +156,8 @@ def start_standin(faults: Iterable[str] = (), database_url: str | None = None,
 
 def serve(faults: Iterable[str] = (), database_url: str | None = None,
           host: str = "127.0.0.1", port: int = 8000, version: str = DEFAULT_VERSION,
-          tls: tuple[str, str] | None = None, announce=print) -> None:  # noqa: ANN001
+          tls: tuple[str, str] | None = None,
+          announce: Callable[[str], object] = print) -> None:
     """Run the stand-in in the foreground until SIGINT or SIGTERM."""
     with _prepared(faults, database_url, host, port, version, tls) as (handle, server, sock):
         announce(handle.urls.line())

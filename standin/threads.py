@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from .auth import InvalidToken, bearer_token, error, read_json_object
+from .db import Database
+from .faults import FaultSwitch
 from .models import Message, Thread
 
 
@@ -28,7 +32,7 @@ def _message_json(message: Message) -> dict:
             "content": message.content, "created_at": message.created_at.isoformat()}
 
 
-def create_thread(database, user_id: str, title: str, meta: dict) -> dict:  # noqa: ANN001
+def create_thread(database: Database, user_id: str, title: str, meta: dict[str, Any]) -> dict[str, Any]:
     with database.session() as session:
         thread = Thread(id=str(uuid.uuid4()), user_id=user_id, title=title, meta=meta)
         session.add(thread)
@@ -36,14 +40,15 @@ def create_thread(database, user_id: str, title: str, meta: dict) -> dict:  # no
         return _thread_json(thread)
 
 
-def owned_thread(session, thread_id: str, user_id: str, leak: bool = False) -> Thread:  # noqa: ANN001
+def owned_thread(session: Session, thread_id: str, user_id: str, leak: bool = False) -> Thread:
     thread = session.get(Thread, thread_id)
     if thread is None or (thread.user_id != user_id and not leak):
         raise ThreadNotFound(thread_id)
     return thread
 
 
-def add_message(database, thread_id: str, user_id: str, role: str, content: str) -> dict:  # noqa: ANN001
+def add_message(database: Database, thread_id: str, user_id: str, role: str,
+                content: str) -> dict[str, Any]:
     """Persist a message to one of the user's threads; raises ThreadNotFound."""
     with database.session() as session:
         owned_thread(session, thread_id, user_id)
@@ -53,14 +58,15 @@ def add_message(database, thread_id: str, user_id: str, role: str, content: str)
         return _message_json(message)
 
 
-def _list_threads(database, user_id: str) -> list[dict]:  # noqa: ANN001
+def _list_threads(database: Database, user_id: str) -> list[dict[str, Any]]:
     with database.session() as session:
         rows = session.scalars(select(Thread).where(Thread.user_id == user_id)
                                .order_by(Thread.created_at)).all()
         return [_thread_json(row) for row in rows]
 
 
-def _list_messages(database, thread_id: str, user_id: str, faults) -> list[dict]:  # noqa: ANN001
+def _list_messages(database: Database, thread_id: str, user_id: str,
+                   faults: FaultSwitch) -> list[dict[str, Any]]:
     with database.session() as session:
         owned_thread(session, thread_id, user_id, leak="thread-leak" in faults)
         order = Message.id.desc() if "messages-out-of-order" in faults else Message.id

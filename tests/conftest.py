@@ -77,8 +77,8 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
 
     server = make_url(postgres_server)
     name = f"t_{uuid.uuid4().hex[:12]}"
-    conninfo = dict(host=server.host, port=server.port, user=server.username,
-                    password=server.password or None, dbname=server.database or "postgres")
+    conninfo = {"host": server.host, "port": server.port, "user": server.username,
+                    "password": server.password or None, "dbname": server.database or "postgres"}
     with psycopg.connect(**conninfo, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:

@@ -33,11 +33,11 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def _recv_json(ws, timeout: float = 5.0) -> dict:  # noqa: ANN001
+async def _recv_json(ws, timeout: float = 5.0) -> dict:
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
-async def _refused(url: str, **kwargs) -> bool:  # noqa: ANN003
+async def _refused(url: str, **kwargs) -> bool:
     try:
         async with websockets.connect(url, open_timeout=3, **kwargs) as ws:
             await asyncio.wait_for(ws.recv(), 3)
@@ -97,7 +97,7 @@ class Probe:
         asyncio.run(run())
 
     def ws_welcome(self) -> None:
-        async def check(ws) -> None:  # noqa: ANN001
+        async def check(ws) -> None:
             started = time.perf_counter()
             frame = await _recv_json(ws)
             assert frame["data"]["event"] == "connection_established"
@@ -105,7 +105,7 @@ class Probe:
         self._session(check)
 
     def ws_ping(self) -> None:
-        async def check(ws) -> None:  # noqa: ANN001
+        async def check(ws) -> None:
             await ws.send(json.dumps({"type": "ping"}))
             while (await _recv_json(ws, 4))["type"] != "pong":
                 pass
@@ -124,7 +124,7 @@ class Probe:
         asyncio.run(run())
 
     def agent_run(self) -> None:
-        async def check(ws) -> None:  # noqa: ANN001
+        async def check(ws) -> None:
             await ws.send(json.dumps({"type": "start_agent", "payload": {"user_request": "hi"}}))
             seen: list[dict] = []
             while not seen or seen[-1]["type"] not in ("agent_completed", "agent_error"):
@@ -146,7 +146,7 @@ class Probe:
         assert created.status_code == 201
         thread_id = created.json()["id"]
 
-        async def check(ws) -> None:  # noqa: ANN001
+        async def check(ws) -> None:
             for content in contents:
                 await ws.send(json.dumps({"type": "user_message",
                                           "payload": {"content": content, "thread_id": thread_id}}))
@@ -178,7 +178,7 @@ def broken_clauses(standin: Standin) -> set[str]:
     for clause in CLAUSES:
         try:
             getattr(probe, clause)()
-        except Exception:  # any failure of any kind means the clause is broken
+        except Exception:  # noqa: BLE001 - any failure of any kind means the clause is broken
             broken.add(clause)
     probe.http.close()
     return broken

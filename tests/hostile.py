@@ -119,7 +119,7 @@ class WebSocketTarget:
                     await ws.send('{"type": "agent_thinking", "data": {"status": "thinking"}}')
             else:
                 await ws.wait_closed()
-        except Exception:  # the client went away: that is the end of this connection
+        except Exception:  # noqa: BLE001 - the client went away: that is the end of this connection
             return
         finally:
             self.open_connections -= 1

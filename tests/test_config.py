@@ -36,7 +36,7 @@ def test_several_faults_separated_by_commas() -> None:
     assert load_settings({"standin_fault": "hang, db-down"}, {}).standin_faults == ("hang", "db-down")
 
 
-@pytest.mark.parametrize("userdata, environ, words", [
+@pytest.mark.parametrize(("userdata", "environ", "words"), [
     ({"colour": "blue"}, {}, "unknown setting 'colour'"),
     ({"target": "moon"}, {}, "setting target must be one of local, staging"),
     ({"health_timeout": "-1"}, {}, "health_timeout must be a positive number"),
@@ -50,7 +50,7 @@ def test_several_faults_separated_by_commas() -> None:
      "refusing to send credentials unencrypted"),
     ({"target": "staging", "standin_fault": "hang"}, STAGING, "only applies to target=local"),
 ])
-def test_bad_settings_are_refused_in_one_sentence(userdata, environ, words) -> None:  # noqa: ANN001
+def test_bad_settings_are_refused_in_one_sentence(userdata, environ, words) -> None:
     with pytest.raises(ConfigError) as refused:
         load_settings(userdata, environ)
     assert words in str(refused.value) and "\n" not in str(refused.value)

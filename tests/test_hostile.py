@@ -26,7 +26,7 @@ CAP = 20_000  # no output may carry more of a bad body than this (excerpts are ~
 
 
 def staging(tmp_path: Path, base: str, *args: str, ws: str | None = None, key: str = KEY,
-            env: dict[str, str] | None = None):  # noqa: ANN201
+            env: dict[str, str] | None = None):
     ws_args = ["-D", f"ws_url={ws}"] if ws else []
     return run_behave(tmp_path, "--tags=@p1", "-D", "target=staging", "-D", f"base_url={base}",
                       *ws_args, "-D", f"report_dir={tmp_path / 'reports'}", *args,
@@ -37,7 +37,7 @@ def report(tmp_path: Path) -> dict:
     return json.loads((tmp_path / "reports" / "latest" / "results.json").read_text())
 
 
-def outputs(tmp_path: Path, run) -> dict[str, str]:  # noqa: ANN001
+def outputs(tmp_path: Path, run) -> dict[str, str]:
     latest = tmp_path / "reports" / "latest"
     found = {"console": run.stdout + run.stderr,
              **{name: (latest / name).read_text() for name in
@@ -115,7 +115,7 @@ def test_bad_bodies_fail_clearly_with_capped_evidence_everywhere(tmp_path: Path,
         assert "z" * CAP not in text, name
 
 
-@pytest.mark.parametrize("mode, scenario, words", [
+@pytest.mark.parametrize(("mode", "scenario", "words"), [
     ("no-welcome", "is welcomed", "no welcome message arrived on ws://127.0.0.1"),
     ("close-mid-run", "answers a ping", "was closed (code 1011 'Internal error')"),
 ])
@@ -195,7 +195,7 @@ def test_credentials_over_plain_http_to_a_remote_host_are_refused_before_any_req
 
 
 @pytest.fixture(scope="module")
-def tls_standin(tmp_path_factory):  # noqa: ANN001, ANN201
+def tls_standin(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tls")
     authority = trustme.CA()
     cert = authority.issue_cert("127.0.0.1")
@@ -206,7 +206,7 @@ def tls_standin(tmp_path_factory):  # noqa: ANN001, ANN201
         yield standin
 
 
-def test_tls_is_verified_by_default(tmp_path: Path, tls_standin) -> None:  # noqa: ANN001
+def test_tls_is_verified_by_default(tmp_path: Path, tls_standin) -> None:
     assert tls_standin.urls.backend_url.startswith("https://")
     run = staging(tmp_path, tls_standin.urls.backend_url, key=tls_standin.bypass_key)
     data = report(tmp_path)
@@ -217,7 +217,7 @@ def test_tls_is_verified_by_default(tmp_path: Path, tls_standin) -> None:  # noq
     assert data["facts"]["insecure_tls"] is False
 
 
-def test_insecure_tls_opts_out_and_the_report_says_so(tmp_path: Path, tls_standin) -> None:  # noqa: ANN001
+def test_insecure_tls_opts_out_and_the_report_says_so(tmp_path: Path, tls_standin) -> None:
     run = staging(tmp_path, tls_standin.urls.backend_url, "-D", "insecure_tls=true",
                   "-D", "allow_destructive=true", key=tls_standin.bypass_key)
     data = report(tmp_path)
@@ -261,7 +261,7 @@ def test_destructive_scenarios_never_run_against_production(tmp_path: Path) -> N
     assert run.failing() == set()
 
 
-@pytest.mark.parametrize("args, words", [
+@pytest.mark.parametrize(("args", "words"), [
     (["-D", "target=staging", "-D", "base_url=https://"], "setting base_url must be"),
     (["-D", "target=moon"], "setting target must be one of"),
     (["-D", "standin_fault=no-such-fault"], "unknown fault 'no-such-fault'"),

@@ -15,7 +15,7 @@ def scenario(status: str, priority: int | None, revenue: float | None, area: str
                           duration_s=0.1)
 
 
-@pytest.mark.parametrize("tag, amount", [("mrr:120k", 120_000), ("mrr:1.5m", 1_500_000),
+@pytest.mark.parametrize(("tag", "amount"), [("mrr:120k", 120_000), ("mrr:1.5m", 1_500_000),
                                          ("mrr:80000", 80_000), ("MRR:2K", 2_000),
                                          ("mrr:lots", None), ("mrr:12q", None), ("p1", None)])
 def test_revenue_tags(tag: str, amount: float | None) -> None:
@@ -50,7 +50,7 @@ def test_unverified_counts_tiers_not_already_at_risk() -> None:
     assert [t.name for t in impact.by_priority] == ["P1", "P2", "P3", "P4"]
 
 
-@pytest.mark.parametrize("statuses, decision", [
+@pytest.mark.parametrize(("statuses", "decision"), [
     ([("passed", 1), ("passed", 3)], "GO"),
     ([("failed", 1), ("passed", 3)], "NO-GO"),
     ([("error", 2), ("passed", 1)], "NO-GO"),
@@ -60,6 +60,6 @@ def test_unverified_counts_tiers_not_already_at_risk() -> None:
     ([("passed", 1), ("failed", None)], "AT RISK"),
     ([], "NO-GO"),
 ])
-def test_verdict(statuses, decision: str) -> None:  # noqa: ANN001
+def test_verdict(statuses, decision: str) -> None:
     verdict = decide([scenario(status, p, None) for status, p in statuses])
     assert verdict.decision == decision and verdict.reason

@@ -24,19 +24,19 @@ PRIVACY = "A user cannot see another user's conversation"
 
 
 @pytest.fixture
-def staging_standin(monkeypatch):  # noqa: ANN001, ANN201
+def staging_standin(monkeypatch):
     with start_standin(faults=["missing-mcp-tables"]) as standin:
         monkeypatch.setenv("E2E_OAUTH_SIMULATION_KEY", standin.bypass_key)
         yield standin
 
 
-def behave_args(standin, reports: Path) -> list[str]:  # noqa: ANN001
+def behave_args(standin, reports: Path) -> list[str]:
     return ["--tags=@p1", "-f", "null", "-D", "target=staging",
             "-D", f"base_url={standin.urls.backend_url}", "-D", f"report_dir={reports}",
             "-D", "allow_destructive=true"]
 
 
-def test_fault_switched_off_between_runs_is_fixed_after_two_runs(tmp_path, staging_standin) -> None:  # noqa: ANN001
+def test_fault_switched_off_between_runs_is_fixed_after_two_runs(tmp_path, staging_standin) -> None:
     said: list[str] = []
 
     def deploy_fix(iteration: Iteration) -> None:
@@ -54,7 +54,7 @@ def test_fault_switched_off_between_runs_is_fixed_after_two_runs(tmp_path, stagi
     assert any(line.startswith("loop: run 1 done (NO-GO); next check in") for line in said)
 
 
-def test_intermittent_fault_is_reported_flaky(tmp_path, staging_standin) -> None:  # noqa: ANN001
+def test_intermittent_fault_is_reported_flaky(tmp_path, staging_standin) -> None:
     def flip(iteration: Iteration) -> None:
         staging_standin.set_faults([] if iteration.number % 2 else ["missing-mcp-tables"])
 
@@ -69,7 +69,7 @@ def test_intermittent_fault_is_reported_flaky(tmp_path, staging_standin) -> None
     assert summary.exit_code == 1
 
 
-def test_new_version_triggers_a_run_on_new_deploy(tmp_path, staging_standin) -> None:  # noqa: ANN001
+def test_new_version_triggers_a_run_on_new_deploy(tmp_path, staging_standin) -> None:
     staging_standin.set_faults([])
     said: list[str] = []
 
@@ -85,7 +85,7 @@ def test_new_version_triggers_a_run_on_new_deploy(tmp_path, staging_standin) -> 
     assert said.count("loop: new deploy, health reports version 1.0.1") == 1
 
 
-def test_waiting_for_a_deploy_is_bounded_by_the_time_limit(tmp_path, staging_standin) -> None:  # noqa: ANN001
+def test_waiting_for_a_deploy_is_bounded_by_the_time_limit(tmp_path, staging_standin) -> None:
     staging_standin.set_faults([])
     started = time.monotonic()
     summary = DeployLoop(LoopOptions(behave_args(staging_standin, tmp_path), max_runs=5,
@@ -95,7 +95,7 @@ def test_waiting_for_a_deploy_is_bounded_by_the_time_limit(tmp_path, staging_sta
     assert len(summary.iterations) == 1 and time.monotonic() - started < 15
 
 
-def test_ctrl_c_ends_the_loop_with_its_summary(tmp_path, staging_standin) -> None:  # noqa: ANN001
+def test_ctrl_c_ends_the_loop_with_its_summary(tmp_path, staging_standin) -> None:
     staging_standin.set_faults([])
     proc = subprocess.Popen([sys.executable, "-m", "stagecheck", "loop", "--on-new-deploy",
                              "--interval", "0.5", *behave_args(staging_standin, tmp_path)],

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def seed_incident(tmp_path_factory) -> Path:  # noqa: ANN001
+def seed_incident(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("seed")
     run = run_behave(folder, "--tags=@p1", "--stop", "-D", "standin_fault=missing-mcp-tables",
                      "-D", f"report_dir={folder / 'reports'}")

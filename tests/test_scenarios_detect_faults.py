@@ -55,7 +55,7 @@ def test_table_covers_every_fault_and_every_scenario() -> None:
     assert set().union(*(failing for failing, _, _ in DETECTS.values())) == ALL
 
 
-def test_clean_stand_in_passes_every_p1_scenario(tmp_path) -> None:  # noqa: ANN001
+def test_clean_stand_in_passes_every_p1_scenario(tmp_path) -> None:
     run = run_behave(tmp_path, "--tags=@p1", *FAST)
     assert set(run.scenarios) == ALL
     assert run.failing() == set(), run.stdout[-3000:]
@@ -63,7 +63,7 @@ def test_clean_stand_in_passes_every_p1_scenario(tmp_path) -> None:  # noqa: ANN
 
 
 @pytest.mark.parametrize("fault", sorted(DETECTS))
-def test_fault_fails_exactly_the_scenarios_that_depend_on_it(tmp_path, fault: str) -> None:  # noqa: ANN001
+def test_fault_fails_exactly_the_scenarios_that_depend_on_it(tmp_path, fault: str) -> None:
     must_fail, named_in, words = DETECTS[fault]
     run = run_behave(tmp_path, "--tags=@p1", "-D", f"standin_fault={fault}", *FAST)
     assert set(run.scenarios) == ALL
@@ -72,7 +72,7 @@ def test_fault_fails_exactly_the_scenarios_that_depend_on_it(tmp_path, fault: st
     assert run.returncode != 0
 
 
-def test_seed_incident_stops_at_discovery_after_sessions_passed(tmp_path) -> None:  # noqa: ANN001
+def test_seed_incident_stops_at_discovery_after_sessions_passed(tmp_path) -> None:
     run = run_behave(tmp_path, "--tags=@p1", "--stop", "-D", "standin_fault=missing-mcp-tables")
     sessions = {WELCOMED, NO_TOKEN, BAD_TOKEN, PING, MESSAGE, CONCURRENT}
     assert {name for name in sessions if run.status(name) == "passed"} == sessions

@@ -27,7 +27,7 @@ def _sockets() -> set[str]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc to count sockets")
-def test_a_p1_run_leaves_no_thread_socket_or_task_behind(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_a_p1_run_leaves_no_thread_socket_or_task_behind(tmp_path: Path, monkeypatch) -> None:
     from behave.__main__ import main as behave_main
 
     monkeypatch.chdir(ROOT)

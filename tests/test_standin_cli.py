@@ -14,7 +14,7 @@ import pytest
 from standin import FAULTS
 
 
-def _run(*args: str, tmp_path=None, timeout: float = 30) -> subprocess.CompletedProcess:  # noqa: ANN001
+def _run(*args: str, tmp_path=None, timeout: float = 30) -> subprocess.CompletedProcess:
     env = {**os.environ, "TMPDIR": str(tmp_path)} if tmp_path else None
     return subprocess.run([sys.executable, "-m", "standin", *args], capture_output=True,
                           text=True, timeout=timeout, env=env)
@@ -28,14 +28,14 @@ def test_list_faults_names_each_fault_with_its_clause() -> None:
     assert all(len(line.split(maxsplit=1)) == 2 for line in lines)
 
 
-def test_unknown_fault_exits_2_listing_known_ones(tmp_path) -> None:  # noqa: ANN001
+def test_unknown_fault_exits_2_listing_known_ones(tmp_path) -> None:
     result = _run("--fault", "no-such-fault", "--port", "0", tmp_path=tmp_path)
     assert result.returncode == 2
     assert "unknown fault 'no-such-fault'" in result.stderr and "health-down" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
-def test_port_in_use_exits_2_in_one_sentence(tmp_path) -> None:  # noqa: ANN001
+def test_port_in_use_exits_2_in_one_sentence(tmp_path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -46,12 +46,12 @@ def test_port_in_use_exits_2_in_one_sentence(tmp_path) -> None:  # noqa: ANN001
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("url, words", [
+@pytest.mark.parametrize(("url", "words"), [
     ("not a url", "malformed database URL"),
     ("mysql+nosuchdriver://x/y", "unsupported database URL scheme"),
     ("postgresql+psycopg://u:hunter2@127.0.0.1:1/db", "cannot reach database"),
 ])
-def test_bad_database_url_exits_2_in_one_line(tmp_path, url: str, words: str) -> None:  # noqa: ANN001
+def test_bad_database_url_exits_2_in_one_line(tmp_path, url: str, words: str) -> None:
     result = _run("--port", "0", "--database-url", url, tmp_path=tmp_path)
     assert result.returncode == 2
     assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -16,17 +16,17 @@ from tests.contract_probe import CLAUSES, Probe, bearer, broken_clauses, sign_in
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def any_backend(request):  # noqa: ANN001, ANN201
+def any_backend(request):
     url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
     with start_standin(database_url=url) as running:
         yield running
 
 
-def test_every_clause_holds(any_backend) -> None:  # noqa: ANN001
+def test_every_clause_holds(any_backend) -> None:
     assert CLAUSES and broken_clauses(any_backend) == set()
 
 
-def test_api_health_really_queries_the_database(any_backend) -> None:  # noqa: ANN001
+def test_api_health_really_queries_the_database(any_backend) -> None:
     body = httpx.get(f"{any_backend.urls.backend_url}/api/health", timeout=5).json()
     check = body["checks"]["postgresql"]
     assert body["status"] == "healthy" and check["connected"] is True
@@ -34,20 +34,20 @@ def test_api_health_really_queries_the_database(any_backend) -> None:  # noqa: A
     assert check["response_time_ms"] >= 0
 
 
-def test_token_carries_the_contract_claims(standin) -> None:  # noqa: ANN001
+def test_token_carries_the_contract_claims(standin) -> None:
     claims = jwt.decode(sign_in(standin), options={"verify_signature": False})
     assert claims["iss"] == "netra-auth-service" and claims["aud"] == "netra-platform"
     assert claims["type"] == "access" and claims["exp"] - claims["iat"] == 900
     assert {"sub", "email", "permissions", "jti"} <= set(claims)
 
 
-@pytest.mark.parametrize("headers, body, status, detail", [
+@pytest.mark.parametrize(("headers", "body", "status", "detail"), [
     ({}, None, 401, "E2E bypass key required"),
     ({"X-E2E-Bypass-Key": "wrong"}, None, 401, "Invalid E2E bypass key"),
     ("right", b"{not json", 422, "not valid JSON"),
     ("right", b"[1, 2]", 422, "JSON object"),
 ])
-def test_sign_in_refusals(standin, headers, body, status, detail) -> None:  # noqa: ANN001
+def test_sign_in_refusals(standin, headers, body, status, detail) -> None:
     if headers == "right":
         headers = {"X-E2E-Bypass-Key": standin.bypass_key}
     response = httpx.post(f"{standin.urls.auth_url}/auth/e2e/test-auth", headers=headers,
@@ -56,9 +56,9 @@ def test_sign_in_refusals(standin, headers, body, status, detail) -> None:  # no
     assert detail in response.json()["detail"]
 
 
-@pytest.mark.parametrize("token, valid, error", [
+@pytest.mark.parametrize(("token", "valid", "error"), [
     ("good", True, None), ("garbage", False, "invalid_token"), (None, False, "missing_token")])
-def test_validate_always_answers_200(standin, token, valid, error) -> None:  # noqa: ANN001
+def test_validate_always_answers_200(standin, token, valid, error) -> None:
     if token == "good":
         token = sign_in(standin)
     response = httpx.post(f"{standin.urls.auth_url}/auth/validate", json={"token": token},
@@ -68,7 +68,7 @@ def test_validate_always_answers_200(standin, token, valid, error) -> None:  # n
 
 
 @pytest.mark.parametrize("how", ["header", "subprotocol", "query"])
-def test_websocket_accepts_each_token_transport(standin, how: str) -> None:  # noqa: ANN001
+def test_websocket_accepts_each_token_transport(standin, how: str) -> None:
     token = sign_in(standin)
     url, kwargs = standin.urls.ws_url, {}
     if how == "header":
@@ -89,7 +89,7 @@ def test_websocket_accepts_each_token_transport(standin, how: str) -> None:  # n
     assert subprotocol == (f"jwt.{token}" if how == "subprotocol" else None)
 
 
-def test_websocket_without_token_is_refused_with_403(standin) -> None:  # noqa: ANN001
+def test_websocket_without_token_is_refused_with_403(standin) -> None:
     async def run() -> None:
         async with websockets.connect(standin.urls.ws_url, open_timeout=3):
             pass
@@ -98,7 +98,7 @@ def test_websocket_without_token_is_refused_with_403(standin) -> None:  # noqa: 
     assert refused.value.response.status_code == 403
 
 
-@pytest.mark.parametrize("frame, answer_type, code", [
+@pytest.mark.parametrize(("frame", "answer_type", "code"), [
     ("{truncated", "error_message", "JSON_PARSE_ERROR"),
     (b"\xff\xfe not utf-8", "error_message", "JSON_PARSE_ERROR"),
     ("[1, 2, 3]", "error_message", "INVALID_MESSAGE"),
@@ -107,7 +107,7 @@ def test_websocket_without_token_is_refused_with_403(standin) -> None:  # noqa: 
     ('{"type": "something_new"}', "ack", None),
     ("x" * 70_000, "error_message", "MESSAGE_TOO_LARGE"),
 ])
-def test_malformed_frames_get_error_answers_and_session_lives(standin, frame, answer_type,  # noqa: ANN001
+def test_malformed_frames_get_error_answers_and_session_lives(standin, frame, answer_type,
                                                               code) -> None:
     token = sign_in(standin)
 
@@ -127,7 +127,7 @@ def test_malformed_frames_get_error_answers_and_session_lives(standin, frame, an
     assert pong["type"] == "pong"
 
 
-def test_agent_run_records_its_tool_call(standin) -> None:  # noqa: ANN001
+def test_agent_run_records_its_tool_call(standin) -> None:
     Probe(standin).agent_run()
     from sqlalchemy import create_engine, text
     engine = create_engine(standin.database_url)
@@ -137,7 +137,7 @@ def test_agent_run_records_its_tool_call(standin) -> None:  # noqa: ANN001
     assert [tuple(row) for row in rows] == [("list_agent_servers", "success")]
 
 
-def test_threads_list_only_the_callers_own(standin) -> None:  # noqa: ANN001
+def test_threads_list_only_the_callers_own(standin) -> None:
     mine, theirs = sign_in(standin, "me@example.com"), sign_in(standin, "them@example.com")
     with httpx.Client(base_url=standin.urls.backend_url, timeout=5) as http:
         created = http.post("/api/threads", json={"title": "mine"}, headers=bearer(mine))

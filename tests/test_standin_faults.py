@@ -37,7 +37,7 @@ def test_every_fault_is_in_the_table() -> None:
     assert set(EXPECTED_BROKEN) == set(FAULTS)
 
 
-def test_no_fault_breaks_no_clause(standin) -> None:  # noqa: ANN001
+def test_no_fault_breaks_no_clause(standin) -> None:
     assert broken_clauses(standin) == set()
 
 
@@ -48,7 +48,7 @@ def test_fault_breaks_exactly_its_clauses(fault: str) -> None:
 
 
 @pytest.mark.parametrize("fault", ["missing-mcp-tables", "db-down", "thread-leak"])
-def test_fault_switched_at_run_time_breaks_and_then_heals(standin, fault: str) -> None:  # noqa: ANN001
+def test_fault_switched_at_run_time_breaks_and_then_heals(standin, fault: str) -> None:
     standin.set_faults([fault])
     assert broken_clauses(standin) == EXPECTED_BROKEN[fault]
     standin.set_faults([])

@@ -12,7 +12,7 @@ BASE_TABLES = {"users", "threads", "messages"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path) -> str:  # noqa: ANN001
+def database_url(request, tmp_path) -> str:
     if request.param == "postgresql":
         return request.getfixturevalue("postgres_url")
     return f"sqlite:///{tmp_path / 'm.db'}"

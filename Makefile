@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: p1 test install system-deps
+.PHONY: p1 test lint install system-deps
 
 install:
 	$(PIP) -e .
@@ -15,4 +15,9 @@ system-deps:
 
 test: system-deps
 	$(PIP) -e '.[test]'
+	$(MAKE) --no-print-directory lint
 	$(PYTHON) -m pytest
+
+lint:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m mypy

@@ -22,9 +22,9 @@ from pathlib import Path
 import httpx
 import websockets
 
-from stagecheck.exchanges import ExchangeLog, Redactor
-from stagecheck.sessions import open_session_async
-from stagecheck.users import forged_token
+from stagecheck.run.exchanges import ExchangeLog, Redactor
+from stagecheck.run.sessions import open_session_async
+from stagecheck.run.users import forged_token
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,10 +10,10 @@ import argparse
 import statistics
 import time
 
-from stagecheck.diagnosis import diagnose
-from stagecheck.impact import decide, roll_up
-from stagecheck.render import render
-from stagecheck.results import SCHEMA_VERSION, RunFacts, RunResult, ScenarioResult, StepResult
+from stagecheck.report.diagnosis import diagnose
+from stagecheck.report.impact import decide, roll_up
+from stagecheck.report.model import SCHEMA_VERSION, RunFacts, RunResult, ScenarioResult, StepResult
+from stagecheck.report.render import render
 
 AREAS = ["agents", "chat", "auth", "platform", "billing"]
 

@@ -1,8 +1,9 @@
-"""stagecheck: the release gate's support library (settings, recording clients, results)."""
+"""stagecheck: a behaviour-driven release gate for an AI agent platform.
 
-from .config import Settings, load_settings
-from .errors import ConfigError, TargetError, TargetTimeout, TargetUnreachable
-from .exchanges import Exchange, ExchangeLog, Redactor
+The data flows one way: `run` (settings, target, recording clients, world) → `report` (result
+model, probes, diagnosis, views, rendering) → `history` (store, what changed, the deploy loop).
+Step modules use `stagecheck.steps`; behave's hooks use `stagecheck.fixtures`. See
+docs/architecture.md.
+"""
 
-__all__ = ["ConfigError", "Exchange", "ExchangeLog", "Redactor", "Settings", "TargetError",
-           "TargetTimeout", "TargetUnreachable", "load_settings"]
+__all__: list[str] = []

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
-from .errors import ConfigError
-from .loop import DeployLoop, LoopError, LoopOptions
+from .errors import ConfigError, LoopError
+from .history.loop import DeployLoop, LoopOptions
 
 
-def _positive(kind: type):  # noqa: ANN202
-    def convert(text: str):  # noqa: ANN202
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    """An argparse type: a number of this kind, above zero."""
+    def convert(text: str) -> float:
         value = kind(text)
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be positive, not {text}")
@@ -36,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     args, behave_args = parser.parse_known_args(argv)
     options = LoopOptions(behave_args, args.until_green, args.max_runs, args.interval,
                           args.on_new_deploy, args.max_time)
-    say = lambda line: print(line, flush=True)  # noqa: E731
+    def say(line: str) -> None:
+        print(line, flush=True)
+
     try:
         summary = DeployLoop(options, say).run()
     except (ConfigError, LoopError) as exc:

@@ -12,14 +12,15 @@ from collections.abc import Iterator
 from behave import fixture
 from behave.runner import Context
 
-from .collect import RunRecorder
-from .config import load_settings
+from .conclude import conclude, open_history
 from .errors import ConfigError
-from .exchanges import ExchangeLog, Redactor
-from .http_client import HttpClient
-from .outcome import open_history, publish, tag_expression_of
-from .target import open_target
-from .world import RunState, World
+from .report.build import tag_expression_of
+from .run.exchanges import ExchangeLog, Redactor
+from .run.http import HttpClient
+from .run.record import RunRecorder
+from .run.settings import load_settings
+from .run.target import open_target
+from .run.world import RunState, World
 
 DESTRUCTIVE_SKIP = {
     False: "writes data on the target: run with -D allow_destructive=true to include it",
@@ -50,7 +51,7 @@ def run_fixture(context: Context) -> Iterator[RunState]:
         try:
             yield context.run
         finally:
-            publish(context, context.run, recorder, history)
+            conclude(context, context.run, recorder, history)
 
 
 @fixture(name="stagecheck.scenario")
@@ -66,7 +67,7 @@ def scenario_fixture(context: Context) -> Iterator[World]:
     try:
         yield context.world
     finally:
-        for session in context.world.sessions_to_close:
+        for session in context.world.sessions.to_close:
             session.close()
         record.finished = time.perf_counter()
         record.exchanges = list(log.exchanges)

@@ -11,8 +11,8 @@ import sys
 
 from behave.runner import Runner
 
-from .config import load_settings
 from .errors import ConfigError
+from .run.settings import load_settings
 
 EXIT_BAD_SETTING = 2
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stagecheck.impact import business_tags, decide, parse_revenue, roll_up
-from stagecheck.results import ScenarioResult
+from stagecheck.report.impact import business_tags, decide, parse_revenue, roll_up
+from stagecheck.report.model import ScenarioResult
 
 
 def scenario(status: str, priority: int | None, revenue: float | None, area: str = "chat",

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from stagecheck.render import render
-from stagecheck.results import RunResult
+from stagecheck.report.model import RunResult
+from stagecheck.report.render import render
 from tests.behave_run import run_behave
 
 ROOT = Path(__file__).resolve().parent.parent

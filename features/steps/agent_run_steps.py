@@ -5,51 +5,51 @@ import time
 from behave import then, when
 from hamcrest import equal_to, less_than_or_equal_to
 
-from stagecheck import contract
-from stagecheck.checks import expect
+from stagecheck.steps import contract, expect
 
 
 @when('the user asks an agent "{request}"')
 def step_ask_agent(context, request):
-    world, timeout = context.world, context.run.settings.agent_timeout
+    session, run = context.world.sessions.current, context.world.agent_run
     started = time.perf_counter()
-    world.session.send({"type": "start_agent", "payload": {"user_request": request}})
-    first = len(world.session.received)
+    session.send({"type": "start_agent", "payload": {"user_request": request}})
+    first = len(session.received)
     try:
-        world.session.receive_until(lambda f: f.get("type") in contract.AGENT_END_EVENTS,
-                                    timeout, "end of the agent run (agent_completed)")
+        session.receive_until(lambda f: f.get("type") in contract.AGENT_END_EVENTS,
+                              context.run.settings.agent_timeout,
+                              "end of the agent run (agent_completed)")
     except AssertionError as problem:  # judged by the Then steps, with what did arrive
-        world.run_problem = str(problem)
-    world.run_elapsed_s = time.perf_counter() - started
-    world.run_events = [f for f in world.session.received[first:] if contract.is_agent_event(f)]
+        run.problem = str(problem)
+    run.elapsed_s = time.perf_counter() - started
+    run.events = [f for f in session.received[first:] if contract.is_agent_event(f)]
 
 
 def _kinds(context):
-    return contract.collapse_repeats([str(f.get("type")) for f in context.world.run_events])
+    return contract.collapse_repeats([str(f.get("type")) for f in context.world.agent_run.events])
 
 
 @then("the user sees the progress events in this order:")
 def step_events_in_order(context):
     expected = [row["event"] for row in context.table]
-    problem = f" ({context.world.run_problem})" if context.world.run_problem else ""
+    problem = context.world.agent_run.problem
     expect(context.world.log, _kinds(context), equal_to(expected),
-           f"an agent run should stream {', '.join(expected)}{problem}")
+           f"an agent run should stream {', '.join(expected)}" + (f" ({problem})" if problem else ""))
 
 
 @then("every progress event belongs to the same run")
 def step_one_run(context):
-    run_ids = {f.get("run_id") for f in context.world.run_events}
+    run_ids = {f.get("run_id") for f in context.world.agent_run.events}
     expect(context.world.log, len(run_ids) == 1 and None not in run_ids, equal_to(True),
            f"every progress event should carry the same run id, but saw {sorted(map(str, run_ids))}")
 
 
 @then("the run completes within {budget:g} seconds")
 def step_run_completes(context, budget):
-    world = context.world
+    world, run = context.world, context.world.agent_run
     kinds = _kinds(context)
     expect(world.log, kinds[-1:] if kinds else [], equal_to(["agent_completed"]),
            f"the agent run should complete, but it ended with {kinds[-1:] or 'no event'}"
-           + (f" ({world.run_problem})" if world.run_problem else ""))
-    expect(world.log, world.run_elapsed_s, less_than_or_equal_to(budget),
-           f"the agent run should complete within {budget:g} s, but took {world.run_elapsed_s:.2f} s")
-    world.finding = f"all progress events streamed; completed in {world.run_elapsed_s:.2f} s"
+           + (f" ({run.problem})" if run.problem else ""))
+    expect(world.log, run.elapsed_s, less_than_or_equal_to(budget),
+           f"the agent run should complete within {budget:g} s, but took {run.elapsed_s:.2f} s")
+    world.finding = f"all progress events streamed; completed in {run.elapsed_s:.2f} s"

@@ -3,45 +3,47 @@
 from behave import given, then, when
 from hamcrest import equal_to, has_item, is_in
 
-from stagecheck.actions import (
+from stagecheck.steps import (
+    MAIN_USER_EMAIL,
     conversation_messages,
+    describe,
+    expect,
     message_contents,
     send_user_message,
+    signed_in_user,
     start_conversation,
 )
-from stagecheck.checks import expect
-from stagecheck.http_client import describe
-from stagecheck.users import MAIN_USER_EMAIL, signed_in_user
 
 
 @given("the user has started a conversation")
 def step_started_conversation(context):
     run = context.run
-    context.world.thread_id = start_conversation(run.http, run.target, context.world.user)
+    context.world.chat.thread_id = start_conversation(run.http, run.target, context.world.user)
 
 
 @given("a signed-in user who has started a conversation")
 def step_user_with_conversation(context):
-    run = context.run
-    context.world.user = signed_in_user(run.http, run.target, MAIN_USER_EMAIL)
-    context.world.thread_id = start_conversation(run.http, run.target, context.world.user)
+    run, world = context.run, context.world
+    world.user = signed_in_user(run.http, run.target, MAIN_USER_EMAIL)
+    world.chat.thread_id = start_conversation(run.http, run.target, world.user)
 
 
 @when("the user sends the messages:")
 def step_send_messages(context):
     world, timeout = context.world, context.run.settings.ws_event_timeout
+    session, chat = world.sessions.current, world.chat
     for row in context.table:
         text = row["message"]
-        answer = send_user_message(world.session, world.thread_id, text, timeout)
+        answer = send_user_message(session, chat.thread_id, text, timeout)
         expect(world.log, answer.get("type"), equal_to("ack"),
-               f"{world.session.url} should acknowledge the message {text!r}, but answered "
+               f"{session.url} should acknowledge the message {text!r}, but answered "
                f"{answer.get('type')!r} {answer.get('code') or ''}")
-        world.sent_messages.append(text)
+        chat.sent.append(text)
 
 
 def _contents(context):
     run, world = context.run, context.world
-    response = conversation_messages(run.http, run.target, world.user, world.thread_id)
+    response = conversation_messages(run.http, run.target, world.user, world.chat.thread_id)
     return message_contents(run.http, response)
 
 
@@ -54,7 +56,7 @@ def step_contains(context, text):
 
 @then("the conversation lists the messages in the order they were sent")
 def step_in_order(context):
-    sent = context.world.sent_messages
+    sent = context.world.chat.sent
     listed = [content for content in _contents(context) if content in sent]
     expect(context.world.log, listed, equal_to(sent),
            "the conversation should list the messages oldest first, as they were sent")
@@ -64,7 +66,8 @@ def step_in_order(context):
 @when("the other user asks for the first user's conversation")
 def step_other_user_reads(context):
     run, world = context.run, context.world
-    world.response = conversation_messages(run.http, run.target, world.other_user, world.thread_id)
+    world.response = conversation_messages(run.http, run.target, world.other_user,
+                                           world.chat.thread_id)
 
 
 @then("the conversation is not shown to the other user")

@@ -3,10 +3,7 @@
 from behave import then, when
 from hamcrest import equal_to, greater_than_or_equal_to
 
-from stagecheck import contract
-from stagecheck.actions import bearer
-from stagecheck.checks import expect
-from stagecheck.http_client import describe, json_body
+from stagecheck.steps import bearer, contract, describe, expect, expect_json
 
 
 @when("the user asks which agent servers are available")
@@ -18,9 +15,8 @@ def step_ask_servers(context):
 
 def _servers(context):
     log, response = context.world.log, context.world.response
-    expect(log, response.status_code, equal_to(200),
-           f"agent discovery should list the agent servers, but {describe(response, log)}")
-    servers = contract.agent_servers(json_body(response, log))
+    body = expect_json(log, response, 200, "agent discovery should list the agent servers")
+    servers = contract.agent_servers(body)
     expect(log, servers is not None, equal_to(True),
            f"agent discovery should answer with a list of servers, but {describe(response, log)}")
     return servers
@@ -36,11 +32,11 @@ def step_some_servers(context):
 
 @then("every agent server is named with its status")
 def step_servers_named(context):
-    unnamed = [server for server in _servers(context) if not (
+    servers = _servers(context)
+    unnamed = [server for server in servers if not (
         isinstance(server, dict) and isinstance(server.get("name"), str) and server["name"]
         and isinstance(server.get("status"), str) and server["status"])]
     expect(context.world.log, unnamed, equal_to([]),
            "every agent server should have a name and a status, but some did not")
-    servers = _servers(context)
     names = ", ".join(f"{s['name']} ({s['status']})" for s in servers[:3])
     context.world.finding = f"{len(servers)} agent server(s) listed: {names}"

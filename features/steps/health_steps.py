@@ -3,9 +3,7 @@
 from behave import then, when
 from hamcrest import equal_to, is_in, less_than_or_equal_to
 
-from stagecheck import contract
-from stagecheck.checks import expect
-from stagecheck.http_client import describe, elapsed_s, json_body
+from stagecheck.steps import contract, describe, elapsed_s, expect, expect_json
 
 
 def _check(context, path):
@@ -27,9 +25,7 @@ def step_check_detailed_health(context):
 @then("the backend reports itself up within {budget:g} seconds")
 def step_backend_up(context, budget):
     log, response = context.world.log, context.world.response
-    expect(log, response.status_code, equal_to(200),
-           f"the backend should report itself up, but {describe(response, log)}")
-    body = json_body(response, log)
+    body = expect_json(log, response, 200, "the backend should report itself up")
     status = body.get("status") if isinstance(body, dict) else None
     expect(log, status, is_in(sorted(contract.UP_STATUSES)),
            f"the backend should report a status of healthy, degraded or ok, but "
@@ -43,9 +39,7 @@ def step_backend_up(context, budget):
 @then("the core database is reported connected")
 def step_database_connected(context):
     log, response = context.world.log, context.world.response
-    expect(log, response.status_code, equal_to(200),
-           f"the detailed health should be up, but {describe(response, log)}")
-    body = json_body(response, log)
+    body = expect_json(log, response, 200, "the detailed health should be up")
     checks = body.get("checks", {}) if isinstance(body, dict) else {}
     database = checks.get("postgresql") or checks.get("database") or {}
     expect(log, database.get("connected") if isinstance(database, dict) else None, equal_to(True),

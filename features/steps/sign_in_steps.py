@@ -1,14 +1,15 @@
 """Signing users in: the staging sign-in bypass and its refusals."""
 
 from behave import given, then, when
-from hamcrest import equal_to, has_entries, has_key, is_in
+from hamcrest import has_entries, has_key, is_in
 
-from stagecheck.checks import expect
-from stagecheck.http_client import describe, json_body
-from stagecheck.users import (
+from stagecheck.steps import (
     MAIN_USER_EMAIL,
     OTHER_USER_EMAIL,
     NeedsBypassKey,
+    describe,
+    expect,
+    expect_json,
     numbered_user_email,
     sign_in_url,
     signed_in_user,
@@ -58,18 +59,15 @@ def step_sign_in_wrong_key(context):
 @then("the user receives an access token that the auth service accepts")
 def step_token_accepted(context):
     run, log, response = context.run, context.world.log, context.world.response
-    expect(log, response.status_code, equal_to(200),
-           f"the sign-in bypass should accept the right key, but {describe(response, log)}")
-    body = json_body(response, log)
+    body = expect_json(log, response, 200, "the sign-in bypass should accept the right key")
     expect(log, body, has_entries(token_type="Bearer"),
            f"the sign-in should issue a Bearer token, but {describe(response, log)}")
     expect(log, body, has_key("access_token"),
            f"the sign-in should issue an access token, but {describe(response, log)}")
     check = run.http.post(f"{run.target.auth_url}/auth/validate",
                           json_body={"token": body["access_token"]})
-    expect(log, check.status_code, equal_to(200),
-           f"the auth service should answer a token check, but {describe(check, log)}")
-    expect(log, json_body(check, log), has_entries(valid=True),
+    answer = expect_json(log, check, 200, "the auth service should answer a token check")
+    expect(log, answer, has_entries(valid=True),
            f"the auth service should accept the token it issued, but {describe(check, log)}")
     context.world.finding = "signed in through the bypass; the token validates"
 

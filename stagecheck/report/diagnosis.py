@@ -5,41 +5,49 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from .results import Diagnosis, HealthProbe, NextStep, ScenarioResult, SchemaProbe
+from ..vocabulary import Classification, Finding
+from .evidence import server_error
+from .model import Diagnosis, HealthProbe, NextStep, ScenarioResult, SchemaProbe
 
 CATALOG = Path(__file__).with_name("remediations.toml")
+SCHEMA_FINDINGS = frozenset({Finding.SCHEMA_MISSING_TABLES, Finding.SCHEMA_BEHIND_HEAD})
 
 
-class _Blank(dict):
+class _Blank(dict[str, str]):
+    """Leaves a placeholder that no probe filled as it is."""
+
     def __missing__(self, key: str) -> str:
         return f"{{{key}}}"
 
 
-def load_catalog(path: Path = CATALOG) -> list[dict]:
+def load_catalog(path: Path = CATALOG) -> list[dict[str, Any]]:
     with path.open("rb") as handle:
-        return tomllib.load(handle)["remediation"]
+        entries: list[dict[str, Any]] = tomllib.load(handle)["remediation"]
+    return entries
 
 
 def findings(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
              schema: SchemaProbe | None) -> list[str]:
     """The catalog keys that this run matches, most specific first."""
-    keys = []
+    keys: list[str] = []
     if schema and schema.reachable and schema.missing_tables:
-        keys.append("schema:missing-tables")
+        keys.append(Finding.SCHEMA_MISSING_TABLES)
     elif schema and schema.reachable and schema.revisions_behind:
-        keys.append("schema:behind-head")
+        keys.append(Finding.SCHEMA_BEHIND_HEAD)
     if health is not None and not health.up:
-        keys.append("health:down")
+        keys.append(Finding.HEALTH_DOWN)
     # A schema finding explains server errors, a health finding explains an unreachable target.
-    explained = set()
-    if keys and keys[0].startswith("schema:") and all(
-            s.key_finding.startswith("5") for s in scenarios
-            if s.failed and s.classification == "product defect"):
-        explained.add("product defect")
-    if "health:down" in keys:
-        explained.add("environment")
-    for classification in ("environment", "product defect", "contract mismatch", "test defect"):
+    explained: set[Classification] = set()
+    if keys and keys[0] in SCHEMA_FINDINGS and all(
+            server_error(s) for s in scenarios
+            if s.failed and s.classification == Classification.PRODUCT):
+        explained.add(Classification.PRODUCT)
+    if Finding.HEALTH_DOWN in keys:
+        explained.add(Classification.ENVIRONMENT)
+    for classification in (Classification.ENVIRONMENT, Classification.PRODUCT,
+                           Classification.CONTRACT, Classification.TEST):
         if classification in explained:
             continue
         if any(s.failed and s.classification == classification for s in scenarios):
@@ -71,7 +79,7 @@ def root_cause(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
 
 def diagnose(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
              schema: SchemaProbe | None, context: dict[str, str],
-             catalog: list[dict] | None = None) -> Diagnosis:
+             catalog: list[dict[str, Any]] | None = None) -> Diagnosis:
     catalog = load_catalog() if catalog is None else catalog
     values = _Blank(context)
     if schema:

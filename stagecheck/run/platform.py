@@ -1,15 +1,15 @@
-"""What a user does on the platform, in one place for every step module that needs it."""
+"""What a user does on the platform (conversations, messages), for every step module that needs it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
-from hamcrest import equal_to, has_key, is_in
+from hamcrest import equal_to, has_key
 
-from . import contract
-from .checks import expect
-from .http_client import HttpClient, describe, json_body
+from .. import contract
+from .checks import expect, expect_json
+from .http import HttpClient, describe
 from .sessions import LiveSession
 from .target import Target
 from .users import SignedInUser
@@ -24,9 +24,7 @@ def start_conversation(http: HttpClient, target: Target, user: SignedInUser,
     """Create a thread for the user and return its id."""
     response = http.post(f"{target.backend_url}/api/threads", json_body={"title": title},
                          headers=bearer(user))
-    expect(http.log, response.status_code, is_in([200, 201]),
-           f"starting a conversation should succeed, but {describe(response, http.log)}")
-    body = json_body(response, http.log)
+    body = expect_json(http.log, response, (200, 201), "starting a conversation should succeed")
     expect(http.log, body, has_key("id"),
            f"a new conversation should have an id, but {describe(response, http.log)}")
     return str(body["id"])
@@ -39,12 +37,11 @@ def conversation_messages(http: HttpClient, target: Target, user: SignedInUser,
 
 def message_contents(http: HttpClient, response: httpx.Response) -> list[str]:
     """The contents of a thread's messages, oldest first as listed; asserts the shape."""
-    expect(http.log, response.status_code, equal_to(200),
-           f"the conversation should be readable by its owner, but {describe(response, http.log)}")
-    messages = contract.thread_messages(json_body(response, http.log))
+    body = expect_json(http.log, response, 200, "the conversation should be readable by its owner")
+    messages = contract.thread_messages(body)
     expect(http.log, messages is not None, equal_to(True),
            f"the conversation should list its messages, but {describe(response, http.log)}")
-    return [str(m.get("content")) for m in messages if isinstance(m, dict)]
+    return [str(m.get("content")) for m in messages or [] if isinstance(m, dict)]
 
 
 def send_user_message(session: LiveSession, thread_id: str | None, text: str,

@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import ResultsFileError
+from .model import RunResult
 from .render import render
-from .results import RunResult
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"stagecheck.report: cannot read {args.results}: {exc.strerror}", file=sys.stderr)
         return 2
-    except (ValueError, KeyError, TypeError) as exc:
+    except ResultsFileError as exc:
         print(f"stagecheck.report: {args.results} is not a stagecheck results file: {exc}",
               file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 TARGETS = ("local", "staging", "production")
 DURATIONS = {"http_timeout": 30.0, "health_timeout": 5.0, "ws_event_timeout": 15.0,
@@ -153,4 +153,9 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
                                                   / "history.sqlite"),
                     insecure_tls=insecure_tls, allow_destructive=allow_destructive,
                     bypass_key=bypass_key, token=token,
-                    **urls, **durations)
+                    base_url=urls["base_url"], auth_url=urls["auth_url"], ws_url=urls["ws_url"],
+                    http_timeout=durations["http_timeout"],
+                    health_timeout=durations["health_timeout"],
+                    ws_event_timeout=durations["ws_event_timeout"],
+                    agent_timeout=durations["agent_timeout"],
+                    connect_timeout=durations["connect_timeout"])

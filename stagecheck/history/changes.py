@@ -6,21 +6,14 @@ from __future__ import annotations
 import itertools
 import statistics
 
-from .history import History, PastOutcome, PastRun, scenario_key
-from .results import (
-    Changes,
-    Flaky,
-    RunResult,
-    Slower,
-    StillFailing,
-    TrendPoint,
-)
+from ..report.model import Changes, Flaky, RunResult, Slower, StillFailing, TrendPoint
+from ..vocabulary import RAN, Status
+from .store import History, PastOutcome, PastRun, scenario_key
 
 FLAKY_WINDOW = 10      # runs on the same target and version looked at for flips
 TREND_RUNS = 30
 SLOWER_FACTOR = 2.0    # markedly: at least twice the usual (median) duration ...
 SLOWER_MIN_S = 0.2     # ... and at least this much more
-RAN = {"passed", "failed", "error"}
 
 
 def _trend_point(run: PastRun) -> TrendPoint:
@@ -44,7 +37,7 @@ def compute_changes(result: RunResult, history: History, key: str) -> Changes:
         _classify(changes, scenario.name, scenario.status, scenario.duration_s, earlier,
                   facts.target_version, past)
     current = TrendPoint(facts.run_id, facts.started_at,
-                         round(sum(s.status == "passed" for s in result.scenarios)
+                         round(sum(s.status == Status.PASSED for s in result.scenarios)
                                / len(result.scenarios), 4) if result.scenarios else 0.0,
                          result.impact.revenue_at_risk, result.verdict.decision)
     changes.trend = [_trend_point(r) for r in reversed(past[:TREND_RUNS - 1])] + [current]
@@ -56,10 +49,10 @@ def _classify(changes: Changes, name: str, status: str, duration_s: float,
     """`earlier`: this scenario's outcomes in runs where it ran, newest first."""
     if status not in RAN:
         return
-    failing = status != "passed"
+    failing = status != Status.PASSED
     last = earlier[0] if earlier else None
     if last is not None:
-        was_failing = last.status != "passed"
+        was_failing = last.status != Status.PASSED
         if failing and not was_failing:
             changes.newly_failing.append(name)
         elif not failing and was_failing:
@@ -67,7 +60,7 @@ def _classify(changes: Changes, name: str, status: str, duration_s: float,
         elif failing:
             streak = 1
             for outcome in earlier:
-                if outcome.status == "passed":
+                if outcome.status == Status.PASSED:
                     break
                 streak += 1
             since = earlier[streak - 2]
@@ -75,11 +68,11 @@ def _classify(changes: Changes, name: str, status: str, duration_s: float,
             changes.still_failing.append(StillFailing(name, since.run_id, started, streak))
     same_version = [o.status for o in earlier if o.target_version == version][:FLAKY_WINDOW - 1]
     sequence = [status, *same_version]
-    flips = sum((a == "passed") != (b == "passed") for a, b in itertools.pairwise(sequence))
+    flips = sum((a == Status.PASSED) != (b == Status.PASSED) for a, b in itertools.pairwise(sequence))
     if flips >= 2:
         changes.flaky.append(Flaky(name, flips, len(sequence)))
-    usual = [o.duration_s for o in earlier if o.status == "passed"][:FLAKY_WINDOW]
-    if status == "passed" and usual:
+    usual = [o.duration_s for o in earlier if o.status == Status.PASSED][:FLAKY_WINDOW]
+    if status == Status.PASSED and usual:
         typical = statistics.median(usual)
         if duration_s >= SLOWER_FACTOR * typical and duration_s - typical >= SLOWER_MIN_S:
             changes.slower.append(Slower(name, round(duration_s, 3), round(typical, 3)))

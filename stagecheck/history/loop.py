@@ -3,7 +3,6 @@ it is green, optionally only when a new build is deployed; bounded in runs and i
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -16,12 +15,17 @@ from pathlib import Path
 import httpx
 from behave.configuration import Configuration
 
-from .config import Settings, load_settings
-from .contract import reported_version
-from .history import History, HistoryError, target_key
-from .view import money
+from ..contract import reported_version
+from ..errors import HistoryError, LoopError, ResultsFileError
+from ..report.model import RunResult
+from ..report.render import environment
+from ..report.view import money
+from ..run.settings import Settings, load_settings
+from ..vocabulary import Decision
+from .store import History, target_key
 
 Say = Callable[[str], None]
+NO_REPORT = "NO REPORT"  # the run wrote no report: its verdict is unknown
 
 
 @dataclass(frozen=True)
@@ -62,17 +66,13 @@ class LoopSummary:
         return 0 if self.green else 1
 
 
-class LoopError(Exception):
-    """The loop cannot run as asked."""
-
-
 def loop_settings(behave_args: list[str]) -> Settings:
     """The settings behave will use for these arguments (pyproject.toml and -D)."""
     config = Configuration(command_args=list(behave_args), load_config=True)
     return load_settings(config.userdata)
 
 
-def health_version(settings: Settings) -> str | None:
+def deployed_version(settings: Settings) -> str | None:
     """The version the target's health reports now; None when it does not answer."""
     try:
         return reported_version(httpx.get(f"{settings.base_url}/health",
@@ -101,11 +101,16 @@ class DeployLoop:
     def _left(self) -> float:
         return self.deadline - time.monotonic()
 
-    def _latest_run_id(self) -> str:
+    def _latest(self) -> RunResult | None:
+        """The run `latest` points at, read through the result model; None when unreadable."""
         try:
-            return json.loads((self.reports / "latest" / "results.json").read_text())["facts"]["run_id"]
-        except (OSError, ValueError, KeyError):
-            return ""
+            return RunResult.from_json((self.reports / "latest" / "results.json").read_text())
+        except (OSError, ResultsFileError):
+            return None
+
+    def _latest_run_id(self) -> str:
+        latest = self._latest()
+        return latest.facts.run_id if latest else ""
 
     def _wait(self, seconds: float, why: str) -> bool:
         """Sleep up to `seconds` (never past the time limit), saying why; False at the limit."""
@@ -123,7 +128,7 @@ class DeployLoop:
                 tested = History(self.settings.history).tested_versions(self.key)
             except HistoryError as exc:
                 raise LoopError(str(exc)) from None
-            version = health_version(self.settings)
+            version = deployed_version(self.settings)
             checks += 1
             if version and version not in tested:
                 self.say(f"loop: new deploy, health reports version {version}")
@@ -158,13 +163,13 @@ class DeployLoop:
                 child.kill()
             raise
         duration = time.monotonic() - started
-        if self._latest_run_id() == before:
-            return Iteration(number, "", "NO REPORT", 0.0, "", duration, code)
-        data = json.loads((self.reports / "latest" / "results.json").read_text())
-        changes = data.get("changes") or {}
-        return Iteration(number, data["facts"]["run_id"], data["verdict"]["decision"],
-                         data["impact"]["revenue_at_risk"], data["facts"]["target_version"],
-                         duration, code, changes.get("newly_failing", []), changes.get("fixed", []))
+        latest = self._latest()
+        if latest is None or latest.facts.run_id == before:
+            return Iteration(number, "", NO_REPORT, 0.0, "", duration, code)
+        changes = latest.changes
+        return Iteration(number, latest.facts.run_id, latest.verdict.decision,
+                         latest.impact.revenue_at_risk, latest.facts.target_version, duration, code,
+                         changes.newly_failing if changes else [], changes.fixed if changes else [])
 
     def run(self) -> LoopSummary:
         iterations: list[Iteration] = []
@@ -180,7 +185,7 @@ class DeployLoop:
                          f"at risk, version {iteration.version or 'unknown'}")
                 if self.on_iteration:
                     self.on_iteration(iteration)
-                if iteration.verdict == "GO":
+                if iteration.verdict == Decision.GO:
                     green_at = time.monotonic() - self.started
                     if self.options.until_green:
                         outcome = ("green at the first run" if number == 1
@@ -195,7 +200,7 @@ class DeployLoop:
                     break
         except KeyboardInterrupt:
             outcome = "interrupted"
-        green = bool(iterations) and iterations[-1].verdict == "GO"
+        green = bool(iterations) and iterations[-1].verdict == Decision.GO
         summary = LoopSummary(iterations, outcome or "stopped", green,
                               green_at if green else None)
         summary.path = self._write(summary)
@@ -216,15 +221,5 @@ class DeployLoop:
 
 
 def render_summary(summary: LoopSummary) -> str:
-    lines = ["# Deploy loop summary", "",
-             f"**Outcome:** {summary.outcome} · **Iterations:** {len(summary.iterations)} · "
-             f"**Green:** {'yes' if summary.green else 'no'}"
-             + (f" · **Time to green:** {summary.time_to_green_s:.1f} s"
-                if summary.time_to_green_s is not None else ""), "",
-             "| Run | Report | Verdict | At risk | Version | Duration | Newly failing | Fixed |",
-             "|---|---|---|---|---|---|---|---|"]
-    for it in summary.iterations:
-        lines.append(f"| {it.number} | `{it.run_id}` | {it.verdict} | {money(it.at_risk)} | "
-                     f"{it.version or '–'} | {it.duration_s:.1f} s | "
-                     f"{'; '.join(it.newly_failing) or '–'} | {'; '.join(it.fixed) or '–'} |")
-    return "\n".join(lines) + "\n"
+    """The loop's summary in Markdown (templates/loop.md.j2)."""
+    return environment().get_template("loop.md.j2").render(summary=summary, money=money)

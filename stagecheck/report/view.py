@@ -6,11 +6,13 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from . import probes
-from .results import RunResult, ScenarioResult, TierImpact, TrendPoint
+from ..vocabulary import Channel, Status
+from .evidence import failing_exchange
+from .model import RunResult, ScenarioResult, TierImpact, TrendPoint
 
-STATUS_MARK = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "untested": "NOT RUN",
-               "skipped": "SKIPPED", "undefined": "UNDEFINED", "pending": "PENDING"}
+STATUS_MARK = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.ERROR: "ERROR",
+               Status.UNTESTED: "NOT RUN", Status.SKIPPED: "SKIPPED", Status.UNDEFINED: "UNDEFINED",
+               Status.PENDING: "PENDING"}
 
 
 def money(amount: float) -> str:
@@ -28,7 +30,7 @@ def seconds(value: float) -> str:
 
 def curl(exchange: dict[str, Any]) -> str:
     """A curl line that repeats a request (credentials left out, as they were redacted)."""
-    if exchange["channel"] != "http":
+    if exchange["channel"] != Channel.HTTP:
         return ""
     method = [] if exchange["action"] == "GET" else ["-X", exchange["action"]]
     body = ["-H", "Content-Type: application/json", "--data", exchange["request"]] \
@@ -61,8 +63,8 @@ class Evidence:
 
 
 def evidence(scenario: ScenarioResult) -> Evidence:
-    step = next((s for s in scenario.steps if s.status in ("failed", "error")), None)
-    exchange = probes.failing_exchange(scenario)
+    step = next((s for s in scenario.steps if s.status.failed), None)
+    exchange = failing_exchange(scenario)
     return Evidence(scenario, f"{step.keyword} {step.name}" if step else "",
                     (step.error_message if step else scenario.error_message).strip(),
                     exchange, curl(exchange) if exchange else "")
@@ -101,7 +103,7 @@ def trend_chart(points: list[TrendPoint], width: int = 640, height: int = 160) -
 def report_view(result: RunResult) -> dict[str, Any]:
     scenarios = result.scenarios
     ran = [s for s in scenarios if not s.unverified]
-    passed = [s for s in scenarios if s.status == "passed"]
+    passed = [s for s in scenarios if s.status == Status.PASSED]
     failed = [s for s in scenarios if s.failed]
     unverified = [s for s in scenarios if s.unverified]
     undefined_steps = [(s, st) for s in scenarios for st in s.steps

@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 
-from .errors import TargetError, TargetTimeout, TargetUnreachable, tls_refusal
+from ..errors import TargetError, TargetTimeout, TargetUnreachable, tls_refusal
+from ..vocabulary import Channel
 from .exchanges import ExchangeLog, excerpt
 
 
@@ -48,7 +49,7 @@ class HttpClient:
             raise TargetError(f"{method} {url} failed: {exc or type(exc).__name__}") from None
         elapsed = time.perf_counter() - started
         response.extensions["stagecheck_elapsed_s"] = elapsed
-        self.log.record("http", method, url, response.status_code, elapsed, sent,
+        self.log.record(Channel.HTTP, method, url, response.status_code, elapsed, sent,
                         response.content[:8192].decode("utf-8", "replace"))
         return response
 
@@ -59,7 +60,7 @@ class HttpClient:
         return self.request("POST", url, **kwargs)
 
     def _record_failure(self, method: str, url: str, started: float, sent: str, error: str) -> None:
-        self.log.record("http", method, url, None, time.perf_counter() - started, sent, "", error)
+        self.log.record(Channel.HTTP, method, url, None, time.perf_counter() - started, sent, "", error)
 
     def close(self) -> None:
         self._client.close()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Collection
+from typing import Any, TypeVar
 
-from hamcrest import assert_that
+import httpx
+from hamcrest import assert_that, equal_to, is_in
 from hamcrest.core.matcher import Matcher
 
 from .exchanges import ExchangeLog, excerpt
+from .http import describe, json_body
 
 T = TypeVar("T")
 
@@ -22,3 +25,12 @@ def expect(log: ExchangeLog, actual: T, matcher: Matcher[T], reason: str) -> Non
         assert_that(actual, matcher, reason)
     except AssertionError as failure:
         raise AssertionError(log.redact(excerpt(str(failure), 3000))) from None
+
+
+def expect_json(log: ExchangeLog, response: httpx.Response, status: int | Collection[int],
+                should: str) -> Any:
+    """The answer's JSON body, after checking its status; a failure says what `should` have
+    happened, then what the target answered instead."""
+    matcher: Matcher[int] = equal_to(status) if isinstance(status, int) else is_in(sorted(status))
+    expect(log, response.status_code, matcher, f"{should}, but {describe(response, log)}")
+    return json_body(response, log)

@@ -14,16 +14,13 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from . import contract
-from .errors import TargetError, TargetTimeout, TargetUnreachable, tls_refusal
+from .. import contract
+from ..errors import SessionClosed, TargetError, TargetTimeout, TargetUnreachable, tls_refusal
+from ..vocabulary import Channel
 from .exchanges import ExchangeLog
 
 Frame = dict[str, Any]
 MAX_KEPT_FRAMES = 500  # a flooding server must not fill memory or the report
-
-
-class SessionClosed(AssertionError):
-    """The target closed the session while we waited for a frame."""
 
 
 @dataclass
@@ -66,12 +63,12 @@ class LiveSession:
         try:
             await self._connection.send(text)
         except ConnectionClosed as exc:
-            self.log.record("ws", f"send {frame.get('type')}", self.url, _code(exc),
+            self.log.record(Channel.WS, f"send {frame.get('type')}", self.url, _code(exc),
                             time.perf_counter() - started, text, error="session closed")
             raise SessionClosed(f"the session at {self.url} was closed "
                                 f"({_describe_close(exc)}) before a {frame.get('type')} "
                                 "could be sent") from None
-        self.log.record("ws", f"send {frame.get('type')}", self.url, None,
+        self.log.record(Channel.WS, f"send {frame.get('type')}", self.url, None,
                         time.perf_counter() - started, text)
 
     def receive_until(self, wanted: Callable[[Frame], bool], timeout: float,
@@ -90,12 +87,12 @@ class LiveSession:
                     raise TimeoutError
                 raw = await asyncio.wait_for(self._connection.recv(), remaining)
             except TimeoutError:
-                self.log.record("ws", "receive", self.url, None, time.perf_counter() - started,
+                self.log.record(Channel.WS, "receive", self.url, None, time.perf_counter() - started,
                                 error=f"no {what} within {timeout:g} s")
                 raise TargetTimeout(f"no {what} arrived on {self.url} within {timeout:g} s "
                                     f"(frames seen: {self._seen()})") from None
             except ConnectionClosed as exc:
-                self.log.record("ws", "receive", self.url, _code(exc),
+                self.log.record(Channel.WS, "receive", self.url, _code(exc),
                                 time.perf_counter() - started, error="session closed")
                 raise SessionClosed(f"the session at {self.url} was closed "
                                     f"({_describe_close(exc)}) while waiting for {what} "
@@ -108,7 +105,7 @@ class LiveSession:
             if not isinstance(frame, dict):
                 frame = {"type": "(not an object)", "raw": text[:200]}
             if len(self.received) < MAX_KEPT_FRAMES:
-                self.log.record("ws", f"receive {frame.get('type')}", self.url, None,
+                self.log.record(Channel.WS, f"receive {frame.get('type')}", self.url, None,
                                 time.perf_counter() - started, response=text)
                 self.received.append(frame)
             else:
@@ -130,7 +127,7 @@ class LiveSession:
             await asyncio.wait_for(self._connection.close(), 5)
         except (TimeoutError, ConnectionClosed, OSError):
             self._connection.transport.abort()
-        self.log.record("ws", "close", self.url, self._connection.close_code,
+        self.log.record(Channel.WS, "close", self.url, self._connection.close_code,
                         time.perf_counter() - started)
 
 
@@ -166,22 +163,22 @@ async def open_session_async(url: str, token: str | None, log: ExchangeLog,
                                    ssl=_tls(url, verify_tls))
     except InvalidStatus as exc:
         status = exc.response.status_code
-        log.record("ws", "connect", url, status, time.perf_counter() - started,
+        log.record(Channel.WS, "connect", url, status, time.perf_counter() - started,
                    response=exc.response.body.decode("utf-8", "replace") if exc.response.body else "")
         return SessionAttempt(refused_status=status)
     except TimeoutError:
-        log.record("ws", "connect", url, None, time.perf_counter() - started,
+        log.record(Channel.WS, "connect", url, None, time.perf_counter() - started,
                    error=f"no handshake within {open_timeout:g} s")
         raise TargetTimeout(f"no WebSocket handshake from {url} within {open_timeout:g} s") from None
     except ssl.SSLCertVerificationError as exc:
-        log.record("ws", "connect", url, None, time.perf_counter() - started, error=str(exc))
+        log.record(Channel.WS, "connect", url, None, time.perf_counter() - started, error=str(exc))
         raise TargetError(tls_refusal(url, exc.verify_message or str(exc))) from None
     except (OSError, InvalidHandshake) as exc:
-        log.record("ws", "connect", url, None, time.perf_counter() - started, error=str(exc))
+        log.record(Channel.WS, "connect", url, None, time.perf_counter() - started, error=str(exc))
         if isinstance(exc, OSError):
             raise TargetUnreachable(f"target unreachable: {url}") from None
         raise TargetError(f"WebSocket handshake with {url} failed: {exc}") from None
-    log.record("ws", "connect", url, 101, time.perf_counter() - started)
+    log.record(Channel.WS, "connect", url, 101, time.perf_counter() - started)
     return SessionAttempt(session=LiveSession(connection, url, log, loop, started))
 
 

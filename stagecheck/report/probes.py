@@ -1,59 +1,17 @@
-"""Root-cause probes after a run: health again, the database schema, and what each failure is."""
+"""Root-cause probes after a run: health asked again, and the database schema read."""
 
 from __future__ import annotations
 
 import json
 import time
-from http import HTTPStatus
 
 import httpx
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import contract
-from .exchanges import Redactor, excerpt
-from .results import HealthProbe, ScenarioResult, SchemaProbe
-
-ENVIRONMENT = "environment"
-PRODUCT = "product defect"
-TEST = "test defect"
-CONTRACT = "contract mismatch"
-
-
-def classify(scenario: ScenarioResult, target_failure: bool) -> str:
-    """Why a failed scenario failed: from whether the network failed (a TargetError), and
-    otherwise from how it failed and the last answer it saw."""
-    if target_failure:
-        return ENVIRONMENT
-    if scenario.status == "error":
-        return TEST
-    statuses = [e["status"] for e in scenario.exchanges
-                if e["channel"] == "http" and e["status"] is not None]
-    last = statuses[-1] if statuses else None
-    if last is not None and 400 <= last < 500:
-        return CONTRACT
-    return PRODUCT
-
-
-def failing_exchange(scenario: ScenarioResult) -> dict | None:
-    """The evidence: the last exchange with an error status or a network error, else the last."""
-    for exchange in reversed(scenario.exchanges):
-        if exchange["error"] or (exchange["channel"] == "http" and (exchange["status"] or 0) >= 400):
-            return exchange
-    return scenario.exchanges[-1] if scenario.exchanges else None
-
-
-def describe_exchange(exchange: dict) -> str:
-    """`500 Internal Server Error on GET /api/mcp/servers`, or the network error."""
-    path = httpx.URL(exchange["url"]).raw_path.decode("ascii", "replace").split("?")[0]
-    if exchange["error"]:
-        return f"{exchange['error']} on {exchange['action']} {path}"
-    status = exchange["status"]
-    try:
-        phrase = f" {HTTPStatus(status).phrase}" if exchange["channel"] == "http" and status else ""
-    except ValueError:
-        phrase = ""
-    return f"{status}{phrase} on {exchange['action']} {path}"
+from .. import contract
+from ..run.exchanges import Redactor, excerpt
+from .model import HealthProbe, SchemaProbe
 
 
 def probe_health(backend_url: str, timeout: float, redact: Redactor,
@@ -74,7 +32,8 @@ def probe_health(backend_url: str, timeout: float, redact: Redactor,
                        response.status_code == 200 and status in contract.UP_STATUSES)
 
 
-def health_version(probe: HealthProbe | None) -> str:
+def probed_version(probe: HealthProbe | None) -> str:
+    """The version the health probe's answer reports; "" when none."""
     if probe is None or not probe.body:
         return ""
     try:

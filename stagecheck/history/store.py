@@ -30,7 +30,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from .results import RunResult
+from ..errors import HistoryError
+from ..report.model import RunResult
+from ..vocabulary import RecordState, Status
 
 SCHEMA_VERSION = 1
 metadata = MetaData()
@@ -95,10 +97,6 @@ def target_key(target: str, backend_url: str, standin_faults: tuple[str, ...] = 
     return "local" + "".join(f"+{fault}" for fault in sorted(standin_faults))
 
 
-class HistoryError(Exception):
-    """The history database cannot be opened or written."""
-
-
 class History:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -134,21 +132,21 @@ class History:
     def start(self, run_id: str, key: str, started_at: str, tag_expression: str) -> None:
         """Record a run as running; runs left running by a process that died are interrupted."""
         with self._begin() as conn:
-            conn.execute(update(runs).where(runs.c.state == "running")
-                         .values(state="interrupted"))
+            conn.execute(update(runs).where(runs.c.state == RecordState.RUNNING)
+                         .values(state=RecordState.INTERRUPTED))
             conn.execute(runs.insert().values(run_id=run_id, target_key=key,
-                                              started_at=started_at, state="running",
+                                              started_at=started_at, state=RecordState.RUNNING,
                                               tag_expression=tag_expression))
 
     def finish(self, result: RunResult, key: str) -> None:
         facts = result.facts
         values = {
             "target_key": key, "started_at": facts.started_at, "finished_at": facts.finished_at,
-            "state": "interrupted" if facts.interrupted else "finished",
+            "state": RecordState.INTERRUPTED if facts.interrupted else RecordState.FINISHED,
             "verdict": result.verdict.decision, "revenue_at_risk": result.impact.revenue_at_risk,
             "revenue_unverified": result.impact.revenue_unverified,
             "scenarios": len(result.scenarios),
-            "passed": sum(s.status == "passed" for s in result.scenarios),
+            "passed": sum(s.status == Status.PASSED for s in result.scenarios),
             "failed": sum(s.failed for s in result.scenarios),
             "unverified": sum(s.unverified for s in result.scenarios),
             "target_version": facts.target_version, "tag_expression": facts.tag_expression}
@@ -165,7 +163,7 @@ class History:
 
     def past_runs(self, key: str, before: str, limit: int = 30) -> list[PastRun]:
         """Completed runs on this target that started before `before`, newest first."""
-        query = (select(runs).where(runs.c.target_key == key, runs.c.state != "running",
+        query = (select(runs).where(runs.c.target_key == key, runs.c.state != RecordState.RUNNING,
                                     runs.c.started_at <= before)
                  .order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(limit))
         with self._begin() as conn:
@@ -188,7 +186,7 @@ class History:
 
     def tested_versions(self, key: str) -> set[str]:
         query = select(runs.c.target_version).where(
-            runs.c.target_key == key, runs.c.state == "finished",
+            runs.c.target_key == key, runs.c.state == RecordState.FINISHED,
             runs.c.target_version.is_not(None)).distinct()
         with self._begin() as conn:
             return {v for (v,) in conn.execute(query) if v}

@@ -8,21 +8,26 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields, is_dataclass
+from enum import Enum
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
+from ..errors import ResultsFileError
+from ..vocabulary import Classification, Decision, Status
+
 SCHEMA_VERSION = 1
-FAILED = frozenset({"failed", "error"})
-UNVERIFIED = frozenset({"untested", "skipped", "undefined", "pending"})
 
 
 @dataclass
 class StepResult:
     keyword: str
     name: str
-    status: str
+    status: Status
     duration_s: float
     error_message: str = ""
     error_type: str = ""
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
 
 
 @dataclass
@@ -34,28 +39,32 @@ class ScenarioResult:
     priority: int | None
     revenue: float | None
     area: str
-    status: str                      # passed, failed, error, skipped, untested, undefined
+    status: Status
     duration_s: float                # wall time, hooks included
     steps: list[StepResult] = field(default_factory=list)
     exchanges: list[dict[str, Any]] = field(default_factory=list)
     assertions: int = 0
     key_finding: str = ""
-    classification: str = ""         # environment, product defect, test defect, contract mismatch
+    classification: Classification = Classification.NONE
     error_message: str = ""
     skip_reason: str = ""
 
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)  # a plain string from a caller becomes the enum
+        self.classification = Classification(self.classification)
+
     @property
     def failed(self) -> bool:
-        return self.status in FAILED
+        return self.status.failed
 
     @property
     def unverified(self) -> bool:
-        return self.status in UNVERIFIED
+        return self.status.unverified
 
     @property
     def hollow(self) -> bool:
         """Passed without a single exchange with the target: it proved nothing."""
-        return self.status == "passed" and not self.exchanges
+        return self.status == Status.PASSED and not self.exchanges
 
 
 @dataclass
@@ -106,7 +115,7 @@ class Impact:
 
 @dataclass
 class Verdict:
-    decision: str                    # GO, AT RISK, NO-GO
+    decision: Decision
     reason: str
 
 
@@ -207,11 +216,20 @@ class RunResult:
 
     @classmethod
     def from_json(cls, text: str) -> RunResult:
-        data = json.loads(text)
+        """The model of a saved results.json; ResultsFileError saying what is wrong with it."""
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise ResultsFileError(f"not JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise ResultsFileError("not a JSON object")
         if data.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(f"results.json has schema version {data.get('schema_version')!r}; "
-                             f"this stagecheck reads version {SCHEMA_VERSION}")
-        return _build(cls, data)
+            raise ResultsFileError(f"results.json has schema version {data.get('schema_version')!r}; "
+                                   f"this stagecheck reads version {SCHEMA_VERSION}")
+        try:
+            return _build(cls, data)
+        except (KeyError, TypeError, ValueError, RecursionError) as exc:
+            raise ResultsFileError(f"{type(exc).__name__}: {exc}") from None
 
 
 T = TypeVar("T")
@@ -219,7 +237,7 @@ T = TypeVar("T")
 
 def _fields(value: Any) -> dict[str, Any]:
     if is_dataclass(value):
-        return value.__dict__
+        return dict(value.__dict__)
     raise TypeError(f"{type(value).__name__} is not part of the result model")
 
 
@@ -236,4 +254,6 @@ def _build(kind: type[T], data: Any) -> T:
     if origin is not None and type(None) in get_args(kind):  # X | None
         inner = next(a for a in get_args(kind) if a is not type(None))
         return None if data is None else _build(inner, data)  # type: ignore[return-value]
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return kind(data)
     return data

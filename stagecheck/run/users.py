@@ -7,10 +7,11 @@ import uuid
 from dataclasses import dataclass, field
 
 import jwt
-from hamcrest import equal_to, has_key, instance_of
+from hamcrest import has_key, instance_of
 
-from .checks import expect
-from .http_client import HttpClient, describe, json_body
+from ..errors import NeedsBypassKey
+from .checks import expect, expect_json
+from .http import HttpClient, describe
 from .target import Target
 
 MAIN_USER_EMAIL = "release-gate@e2e.test"
@@ -19,10 +20,6 @@ OTHER_USER_EMAIL = "release-gate-other@e2e.test"
 
 def numbered_user_email(number: int) -> str:
     return f"release-gate-{number}@e2e.test"
-
-
-class NeedsBypassKey(Exception):
-    """Signing in a fresh user needs the bypass key, and only a token was configured."""
 
 
 @dataclass(frozen=True)
@@ -41,9 +38,7 @@ def bypass_sign_in(http: HttpClient, target: Target, email: str,
     """Sign an E2E user in with the bypass key, checking the contract's answer."""
     response = http.post(sign_in_url(target), json_body={"email": email, "name": "Release Gate"},
                          headers={"X-E2E-Bypass-Key": target.bypass_key if key is None else key})
-    expect(http.log, response.status_code, equal_to(200),
-           f"the sign-in bypass should accept the key, but {describe(response, http.log)}")
-    body = json_body(response, http.log)
+    body = expect_json(http.log, response, 200, "the sign-in bypass should accept the key")
     expect(http.log, body, has_key("access_token"),
            f"the sign-in answer should carry an access token, but {describe(response, http.log)}")
     expect(http.log, body.get("user"), instance_of(dict),

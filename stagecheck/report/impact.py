@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 
 import parse
 
-from .results import Impact, ScenarioResult, TierImpact, Verdict
+from ..vocabulary import Decision, Status
+from .model import Impact, ScenarioResult, TierImpact, Verdict
 
 ROLLUP_RULE = (
     "Each priority tier's revenue (its @mrr tag) is one pool, counted once however many of its "
@@ -60,7 +61,7 @@ def _pool(name: str, scenarios: Sequence[ScenarioResult],
     unverified_tiers = {tier_name(s.priority) for s in scenarios if s.unverified} - failed_tiers
     return TierImpact(
         name=name, revenue=sum(pools[t] for t in {tier_name(s.priority) for s in scenarios}),
-        scenarios=len(scenarios), passed=sum(s.status == "passed" for s in scenarios),
+        scenarios=len(scenarios), passed=sum(s.status == Status.PASSED for s in scenarios),
         failed=sum(s.failed for s in scenarios), unverified=sum(s.unverified for s in scenarios),
         at_risk=sum(pools[t] for t in failed_tiers),
         unverified_revenue=sum(pools[t] for t in unverified_tiers))
@@ -86,7 +87,7 @@ def decide(scenarios: Sequence[ScenarioResult]) -> Verdict:
     """NO-GO: a P1/P2 failure or an unverified P1. AT RISK: only P3-P6 (or unprioritised)
     failures, or unverified P2+. GO: everything selected passed."""
     if not scenarios:
-        return Verdict("NO-GO", "no scenario was selected, so nothing was verified")
+        return Verdict(Decision.NO_GO, "no scenario was selected, so nothing was verified")
 
     def names(found: list[ScenarioResult]) -> str:
         shown = ", ".join(f"{tier_name(s.priority)} \u201c{s.name}\u201d" for s in found[:3])
@@ -94,17 +95,17 @@ def decide(scenarios: Sequence[ScenarioResult]) -> Verdict:
 
     critical = [s for s in scenarios if s.failed and s.priority in (1, 2)]
     if critical:
-        return Verdict("NO-GO", f"{len(critical)} critical scenario(s) failed: {names(critical)}")
+        return Verdict(Decision.NO_GO, f"{len(critical)} critical scenario(s) failed: {names(critical)}")
     unverified_p1 = [s for s in scenarios if s.unverified and s.priority == 1]
     if unverified_p1:
-        return Verdict("NO-GO", f"{len(unverified_p1)} P1 scenario(s) were not verified: "
+        return Verdict(Decision.NO_GO, f"{len(unverified_p1)} P1 scenario(s) were not verified: "
                                 f"{names(unverified_p1)}")
     failed = [s for s in scenarios if s.failed]
     if failed:
-        return Verdict("AT RISK", f"{len(failed)} lower-priority scenario(s) failed: "
+        return Verdict(Decision.AT_RISK, f"{len(failed)} lower-priority scenario(s) failed: "
                                   f"{names(failed)}")
     unverified = [s for s in scenarios if s.unverified]
     if unverified:
-        return Verdict("AT RISK", f"{len(unverified)} scenario(s) were not verified: "
+        return Verdict(Decision.AT_RISK, f"{len(unverified)} scenario(s) were not verified: "
                                   f"{names(unverified)}")
-    return Verdict("GO", f"all {len(scenarios)} selected scenarios passed")
+    return Verdict(Decision.GO, f"all {len(scenarios)} selected scenarios passed")

@@ -7,6 +7,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..vocabulary import Channel
+
 EXCERPT_CHARS = 2000
 REDACTED = "[redacted]"
 SECRET_KEYS = ("access_token", "refresh_token", "token", "authorization", "x-e2e-bypass-key",
@@ -43,7 +45,7 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
 class Exchange:
     """One request and answer, or one WebSocket frame or handshake, with the target."""
 
-    channel: str          # "http" or "ws"
+    channel: Channel
     action: str           # GET, POST, connect, send ping, receive pong, close, ...
     url: str
     status: int | None    # HTTP status, handshake status or close code
@@ -70,7 +72,7 @@ class ExchangeLog:
         self.exchanges: list[Exchange] = []
         self.assertions = 0
 
-    def record(self, channel: str, action: str, url: str, status: int | None, elapsed_s: float,
+    def record(self, channel: Channel, action: str, url: str, status: int | None, elapsed_s: float,
                request: str = "", response: str = "", error: str = "") -> Exchange:
         def clean(text: str, limit: int = EXCERPT_CHARS) -> str:
             # Cut before redacting (bodies may be huge), then cut again within the clean part.

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .config import Settings
+from .settings import Settings
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .model import RunResult
 from .render import FORMATS, render
-from .results import RunResult
 
 FILES = {"md": "report.md", "html": "report.html", "json": "results.json"}
 

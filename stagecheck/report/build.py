@@ -1,0 +1,163 @@
+"""Building the result model at the end of a run: behave's model and what the run recorded,
+the root-cause probes, the revenue roll-up and the verdict."""
+
+from __future__ import annotations
+
+import platform
+import re
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from .. import contract
+from ..errors import TargetError
+from ..run.exchanges import Redactor, excerpt
+from ..run.record import RunRecorder, ScenarioRecord
+from ..run.world import RunState
+from ..vocabulary import Status
+from .diagnosis import diagnose
+from .evidence import classify, describe_exchange, failing_exchange
+from .impact import business_tags, decide, roll_up
+from .model import SCHEMA_VERSION, RunFacts, RunResult, ScenarioResult, StepResult
+from .probes import probe_health, probe_schema, probed_version
+
+ORIGIN = re.compile(r"\b(?:https?|wss?)://[^/\s]+(?=/)")
+OUTLINE_SUFFIX = re.compile(r"\s+-- @[\d.]+.*$")
+UNVERIFIED_HINT = {Status.UNTESTED: "not reached: the run stopped before it",
+                   Status.SKIPPED: "skipped"}
+# behave's words for what the model calls otherwise
+BEHAVE_STATUS = {"hook_error": Status.ERROR, "pending_warn": Status.PASSED,
+                 "executing": Status.UNTESTED}
+
+
+def _status(model: Any) -> Status:
+    name = getattr(model.status, "name", str(model.status))
+    if name in BEHAVE_STATUS:
+        return BEHAVE_STATUS[name]
+    try:
+        return Status(name)
+    except ValueError:
+        return Status.ERROR
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in ("stagecheck", "behave", "httpx", "websockets"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def _step(step: Any, redact: Redactor) -> StepResult:
+    message = ""
+    if step.error_message:
+        message = str(step.error_message)
+    elif step.exception is not None:
+        message = f"{type(step.exception).__name__}: {step.exception}"
+    return StepResult(step.keyword, step.name, _status(step), round(step.duration or 0.0, 6),
+                      excerpt(redact(message.strip()), 4000),
+                      type(step.exception).__name__ if step.exception is not None else "")
+
+
+def _key_finding(result: ScenarioResult, record: ScenarioRecord | None) -> str:
+    if result.failed:
+        evidence = failing_exchange(result)
+        if evidence and (evidence["error"] or (evidence["status"] or 0) >= 400):
+            return describe_exchange(evidence)
+        first = next((s.error_message for s in result.steps if s.error_message), "")
+        line = first.replace("ASSERT FAILED: ", "").strip().splitlines()[0] if first else ""
+        return excerpt(ORIGIN.sub("", line), 200) or "failed"  # paths read better than URLs
+    if result.status == Status.PASSED:
+        if record and record.finding:
+            return record.finding
+        return f"{len(result.exchanges)} exchange(s) with the target, {result.assertions} check(s)"
+    return result.skip_reason or UNVERIFIED_HINT.get(result.status, result.status)
+
+
+def selected_scenarios(features: Iterable[Any], config: Any,
+                       recorded: dict[int, ScenarioRecord]) -> Iterable[tuple[Any, Any]]:
+    """Every scenario the run selected (by tags and name), run or not: behave's JSON drops
+    those that --stop left untested."""
+    for feature in features:
+        for scenario in feature.walk_scenarios():
+            if id(scenario) in recorded or (
+                    scenario.should_run_with_tags(config.tag_expression)
+                    and scenario.should_run_with_name_select(config)):
+                yield feature, scenario
+
+
+def scenario_result(feature: Any, scenario: Any, record: ScenarioRecord | None,
+                    redact: Redactor) -> ScenarioResult:
+    priority, revenue, area = business_tags(feature.tags, scenario.tags)
+    status = _status(scenario)
+    if record is None and status == Status.SKIPPED:
+        status = Status.UNTESTED  # selected, never reached
+    steps = [_step(step, redact) for step in scenario.all_steps]
+    result = ScenarioResult(
+        name=OUTLINE_SUFFIX.sub("", scenario.name), feature=feature.name, location=str(scenario.location),
+        tags=sorted({*map(str, feature.tags), *map(str, scenario.tags)}),
+        priority=priority, revenue=revenue, area=area, status=status,
+        duration_s=round((record.finished - record.started) if record and record.finished else 0.0, 6),
+        steps=steps,
+        exchanges=[e.to_dict() for e in record.exchanges] if record else [],
+        assertions=record.assertions if record else 0,
+        error_message=next((s.error_message for s in steps if s.error_message), ""),
+        skip_reason=redact(str(scenario.skip_reason or "")) if status == Status.SKIPPED else "",
+    )
+    if result.failed:
+        result.classification = classify(result, any(
+            isinstance(step.exception, TargetError) for step in scenario.all_steps))
+    result.key_finding = _key_finding(result, record)
+    return result
+
+
+def iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def tag_expression_of(config: Any) -> str:
+    """The run's tag selection as one expression, as a user would type it."""
+    return " and ".join(f"({t})" if " " in t else t for t in (config.tags or []))
+
+
+def rerun_command(tag_expression: str, run: RunState) -> str:
+    target = "" if run.target.name == "local" else f" -D target={run.target.name}"
+    tags = f" --tags={tag_expression}" if tag_expression else ""
+    return f"behave{tags}{target}"
+
+
+def build_result(context: Any, run: RunState, recorder: RunRecorder) -> RunResult:
+    """The run's result model from behave's context; probes the target for the root cause."""
+    config = context.config
+    redact = Redactor(run.settings.secrets + run.target.secrets)
+    tag_expression = tag_expression_of(config)
+    scenarios = [scenario_result(feature, scenario, recorder.records.get(id(scenario)), redact)
+                 for feature, scenario in selected_scenarios(
+                     context._runner.features, config, recorder.records)]
+    interrupted = bool(getattr(context, "aborted", False))
+    health = probe_health(run.target.backend_url,  # after Ctrl-C, the user is waiting
+                          min(run.settings.health_timeout, 2.0) if interrupted
+                          else run.settings.health_timeout, redact,
+                          verify=not run.settings.insecure_tls)
+    schema = None
+    if run.target.database_url and any(s.failed for s in scenarios):
+        schema = probe_schema(run.target.database_url, contract.EXPECTED_TABLES,
+                              run.target.migration_revisions)
+    diagnosis = diagnose(scenarios, health, schema, {
+        "rerun": rerun_command(tag_expression, run), "backend": run.target.backend_url,
+        "database": "the platform's database"})
+    finished = time.time()
+    facts = RunFacts(
+        run_id=recorder.run_id, started_at=iso(recorder.started_wall), finished_at=iso(finished),
+        duration_s=round(time.perf_counter() - recorder.started, 3), target=run.target.name,
+        backend_url=run.target.backend_url, auth_url=run.target.auth_url,
+        ws_url=run.target.ws_url, target_version=probed_version(health),
+        tag_expression=tag_expression, stop_on_failure=bool(config.stop),
+        interrupted=interrupted, insecure_tls=run.settings.insecure_tls,
+        standin_faults=list(run.target.standin_faults), versions=versions())
+    return RunResult(SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
+                     diagnosis)

@@ -1,0 +1,56 @@
+"""What a failed scenario shows: why it failed, and the exchange that proves it (pure
+functions of the result model, shared by the build, the diagnosis and the views)."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+
+from ..vocabulary import Channel, Classification, Status
+from .model import ScenarioResult
+
+
+def classify(scenario: ScenarioResult, target_failure: bool) -> Classification:
+    """Why a failed scenario failed: from whether the network failed (a TargetError), and
+    otherwise from how it failed and the last answer it saw."""
+    if target_failure:
+        return Classification.ENVIRONMENT
+    if scenario.status == Status.ERROR:
+        return Classification.TEST
+    statuses = [e["status"] for e in scenario.exchanges
+                if e["channel"] == Channel.HTTP and e["status"] is not None]
+    last = statuses[-1] if statuses else None
+    if last is not None and 400 <= last < 500:
+        return Classification.CONTRACT
+    return Classification.PRODUCT
+
+
+def failing_exchange(scenario: ScenarioResult) -> dict[str, Any] | None:
+    """The evidence: the last exchange with an error status or a network error, else the last."""
+    for exchange in reversed(scenario.exchanges):
+        if exchange["error"] or (exchange["channel"] == Channel.HTTP
+                                 and (exchange["status"] or 0) >= 400):
+            return exchange
+    return scenario.exchanges[-1] if scenario.exchanges else None
+
+
+def server_error(scenario: ScenarioResult) -> bool:
+    """Whether the failure's evidence is a 5xx answer from the target."""
+    exchange = failing_exchange(scenario)
+    return bool(exchange and exchange["channel"] == Channel.HTTP
+                and (exchange["status"] or 0) >= 500)
+
+
+def describe_exchange(exchange: dict[str, Any]) -> str:
+    """`500 Internal Server Error on GET /api/mcp/servers`, or the network error."""
+    path = httpx.URL(exchange["url"]).raw_path.decode("ascii", "replace").split("?")[0]
+    if exchange["error"]:
+        return f"{exchange['error']} on {exchange['action']} {path}"
+    status = exchange["status"]
+    try:
+        phrase = f" {HTTPStatus(status).phrase}" if exchange["channel"] == Channel.HTTP and status else ""
+    except ValueError:
+        phrase = ""
+    return f"{status}{phrase} on {exchange['action']} {path}"

@@ -1,0 +1,42 @@
+"""What the run records while it goes: its id and start, and per scenario the exchanges, the
+number of checks and the key finding (read by the report at the end)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .exchanges import Exchange
+
+
+@dataclass
+class ScenarioRecord:
+    """What the scenario fixture saw of one scenario while it ran."""
+
+    started: float
+    finished: float = 0.0
+    exchanges: list[Exchange] = field(default_factory=list)
+    assertions: int = 0
+    finding: str = ""
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+
+
+@dataclass
+class RunRecorder:
+    """The run's id and start, and per-scenario records keyed by the scenario's identity."""
+
+    run_id: str = field(default_factory=new_run_id)
+    started_wall: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.perf_counter)
+    records: dict[int, ScenarioRecord] = field(default_factory=dict)
+
+    def begin(self, scenario: Any) -> ScenarioRecord:
+        record = ScenarioRecord(started=time.perf_counter())
+        self.records[id(scenario)] = record
+        return record

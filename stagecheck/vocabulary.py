@@ -1,0 +1,73 @@
+"""The words the code decides on, one enum each: a scenario's status, why it failed, the verdict,
+the channel of an exchange, the state of a run in the history, and the diagnosis findings."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """A scenario's or a step's outcome (behave's words, plus `untested` for never reached)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+    UNTESTED = "untested"
+    UNDEFINED = "undefined"
+    PENDING = "pending"
+
+    @property
+    def failed(self) -> bool:
+        return self in FAILED
+
+    @property
+    def unverified(self) -> bool:
+        return self in UNVERIFIED
+
+    @property
+    def ran(self) -> bool:
+        return self in RAN
+
+
+FAILED = frozenset({Status.FAILED, Status.ERROR})
+UNVERIFIED = frozenset({Status.UNTESTED, Status.SKIPPED, Status.UNDEFINED, Status.PENDING})
+RAN = frozenset({Status.PASSED, Status.FAILED, Status.ERROR})
+
+
+class Classification(StrEnum):
+    """Why a failed scenario failed; NONE for a scenario that did not fail."""
+
+    NONE = ""
+    ENVIRONMENT = "environment"
+    PRODUCT = "product defect"
+    CONTRACT = "contract mismatch"
+    TEST = "test defect"
+
+
+class Decision(StrEnum):
+    GO = "GO"
+    AT_RISK = "AT RISK"
+    NO_GO = "NO-GO"
+
+
+class Channel(StrEnum):
+    HTTP = "http"
+    WS = "ws"
+
+
+class RecordState(StrEnum):
+    """A run's state in the history database."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"
+
+
+class Finding(StrEnum):
+    """What the root-cause probes found; the remediation catalog is keyed on these and on
+    Classification values."""
+
+    SCHEMA_MISSING_TABLES = "schema:missing-tables"
+    SCHEMA_BEHIND_HEAD = "schema:behind-head"
+    HEALTH_DOWN = "health:down"

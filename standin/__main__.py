@@ -8,13 +8,14 @@ import sys
 from .errors import StandinError
 from .faults import FAULTS
 from .server import serve
+from .variants import DEFAULT_VARIANT, VARIANTS, check_combination
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m standin",
         description="Serve the stand-in AI agent platform (backend, auth and WebSocket) "
-                    "with optional named faults.")
+                    "in one of its variants, with optional named faults.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="port (default %(default)s; 0 picks one)")
     parser.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in a temporary folder)")
@@ -24,7 +25,12 @@ def _parser() -> argparse.ArgumentParser:
                         help="the version the health endpoints report (default %(default)s)")
     parser.add_argument("--tls-cert", metavar="FILE", help="serve https/wss with this certificate")
     parser.add_argument("--tls-key", metavar="FILE", help="the certificate's private key")
+    parser.add_argument("--variant", default=DEFAULT_VARIANT, metavar="NAME",
+                        help="the platform's shapes to play (default %(default)s; "
+                             "see --list-variants)")
     parser.add_argument("--list-faults", action="store_true", help="list the faults and exit")
+    parser.add_argument("--list-variants", action="store_true",
+                        help="list the variants and exit")
     return parser
 
 
@@ -35,6 +41,16 @@ def main(argv: list[str] | None = None) -> int:
         for fault in FAULTS.values():
             print(f"{fault.name:<{width}}  {fault.clause}")
         return 0
+    if args.list_variants:
+        width = max(map(len, VARIANTS))
+        for variant in VARIANTS.values():
+            print(f"{variant.name:<{width}}  {variant.description} ({variant.era})")
+        return 0
+    try:
+        check_combination(args.variant, args.fault)
+    except StandinError as exc:
+        print(f"standin: {exc}", file=sys.stderr)
+        return 2
     if not 0 <= args.port <= 65535:
         print(f"standin: port {args.port} is out of range 0-65535", file=sys.stderr)
         return 2
@@ -44,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
     try:
         serve(args.fault, args.database_url, args.host, args.port, args.platform_version, tls,
-              announce=lambda line: print(line, flush=True))
+              announce=lambda line: print(line, flush=True), variant=args.variant)
     except StandinError as exc:
         print(f"standin: {exc}", file=sys.stderr)
         return 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,6 +19,8 @@ from .models import MCPToolExecution
 
 AGENT_NAME = "supervisor_agent"
 TOOL_NAME = "list_agent_servers"
+
+log = logging.getLogger("standin.agents")
 
 
 def _run_tool(database: Database, user_id: str) -> dict[str, Any]:
@@ -38,15 +42,26 @@ def _event(kind: str, run_id: str, data: dict[str, Any], **extra: Any) -> dict[s
 
 
 async def run_agent(database: Database, user_id: str, user_request: str,
-                    faults: FaultSwitch) -> AsyncIterator[dict[str, Any]]:
-    """Yield the run's events in the contract's order; agent_error when the tool fails."""
+                    faults: FaultSwitch, slow_completion_s: float = 11.0
+                    ) -> AsyncIterator[dict[str, Any]]:
+    """Yield the run's events in the contract's order; agent_error when the tool fails.
+
+    `slow_completion_s` is when agent_completed arrives, counted from the start, under the
+    agent-slow fault."""
+    started = time.monotonic()
+    if "agent-silent-failure" in faults:
+        # At cc536e0b5 register_tool raises AttributeError: name
+        # (core/tools/unified_tool_dispatcher.py); the error is logged and nothing reaches the user.
+        log.error("agent run failed: AttributeError: name (swallowed, no event sent)")
+        return
     run_id = str(uuid.uuid4())
+    tool_run_id = str(uuid.uuid4()) if "agent-mixed-run-ids" in faults else run_id
     yield _event("agent_started", run_id, {"status": "started", "user_request": user_request})
     yield _event("agent_thinking", run_id, {"status": "thinking",
                                             "thought": "Looking up the available agent servers"})
     skip_tool_events = "agent-skips-tool-events" in faults
     if not skip_tool_events:
-        yield _event("tool_executing", run_id, {"status": "executing"}, tool_name=TOOL_NAME)
+        yield _event("tool_executing", tool_run_id, {"status": "executing"}, tool_name=TOOL_NAME)
     try:
         result = await run_in_threadpool(_run_tool, database, user_id)
     except SQLAlchemyError as exc:
@@ -55,10 +70,12 @@ async def run_agent(database: Database, user_id: str, user_request: str,
                                              "detail": str(exc).splitlines()[0][:200]})
         return
     if not skip_tool_events:
-        yield _event("tool_completed", run_id, {"status": "completed", "result": result},
+        yield _event("tool_completed", tool_run_id, {"status": "completed", "result": result},
                      tool_name=TOOL_NAME)
     if "agent-never-completes" in faults:
         return
+    if "agent-slow" in faults:
+        await asyncio.sleep(max(0.0, slow_completion_s - (time.monotonic() - started)))
     yield _event("agent_completed", run_id, {
         "status": "completed",
         "result": f"Found {len(result['servers'])} agent server(s): {', '.join(result['servers'])}",

@@ -15,34 +15,45 @@ from . import auth, control, discovery, health, realtime, threads
 from .auth import TokenService
 from .db import BASE_REVISION, Database
 from .faults import FaultSwitch
+from .variants import DEFAULT_VARIANT, VARIANTS, Variant, check_combination
 
 DEFAULT_VERSION = "1.0.0"
 
 
 @dataclass
 class StandinState:
-    """Everything a request handler may read: database, tokens, faults, version."""
+    """Everything a request handler may read: database, tokens, variant, faults, version,
+    and the timings tests may shorten."""
 
     database: Database
     tokens: TokenService
     bypass_key: str
     faults: FaultSwitch = field(default_factory=FaultSwitch)
+    variant: Variant = VARIANTS[DEFAULT_VARIANT]
     version: str = DEFAULT_VERSION
     slow_delay_s: float = 3.0
+    keepalive_interval_s: float = 30.0
+    refusal_close_delay_s: float = 0.1
+    agent_slow_completion_s: float = 11.0
     max_sessions: int = 0
     open_sessions: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def set_faults(self, names: Iterable[str]) -> None:
-        """Switch exactly these faults on, bringing the database schema along when needed."""
+        """Switch exactly these faults on, bringing the database schema along when needed;
+        raises UnknownFaultError or IncompatibleFaultError and then changes nothing."""
+        names = list(names)
+        check_combination(self.variant.name, names)
         with self._lock:
             switched_on, switched_off = self.faults.replace(names)
+            self.database.sessions_broken = False
             self.database.down = "db-down" in self.faults
             if "missing-mcp-tables" in switched_on:
                 self.database.migrate(BASE_REVISION)
             elif "missing-mcp-tables" in switched_off:
                 self.database.migrate("head")
                 self.database.seed()
+            self.database.sessions_broken = "db-sessions-broken" in self.faults
 
     def prepare_database(self) -> None:
         """Apply the migrations the active faults allow, and seed what discovery needs."""
@@ -52,6 +63,7 @@ class StandinState:
             self.database.migrate("head")
             self.database.seed()
         self.database.down = "db-down" in self.faults
+        self.database.sessions_broken = "db-sessions-broken" in self.faults
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:

@@ -15,7 +15,11 @@ from starlette.responses import JSONResponse
 
 ISSUER = "netra-auth-service"
 AUDIENCE = "netra-platform"
-ACCESS_TTL_S = 900
+# The auth service answers expires_in 900 while, with its default settings, it signs access tokens
+# valid for 30 minutes (auth_service/auth_core/routes/auth_routes.py vs. the JWT handler's default).
+ADVERTISED_TTL_S = 900
+ACCESS_TTL_S = 1800
+REFRESH_TTL_S = 7 * 86400
 USER_NAMESPACE = uuid.UUID("6f1c7a52-1d2b-4c3e-9a8f-5b0e2d4c6a10")
 
 
@@ -43,26 +47,35 @@ class TokenService:
     def __init__(self, secret: str) -> None:
         self._secret = secret
 
+    def sign(self, claims: dict[str, Any]) -> str:
+        """Sign arbitrary claims with the service's key (tests forge edge cases with it)."""
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
     def issue(self, user_id: str, email: str, permissions: list[str],
               token_type: str = "access", ttl_s: int = ACCESS_TTL_S) -> str:
         now = int(time.time())
-        claims = {"sub": user_id, "email": email, "permissions": permissions, "iat": now,
-                  "exp": now + ttl_s, "type": token_type, "iss": ISSUER, "aud": AUDIENCE,
-                  "jti": str(uuid.uuid4())}
-        return jwt.encode(claims, self._secret, algorithm="HS256")
+        return self.sign({"sub": user_id, "email": email, "permissions": permissions, "iat": now,
+                          "exp": now + ttl_s, "token_type": token_type, "type": token_type,
+                          "iss": ISSUER, "aud": AUDIENCE, "jti": str(uuid.uuid4())})
 
     def check(self, token: str | None, verify_signature: bool = True) -> Identity:
+        """The identity of a valid access token; raises InvalidToken.
+
+        As `_validate_enhanced_jwt_claims_fast` does: token_type and iat are required, the
+        audience is checked only when the token carries one, a refresh token is refused."""
         if not token:
             raise InvalidToken("missing_token", "No token was given")
         try:
-            claims = jwt.decode(token, self._secret, algorithms=["HS256"], audience=AUDIENCE,
-                                issuer=ISSUER, options={"verify_signature": verify_signature,
-                                                        "require": ["sub", "exp"]})
+            claims = jwt.decode(token, self._secret, algorithms=["HS256"], issuer=ISSUER,
+                                options={"verify_signature": verify_signature, "verify_aud": False,
+                                         "require": ["sub", "exp", "iat", "token_type"]})
         except jwt.ExpiredSignatureError:
             raise InvalidToken("token_expired", "The token has expired") from None
         except jwt.PyJWTError as exc:
             raise InvalidToken("invalid_token", f"The token is not valid: {exc}") from None
-        if claims.get("type") != "access":
+        if "aud" in claims and claims["aud"] != AUDIENCE:
+            raise InvalidToken("invalid_token", "The token is meant for another audience")
+        if claims["token_type"] != "access":
             raise InvalidToken("invalid_token_type", "Only access tokens are accepted")
         return Identity(user_id=str(claims["sub"]), email=str(claims.get("email", "")),
                         permissions=tuple(claims.get("permissions") or ()),
@@ -118,9 +131,9 @@ async def e2e_test_auth(request: Request) -> JSONResponse:
     tokens: TokenService = state.tokens
     return JSONResponse({
         "access_token": tokens.issue(user_id, email, permissions),
-        "refresh_token": tokens.issue(user_id, email, permissions, "refresh", 7 * 86400),
+        "refresh_token": tokens.issue(user_id, email, permissions, "refresh", REFRESH_TTL_S),
         "token_type": "Bearer",
-        "expires_in": ACCESS_TTL_S,
+        "expires_in": ADVERTISED_TTL_S,
         "user": {"id": user_id, "email": email, "name": name, "permissions": permissions},
     })
 

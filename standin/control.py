@@ -1,4 +1,4 @@
-"""`/_standin/state`: read or change the running stand-in's faults and reported version, for a
+"""`/_standin/state`: read the variant, read or change the faults and reported version, for a
 stand-in started from the command line (from Python, use the `Standin` handle instead).
 Guarded by the bypass key, like the E2E sign-in."""
 
@@ -12,14 +12,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from .auth import error, read_json_object
-from .errors import UnknownFaultError
+from .errors import IncompatibleFaultError, UnknownFaultError
 
 if TYPE_CHECKING:
     from .app import StandinState
 
 
 def _state_json(state: StandinState) -> dict[str, Any]:
-    return {"faults": sorted(state.faults.active), "version": state.version}
+    return {"faults": sorted(state.faults.active), "version": state.version,
+            "variant": state.variant.name}
 
 
 async def control(request: Request) -> JSONResponse:
@@ -42,7 +43,7 @@ async def control(request: Request) -> JSONResponse:
     if faults is not None:
         try:
             await run_in_threadpool(state.set_faults, faults)
-        except UnknownFaultError as exc:
+        except (UnknownFaultError, IncompatibleFaultError) as exc:
             return error(422, str(exc))
     if version is not None:
         state.version = version

@@ -67,13 +67,15 @@ def _engine(url: URL) -> Engine:
 
 
 class Database:
-    """One database of the stand-in; `down` makes every connection fail, as a lost server would."""
+    """One database of the stand-in; `down` makes every connection fail, as a lost server would;
+    `sessions_broken` makes opening a session fail while the database itself stays intact."""
 
     def __init__(self, url: str) -> None:
         self.url = parse_database_url(url)
         self.engine = _engine(self.url)
         self._down_engine: Engine | None = None
         self.down = False
+        self.sessions_broken = False
 
     def check_reachable(self) -> None:
         """Connect once, raising DatabaseConfigError naming the database when that fails."""
@@ -86,17 +88,34 @@ class Database:
                 f"cannot reach database {self.url.render_as_string(hide_password=True)}: {reason}"
             ) from None
 
+    def check_session_factory(self) -> None:
+        """Raise what every session of the seed-era backend raised when its factory was broken."""
+        if self.sessions_broken:
+            # Commit 523a40a34 built the async engine with poolclass=QueuePool; SQLAlchemy refuses
+            # that pool for asyncio engines, so every route that opened a session answered 500.
+            raise ArgumentError("Pool class QueuePool cannot be used with asyncio engine")
+
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session committed on success and rolled back on error."""
+    def session(self, commit: bool = True) -> Iterator[Session]:
+        """A session committed on success (or, with commit=False, rolled back: the writes are
+        flushed and then lost) and rolled back on error."""
+        self.check_session_factory()
         if self.down:
             if self._down_engine is None:
                 self._down_engine = _engine(_unreachable(self.url))
             engine = self._down_engine
         else:
             engine = self.engine
-        with Session(engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        with Session(engine, expire_on_commit=False) as session:
+            try:
+                yield session
+            except BaseException:
+                session.rollback()
+                raise
+            if commit:
+                session.commit()
+            else:
+                session.rollback()
 
     def _alembic(self, connection: Connection) -> Config:
         cfg = Config()

@@ -26,10 +26,11 @@ FAULTS: dict[str, Fault] = {
         Fault("health-down", "GET /health answers 503 {\"status\": \"unhealthy\"}"),
         Fault("db-down", "the core database cannot be reached: /api/health answers 503 "
                          "and every endpoint that reads the database fails"),
-        Fault("ws-auth-not-enforced", "a WebSocket session without a token is accepted"),
+        Fault("ws-auth-not-enforced",
+              "a WebSocket session without a token is served, welcome and all"),
         Fault("invalid-token-accepted",
-              "a WebSocket session with a token whose signature is wrong is accepted"),
-        Fault("ws-no-welcome", "no welcome message after a WebSocket session is accepted"),
+              "a WebSocket session with a token whose signature is wrong is served, welcome and all"),
+        Fault("ws-no-welcome", "no welcome (of the variant's shape) after a session is accepted"),
         Fault("ws-drop-after-welcome",
               "every WebSocket session is closed with 1011 right after its welcome"),
         Fault("agent-skips-tool-events",
@@ -44,6 +45,27 @@ FAULTS: dict[str, Fault] = {
               "only one WebSocket session at a time: a second concurrent one is closed with 1008"),
         Fault("bypass-rejected", "POST /auth/e2e/test-auth refuses the right bypass key with 401"),
         Fault("bypass-not-enforced", "POST /auth/e2e/test-auth signs in with any bypass key"),
+        Fault("messages-not-stored",
+              "a user message is acknowledged but never stored in its thread "
+              "(the real defect at cc536e0b5)"),
+        Fault("threads-not-persisted",
+              "POST /api/threads answers with an id but stores nothing: the owner gets 404 for "
+              "it and an empty list (real defect: base_crud._create_entity flushes only)"),
+        Fault("agent-silent-failure",
+              "an agent run sends no event at all, not even agent_error "
+              "(real defect: the error is logged and swallowed)"),
+        Fault("db-sessions-broken",
+              "every route that opens a database session answers 500 while GET /health stays "
+              "up and the schema stays complete (commit 523a40a34, poolclass=QueuePool)"),
+        Fault("refusal-without-close",
+              "a session with a missing or invalid token gets the error frame but stays open "
+              "and keeps answering"),
+        Fault("discovery-server-without-status", "discovery lists a server without a status"),
+        Fault("agent-mixed-run-ids", "the events of one agent run carry two different run_ids"),
+        Fault("agent-slow", "agent_completed arrives about 11 s after the start (budget 10 s)"),
+        Fault("message-handler-error",
+              "a user message is answered with error_message HANDLER_ERROR "
+              "instead of an acknowledgement"),
     )
 }
 

@@ -13,6 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from .variants import HealthBody
+
 if TYPE_CHECKING:
     from .app import StandinState
 
@@ -34,6 +36,8 @@ async def health(request: Request) -> JSONResponse:
     if "health-down" in state.faults:
         return JSONResponse({"status": "unhealthy", "message": "Service unavailable"},
                             status_code=503)
+    if state.variant.health_body is HealthBody.OK_ONLY:
+        return JSONResponse({"status": "ok"})
     return JSONResponse({"status": "healthy", "service": SERVICE, "version": state.version,
                          "timestamp": time.time()})
 
@@ -55,6 +59,12 @@ def _probe_database(state: StandinState) -> dict[str, Any]:
 async def api_health(request: Request) -> JSONResponse:
     state = request.app.state.standin
     await _misbehave(request)
+    try:
+        # The detailed health root depends on get_current_user_optional, which opens a session
+        # from the same factory as every other route (netra_backend/app/routes/health_check.py).
+        state.database.check_session_factory()
+    except SQLAlchemyError:
+        return JSONResponse({"error": "Internal server error"}, status_code=500)
     check = await run_in_threadpool(_probe_database, state)
     up = check["connected"]
     return JSONResponse({

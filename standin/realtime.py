@@ -1,9 +1,18 @@
-"""The WebSocket endpoint: token checks, welcome, ping, messages and agent runs."""
+"""The WebSocket endpoint: token checks and refusal, welcome, keep-alive, messages and agent runs.
+
+Shapes come from the variant (standin/variants.py); the defaults are those of
+`netra_backend/app/routes/websocket.py` and `websocket_core/` at cc536e0b5.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import contextlib
 import json
+import logging
+import re
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -15,139 +24,262 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from .agents import run_agent
 from .auth import Identity, InvalidToken, bearer_token
 from .threads import ThreadNotFound, add_message
+from .variants import Ack, KeepAlive, Refusal, Welcome
 
 if TYPE_CHECKING:
     from .app import StandinState
 
 MAX_MESSAGE_SIZE = 64 * 1024
-HEARTBEAT_INTERVAL_S = 30
 USER_MESSAGE_TYPES = {"user_message", "message", "chat_message"}
 AGENT_TYPES = {"start_agent", "execute_agent"}
+SELECTED_SUBPROTOCOL = "jwt-auth"
 ANONYMOUS = Identity(user_id="anonymous", email="", permissions=(), expires_at=0.0)
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+=*")
+# Errors a send may raise once the peer has gone; a background sender then just stops.
+_GONE = (WebSocketDisconnect, OSError, RuntimeError)
+
+log = logging.getLogger("standin.realtime")
 
 
-def _offered_token(websocket: WebSocket) -> tuple[str | None, str | None]:
-    """The token and the subprotocol to echo: Bearer header, `jwt.<token>` subprotocol or ?token=."""
+def _subprotocol_token(protocol: str, raw_allowed: bool) -> str:
+    """The token of a `jwt.<base64url(token)>` subprotocol (padding optional); the raw
+    `jwt.<token>` only where the variant allows it. Raises InvalidToken."""
+    encoded = protocol[4:]
+    if _BASE64URL.fullmatch(encoded):
+        padded = encoded.rstrip("=") + "=" * (-len(encoded.rstrip("=")) % 4)
+        try:
+            return base64.urlsafe_b64decode(padded).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            pass
+    if raw_allowed:
+        return encoded
+    raise InvalidToken("invalid_token", "The jwt subprotocol must carry a base64url-encoded token")
+
+
+def _offered_token(websocket: WebSocket, raw_subprotocol_allowed: bool) -> str | None:
+    """The token of a Bearer header, a `jwt.*` subprotocol or ?token=; raises InvalidToken."""
     token = bearer_token(websocket)
     if token:
-        return token, None
+        return token
     for protocol in websocket.scope.get("subprotocols", []):
         if protocol.startswith("jwt."):
-            return protocol[4:], protocol
-    return websocket.query_params.get("token") or None, None
+            return _subprotocol_token(protocol, raw_subprotocol_allowed)
+    return websocket.query_params.get("token") or None
+
+
+def _authenticate(websocket: WebSocket, state: StandinState) -> Identity | InvalidToken:
+    """The caller's identity, or the reason to refuse the session."""
+    try:
+        token = _offered_token(websocket, state.variant.raw_jwt_subprotocol)
+    except InvalidToken as exc:
+        return exc
+    if token is None and "ws-auth-not-enforced" in state.faults:
+        return ANONYMOUS
+    try:
+        return state.tokens.check(token,
+                                  verify_signature="invalid-token-accepted" not in state.faults)
+    except InvalidToken as exc:
+        return exc
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
     return {"type": "error_message", "code": code, "message": message, "timestamp": time.time()}
 
 
+def _format_error(state: StandinState, reason: str) -> dict[str, Any]:
+    """The answer to a frame that is not JSON, keyed as the variant keys it."""
+    variant = state.variant
+    message_key = "error_message" if variant.format_error_key == "error_code" else "message"
+    return {"type": "error_message", variant.format_error_key: variant.format_error_code,
+            message_key: reason, "timestamp": time.time()}
+
+
 async def websocket_endpoint(websocket: WebSocket) -> None:
-    state = websocket.app.state.standin
-    token, subprotocol = _offered_token(websocket)
-    try:
-        if token is None and "ws-auth-not-enforced" in state.faults:
-            identity = ANONYMOUS
-        else:
-            identity = state.tokens.check(
-                token, verify_signature="invalid-token-accepted" not in state.faults)
-    except InvalidToken:
+    state: StandinState = websocket.app.state.standin
+    outcome = _authenticate(websocket, state)
+    if isinstance(outcome, InvalidToken) and state.variant.refusal is Refusal.HANDSHAKE_403:
         await websocket.close(code=1008)  # before accept: the handshake answers 403
         return
-    await websocket.accept(subprotocol=subprotocol)
+    offered = websocket.scope.get("subprotocols", [])
+    # The server never echoes a jwt.* subprotocol; it selects jwt-auth when offered.
+    await websocket.accept(subprotocol=SELECTED_SUBPROTOCOL if SELECTED_SUBPROTOCOL in offered
+                           else None)
+    welcome = True
+    if isinstance(outcome, InvalidToken):
+        # Accept first, say why, then close: websocket.py at cc536e0b5 ("SSOT Auth failed").
+        code = "NO_TOKEN" if outcome.code == "missing_token" else "VALIDATION_FAILED"
+        await websocket.send_json(_error(code, f"Authentication failed: {outcome}"))
+        if "refusal-without-close" not in state.faults:
+            await asyncio.sleep(state.refusal_close_delay_s)
+            await websocket.close(code=state.variant.refusal_close_code, reason="SSOT Auth failed")
+            return
+        outcome, welcome = ANONYMOUS, False
     limit = 1 if "session-limit-1" in state.faults else state.max_sessions
     if limit and state.open_sessions >= limit:
         await websocket.close(code=1008, reason="Too many sessions")
         return
     state.open_sessions += 1
+    session = _Session(websocket, state, outcome)
     try:
-        await _serve(websocket, state, identity)
+        await session.serve(welcome)
     except WebSocketDisconnect:
         pass
     finally:
         state.open_sessions -= 1
+        await session.stop()
 
 
-async def _serve(websocket: WebSocket, state: StandinState, identity: Identity) -> None:
-    connection_id = str(uuid.uuid4())
-    if "slow-responses" in state.faults:
-        await asyncio.sleep(state.slow_delay_s)
-    if "ws-no-welcome" not in state.faults:
-        await websocket.send_json({
-            "type": "system_message",
-            "data": {"event": "connection_established", "connection_id": connection_id,
-                     "user_id": identity.user_id, "connection_ready": True,
-                     "server_time": time.time(),
-                     "config": {"heartbeat_interval": HEARTBEAT_INTERVAL_S,
-                                "max_message_size": MAX_MESSAGE_SIZE}},
-            "timestamp": time.time()})
-    if "ws-drop-after-welcome" in state.faults:
-        await websocket.close(code=1011, reason="Internal error")
-        return
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        raw = message.get("text")
-        if raw is None:
-            raw_bytes = message.get("bytes") or b""
-            try:
-                raw = raw_bytes.decode("utf-8")
-            except UnicodeDecodeError:
-                await websocket.send_json(_error("JSON_PARSE_ERROR", "Frame is not UTF-8 text"))
-                continue
-        if len(raw) > MAX_MESSAGE_SIZE:
-            await websocket.send_json(_error("MESSAGE_TOO_LARGE",
-                                             f"Frames are limited to {MAX_MESSAGE_SIZE} bytes"))
-            continue
-        try:
-            frame = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            await websocket.send_json(_error("JSON_PARSE_ERROR", f"Invalid JSON: {exc.msg}"))
-            continue
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await websocket.send_json(_error("INVALID_MESSAGE",
-                                             "A frame is a JSON object with a string 'type'"))
-            continue
-        await _dispatch(websocket, state, identity, frame)
+class _Session:
+    """One accepted session: its sends are serialised, its background tasks cancelled at the end."""
 
+    def __init__(self, websocket: WebSocket, state: StandinState, identity: Identity) -> None:
+        self.websocket = websocket
+        self.state = state
+        self.identity = identity
+        self.connection_id = str(uuid.uuid4())
+        self._send_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
 
-async def _dispatch(websocket: WebSocket, state: StandinState, identity: Identity,
-                    frame: dict[str, Any]) -> None:
-    kind = frame["type"]
-    raw_payload = frame.get("payload")
-    payload: dict[str, Any] = raw_payload if isinstance(raw_payload, dict) else {}
-    if kind == "ping":
+    async def send(self, frame: dict[str, Any]) -> None:
+        async with self._send_lock:
+            await self.websocket.send_json(frame)
+
+    def _spawn(self, work: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, *_GONE):
+                await task
+
+    def _welcome(self) -> dict[str, Any]:
         now = time.time()
-        await websocket.send_json({"type": "pong", "data": {"timestamp": now}, "timestamp": now})
-    elif kind in USER_MESSAGE_TYPES:
-        await websocket.send_json(await _user_message(state, identity, payload, kind))
-    elif kind in AGENT_TYPES:
-        user_request = payload.get("user_request")
-        if not isinstance(user_request, str) or not user_request.strip():
-            await websocket.send_json(_error("INVALID_MESSAGE", "payload.user_request is required"))
+        data = {"event": "connection_established", "connection_id": self.connection_id,
+                "user_id": self.identity.user_id, "connection_ready": True, "server_time": now,
+                "config": {"heartbeat_interval": self.state.keepalive_interval_s,
+                           "max_message_size": MAX_MESSAGE_SIZE}}
+        if self.state.variant.welcome is Welcome.CONNECTION_ESTABLISHED:
+            return {"type": "connection_established", "data": data, "timestamp": now}
+        return {"type": "system_message", "data": data, "timestamp": now}
+
+    async def _keep_alive(self) -> None:
+        """The server's own application-level ping (or heartbeat), right away and then at the
+        interval (30 s at cc536e0b5)."""
+        kind = "heartbeat" if self.state.variant.keepalive is KeepAlive.HEARTBEAT else "ping"
+        try:
+            while True:
+                now = time.time()
+                await self.send({"type": kind, "data": {"timestamp": now}, "timestamp": now})
+                await asyncio.sleep(self.state.keepalive_interval_s)
+        except _GONE:
             return
-        async for event in run_agent(state.database, identity.user_id, user_request,
-                                     state.faults):
-            await websocket.send_json(event)
-    else:
-        await websocket.send_json({"type": "ack", "received_type": kind,
-                                   "status": "acknowledged", "timestamp": time.time()})
 
+    async def serve(self, welcome: bool) -> None:
+        state = self.state
+        if welcome:
+            if state.variant.handshake_validation:
+                # the handshake validation of websocket_core sends this test frame after accept
+                now = time.time()
+                await self.send({"type": "handshake_validation", "timestamp": now,
+                                 "validation_id": f"test_{int(now * 1000)}"})
+            if "slow-responses" in state.faults:
+                await asyncio.sleep(state.slow_delay_s)
+            if "ws-no-welcome" not in state.faults:
+                await self.send(self._welcome())
+            if "ws-drop-after-welcome" in state.faults:
+                await self.websocket.close(code=1011, reason="Internal error")
+                return
+        self._spawn(self._keep_alive())
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            raw = message.get("text")
+            if raw is None:
+                try:
+                    raw = (message.get("bytes") or b"").decode("utf-8")
+                except UnicodeDecodeError:
+                    await self.send(_format_error(state, "Frame is not UTF-8 text"))
+                    continue
+            if len(raw) > MAX_MESSAGE_SIZE:
+                await self.send(_error("MESSAGE_TOO_LARGE",
+                                       f"Frames are limited to {MAX_MESSAGE_SIZE} bytes"))
+                continue
+            try:
+                frame = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                await self.send(_format_error(state, f"Invalid JSON: {exc.msg}"))
+                continue
+            if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+                await self.send(_error("INVALID_MESSAGE",
+                                       "A frame is a JSON object with a string 'type'"))
+                continue
+            await self._dispatch(frame)
 
-async def _user_message(state: StandinState, identity: Identity, payload: dict[str, Any],
-                        kind: str) -> dict[str, Any]:
-    content, thread_id = payload.get("content"), payload.get("thread_id")
-    if not isinstance(content, str) or not content:
-        return _error("INVALID_MESSAGE", "payload.content must be a non-empty string")
-    ack: dict[str, Any] = {"type": "ack", "received_type": kind, "status": "acknowledged",
-                           "timestamp": time.time()}
-    if thread_id is None:
-        return ack
-    try:
-        stored = await run_in_threadpool(add_message, state.database, str(thread_id),
-                                         identity.user_id, "user", content)
-    except ThreadNotFound:
-        return _error("THREAD_NOT_FOUND", "No such thread for this user")
-    except SQLAlchemyError:
-        return _error("INTERNAL_ERROR", "The message could not be stored")
-    return {**ack, "thread_id": stored["thread_id"], "message_id": stored["id"]}
+    async def _dispatch(self, frame: dict[str, Any]) -> None:
+        kind = frame["type"]
+        raw_payload = frame.get("payload")
+        payload: dict[str, Any] = raw_payload if isinstance(raw_payload, dict) else {}
+        if kind == "ping":
+            now = time.time()
+            await self.send({"type": "pong", "data": {"timestamp": now}, "timestamp": now})
+        elif kind in ("pong", "heartbeat_ack"):
+            return  # answers to the server's own keep-alive
+        elif kind in USER_MESSAGE_TYPES:
+            await self.send(await self._user_message(payload, kind))
+        elif kind in AGENT_TYPES:
+            user_request = payload.get("user_request")
+            if not isinstance(user_request, str) or not user_request.strip():
+                await self.send(_error("INVALID_MESSAGE", "payload.user_request is required"))
+                return
+            self._spawn(self._agent_run(user_request))
+        else:
+            await self.send({"type": "ack", "received_type": kind, "status": "acknowledged",
+                             "timestamp": time.time()})
+
+    async def _agent_run(self, user_request: str) -> None:
+        """Stream one run's events; the session keeps answering meanwhile."""
+        state = self.state
+        async for event in run_agent(state.database, self.identity.user_id, user_request,
+                                     state.faults, state.agent_slow_completion_s):
+            try:
+                await self.send(event)
+            except _GONE:
+                return
+
+    def _ack(self, kind: str, message_id: str, extra: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        if self.state.variant.user_message_ack is Ack.GENERIC:
+            return {"type": "ack", "received_type": kind, "status": "acknowledged",
+                    "timestamp": now, **extra}
+        # websocket_core/handlers.py, UserMessageHandler._handle_user_message
+        return {"type": "system_message",
+                "data": {"content": "Message received", "original_message_id": message_id,
+                         "status": "acknowledged", **extra},
+                "timestamp": now}
+
+    async def _user_message(self, payload: dict[str, Any], kind: str) -> dict[str, Any]:
+        state = self.state
+        content, thread_id = payload.get("content"), payload.get("thread_id")
+        if not isinstance(content, str) or not content:
+            return _error("INVALID_MESSAGE", "payload.content must be a non-empty string")
+        message_id = str(uuid.uuid4())
+        if "message-handler-error" in state.faults:
+            return _error("HANDLER_ERROR", "The message could not be handled")
+        if thread_id is None or "messages-not-stored" in state.faults:
+            return self._ack(kind, message_id, {} if thread_id is None
+                             else {"thread_id": str(thread_id)})
+        try:
+            stored = await run_in_threadpool(add_message, state.database, str(thread_id),
+                                             self.identity.user_id, "user", content)
+        except ThreadNotFound:
+            return _error("THREAD_NOT_FOUND", "No such thread for this user")
+        except SQLAlchemyError as exc:
+            log.error("storing a message failed: %s", str(exc).splitlines()[0])
+            return _error("INTERNAL_ERROR", "The message could not be stored")
+        return self._ack(kind, message_id, {"thread_id": stored["thread_id"],
+                                            "stored_message_id": stored["id"]})

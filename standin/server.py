@@ -23,7 +23,8 @@ from .app import DEFAULT_VERSION, StandinState, create_app
 from .auth import TokenService
 from .db import BASE_REVISION, HEAD_REVISION, Database
 from .errors import StartError
-from .faults import FaultSwitch, check_fault_names
+from .faults import FaultSwitch
+from .variants import DEFAULT_VARIANT, Variant, check_combination, get_variant
 
 START_TIMEOUT_S = 10.0
 MIGRATION_REVISIONS = (BASE_REVISION, HEAD_REVISION)
@@ -63,6 +64,11 @@ class Standin:
     def faults(self) -> frozenset[str]:
         return self.state.faults.active
 
+    @property
+    def variant(self) -> Variant:
+        """The shapes this stand-in plays (fixed for its lifetime)."""
+        return self.state.variant
+
 
 class _Server(uvicorn.Server):
     """Uvicorn, stopping on SIGINT/SIGTERM and then returning normally rather than re-raising."""
@@ -76,7 +82,9 @@ class _Server(uvicorn.Server):
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Naming IPPROTO_TCP lets asyncio recognise the socket as TCP and set TCP_NODELAY on every
+    # accepted connection; without it each HTTP answer waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -100,10 +108,11 @@ def _urls(sock: socket.socket, tls: bool) -> StandinURLs:
 
 @contextlib.contextmanager
 def _prepared(faults: Iterable[str], database_url: str | None, host: str, port: int,
-              version: str, tls: tuple[str, str] | None
+              version: str, tls: tuple[str, str] | None, variant: str
               ) -> Iterator[tuple[Standin, uvicorn.Server, socket.socket]]:
     """Check the inputs, then bind, migrate and build the app; undo all of it on the way out."""
-    active = check_fault_names(faults)
+    active = frozenset(faults)
+    check_combination(variant, active)
     with contextlib.ExitStack() as stack:
         if database_url is None:
             folder = tempfile.mkdtemp(prefix="standin-")
@@ -118,7 +127,7 @@ def _prepared(faults: Iterable[str], database_url: str | None, host: str, port: 
             database=database,
             tokens=TokenService(os.environ.get("STANDIN_JWT_SECRET") or secrets.token_hex(32)),
             bypass_key=os.environ.get("E2E_OAUTH_SIMULATION_KEY") or secrets.token_urlsafe(24),
-            faults=FaultSwitch(active), version=version)
+            faults=FaultSwitch(active), variant=get_variant(variant), version=version)
         state.prepare_database()
         cert, key = tls if tls else (None, None)
         config = uvicorn.Config(create_app(state), log_level="warning", lifespan="off",
@@ -133,10 +142,13 @@ def _prepared(faults: Iterable[str], database_url: str | None, host: str, port: 
 @contextlib.contextmanager
 def start_standin(faults: Iterable[str] = (), database_url: str | None = None,
                   host: str = "127.0.0.1", port: int = 0, version: str = DEFAULT_VERSION,
-                  tls: tuple[str, str] | None = None) -> Iterator[Standin]:
+                  tls: tuple[str, str] | None = None,
+                  variant: str = DEFAULT_VARIANT) -> Iterator[Standin]:
     """Run the stand-in in a background thread (ephemeral loopback port by default);
-    `tls` is (certificate file, key file) to serve https:// and wss://."""
-    with _prepared(faults, database_url, host, port, version, tls) as (handle, server, sock):
+    `tls` is (certificate file, key file) to serve https:// and wss://; `variant` names one of
+    VARIANTS. Raises a StandinError (unknown or incompatible names among them) before starting."""
+    with _prepared(faults, database_url, host, port, version, tls, variant) as (
+            handle, server, sock):
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                                   name="standin", daemon=True)
         thread.start()
@@ -157,8 +169,10 @@ def start_standin(faults: Iterable[str] = (), database_url: str | None = None,
 def serve(faults: Iterable[str] = (), database_url: str | None = None,
           host: str = "127.0.0.1", port: int = 8000, version: str = DEFAULT_VERSION,
           tls: tuple[str, str] | None = None,
-          announce: Callable[[str], object] = print) -> None:
+          announce: Callable[[str], object] = print,
+          variant: str = DEFAULT_VARIANT) -> None:
     """Run the stand-in in the foreground until SIGINT or SIGTERM."""
-    with _prepared(faults, database_url, host, port, version, tls) as (handle, server, sock):
+    with _prepared(faults, database_url, host, port, version, tls, variant) as (
+            handle, server, sock):
         announce(handle.urls.line())
         server.run(sockets=[sock])

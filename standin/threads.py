@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -22,9 +23,15 @@ class ThreadNotFound(LookupError):
     pass
 
 
+def _epoch(moment: datetime) -> int:
+    """Whole seconds since the epoch; SQLite hands back naive datetimes, which are UTC here."""
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
 def _thread_json(thread: Thread) -> dict:
+    # created_at in whole epoch seconds, as routes/threads_route.py answers
     return {"id": thread.id, "title": thread.title, "user_id": thread.user_id,
-            "metadata": thread.meta or {}, "created_at": thread.created_at.isoformat()}
+            "metadata": thread.meta or {}, "created_at": _epoch(thread.created_at)}
 
 
 def _message_json(message: Message) -> dict:
@@ -32,8 +39,11 @@ def _message_json(message: Message) -> dict:
             "content": message.content, "created_at": message.created_at.isoformat()}
 
 
-def create_thread(database: Database, user_id: str, title: str, meta: dict[str, Any]) -> dict[str, Any]:
-    with database.session() as session:
+def create_thread(database: Database, user_id: str, title: str, meta: dict[str, Any],
+                  persist: bool = True) -> dict[str, Any]:
+    """Create a thread; with persist=False flush it and never commit, as
+    base_crud._create_entity did at cc536e0b5."""
+    with database.session(commit=persist) as session:
         thread = Thread(id=str(uuid.uuid4()), user_id=user_id, title=title, meta=meta)
         session.add(thread)
         session.flush()
@@ -98,8 +108,9 @@ async def threads(request: Request) -> JSONResponse:
             return error(422, "title must be a non-empty string of at most 255 characters")
         if not isinstance(meta, dict):
             return error(422, "metadata must be a JSON object")
-        created = await run_in_threadpool(create_thread, state.database, user_id, title, meta)
-        return JSONResponse(created, status_code=201)
+        created = await run_in_threadpool(create_thread, state.database, user_id, title, meta,
+                                          "threads-not-persisted" not in state.faults)
+        return JSONResponse(created, status_code=state.variant.thread_created_status)
     except SQLAlchemyError:
         return JSONResponse({"error": "Internal server error"}, status_code=500)
 

@@ -11,7 +11,7 @@ import sys
 import httpx
 import pytest
 
-from standin import FAULTS
+from standin import FAULTS, VARIANTS
 
 
 def _run(*args: str, tmp_path=None, timeout: float = 30) -> subprocess.CompletedProcess:
@@ -33,6 +33,47 @@ def test_unknown_fault_exits_2_listing_known_ones(tmp_path) -> None:
     assert result.returncode == 2
     assert "unknown fault 'no-such-fault'" in result.stderr and "health-down" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_list_variants_names_each_variant_with_its_description() -> None:
+    result = _run("--list-variants")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == list(VARIANTS)
+    assert all(len(line.split(maxsplit=1)) == 2 for line in lines)
+
+
+def test_unknown_variant_exits_2_listing_known_ones(tmp_path) -> None:
+    result = _run("--variant", "beta-99", "--port", "0", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "unknown variant 'beta-99'" in result.stderr
+    assert all(name in result.stderr for name in VARIANTS)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_incompatible_fault_and_variant_exit_2_in_one_line(tmp_path) -> None:
+    result = _run("--variant", "handshake-403", "--fault", "refusal-without-close", "--port", "0",
+                  tmp_path=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "refusal-without-close" in lines[0] and "handshake-403" in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_variant_is_served_and_reported() -> None:
+    env = {**os.environ, "E2E_OAUTH_SIMULATION_KEY": "variant-key-123"}
+    proc = subprocess.Popen([sys.executable, "-m", "standin", "--port", "0", "--variant", "beta-17"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = proc.stdout.readline().split()[1]
+        assert httpx.get(f"{base}/health", timeout=5).json() == {"status": "ok"}
+        state = httpx.get(f"{base}/_standin/state", timeout=5,
+                          headers={"X-E2E-Bypass-Key": "variant-key-123"}).json()
+        assert state["variant"] == "beta-17"
+    finally:
+        proc.terminate()
+        proc.wait(15)
 
 
 def test_port_in_use_exits_2_in_one_sentence(tmp_path) -> None:
@@ -84,7 +125,8 @@ def test_faults_and_version_change_at_run_time_over_http() -> None:
         assert httpx.post(f"{base}/_standin/state", json={"faults": []}).status_code == 401
         changed = httpx.post(f"{base}/_standin/state", headers=key, timeout=10,
                              json={"faults": ["missing-mcp-tables"], "version": "2.0.0"})
-        assert changed.json() == {"faults": ["missing-mcp-tables"], "version": "2.0.0"}
+        assert changed.json() == {"faults": ["missing-mcp-tables"], "version": "2.0.0",
+                                  "variant": "default"}
         assert httpx.get(f"{base}/api/mcp/servers", timeout=5).status_code == 500
         assert httpx.get(f"{base}/health", timeout=5).json()["version"] == "2.0.0"
         unknown = httpx.post(f"{base}/_standin/state", headers=key, json={"faults": ["nope"]})

@@ -18,5 +18,6 @@ Feature: Conversations
   Scenario: A user cannot see another user's conversation
     Given a signed-in user who has started a conversation
     And another signed-in user
-    When the other user asks for the first user's conversation
-    Then the conversation is not shown to the other user
+    When each of them asks for the conversation
+    Then the first user is shown the conversation
+    But it is not shown to the other user

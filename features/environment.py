@@ -1,8 +1,8 @@
-"""behave hooks: each activates one fixture from stagecheck, and holds no logic of its own."""
+"""behave hooks: each calls one function of stagecheck.fixtures, and holds no logic of its own."""
 
 from behave import use_fixture
 
-from stagecheck.fixtures import run_fixture, scenario_fixture
+from stagecheck.fixtures import count_checks, run_fixture, scenario_fixture
 
 
 def before_all(context):
@@ -11,3 +11,7 @@ def before_all(context):
 
 def before_scenario(context, scenario):
     use_fixture(scenario_fixture, context)
+
+
+def after_step(context, step):
+    count_checks(context, step)

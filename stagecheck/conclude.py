@@ -18,7 +18,8 @@ from .run.world import RunState
 
 
 def run_target_key(run: RunState) -> str:
-    return target_key(run.target.name, run.target.backend_url, run.target.standin_faults)
+    return target_key(run.target.name, run.target.backend_url, run.target.standin_faults,
+                      run.target.standin_variant)
 
 
 def say(line: str) -> None:

@@ -7,7 +7,15 @@ from typing import Any
 
 UP_STATUSES = frozenset({"healthy", "degraded", "ok"})
 REFUSAL_STATUSES = frozenset({401, 403})
-REFUSAL_CLOSE_CODE = 1008
+# After an auth error the platform closes with 1008 (seed era) or 1011 (2025-09-08 to 09-10).
+REFUSAL_CLOSE_CODES = frozenset({1008, 1011})
+# Frames a live session may send at any time; never the answer to anything.
+UNSOLICITED = frozenset({"handshake_validation", "ping", "heartbeat"})
+THREAD_CREATED = frozenset({200, 201})
+# Routes that open a database session in the platform's code (get_current_user_optional and the
+# thread routes): when several answer 5xx while the schema is complete, sessions are failing.
+DATABASE_ROUTES = ("/api/mcp/servers", "/api/threads")
+DETAILED_HEALTH = "/api/health"
 AGENT_EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed",
                 "agent_completed")
 AGENT_END_EVENTS = frozenset({"agent_completed", "agent_error"})
@@ -59,3 +67,27 @@ def thread_messages(body: Any) -> list[dict[str, Any]] | None:
 def collapse_repeats(kinds: list[str]) -> list[str]:
     """`agent_thinking` may come one or more times: count a run of repeats once."""
     return [kind for i, kind in enumerate(kinds) if i == 0 or kinds[i - 1] != kind]
+
+
+def is_acknowledgement(frame: dict[str, Any]) -> bool:
+    """A user message acknowledged: `{"type": "ack"}` (variant) or, at the seed's commit,
+    `{"type": "system_message", "data": {"status": "acknowledged"}}` (websocket_core/handlers.py)."""
+    if frame.get("type") == "ack":
+        return True
+    data = frame.get("data")
+    return (frame.get("type") == "system_message" and isinstance(data, dict)
+            and data.get("status") == "acknowledged")
+
+
+def is_error(frame: dict[str, Any]) -> bool:
+    return frame.get("type") in ("error_message", "error")
+
+
+def error_code(frame: dict[str, Any]) -> str:
+    """The code of an error frame: `code` or `error_code`, whichever the platform sent."""
+    return str(frame.get("code") or frame.get("error_code") or "")
+
+
+def is_answer_to_message(frame: dict[str, Any]) -> bool:
+    """What the platform sends in answer to a user message: an acknowledgement or an error."""
+    return is_acknowledgement(frame) or is_error(frame)

@@ -23,8 +23,32 @@ class TargetTimeout(TargetError):
     """The target accepted the connection but did not answer in time."""
 
 
-class SessionClosed(AssertionError):
+class CheckFailed(AssertionError):
+    """A check failed: the target answered, but not as the contract promises.
+
+    `summary` says what broke in a few plain words (the report's key finding), and
+    `classification` why, when the check knows it better than the report's heuristics."""
+
+    def __init__(self, message: str, summary: str = "",
+                 classification: Classification | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary
+        self.classification = classification
+
+
+class SessionClosed(CheckFailed):
     """The target closed the live session while we waited for a frame or sent one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, classification=Classification.PRODUCT)
+
+
+class NoAnswer(CheckFailed):
+    """A live session stayed open, but the awaited frame never came: the target answered at
+    the network level, so this is the product's failure, not the environment's."""
+
+    def __init__(self, message: str, summary: str = "") -> None:
+        super().__init__(message, summary, Classification.PRODUCT)
 
 
 class NeedsBypassKey(Exception):

@@ -7,7 +7,7 @@ from stagecheck (as httpx's users import from `httpx`, never from its private mo
 from __future__ import annotations
 
 from . import contract
-from .errors import NeedsBypassKey
+from .errors import NeedsBypassKey, NoAnswer, SessionClosed
 from .run.checks import expect, expect_json
 from .run.http import describe, elapsed_s, json_body
 from .run.platform import (
@@ -26,11 +26,15 @@ from .run.users import (
     sign_in_url,
     signed_in_user,
 )
+from .vocabulary import Classification
 
 __all__ = [
     "MAIN_USER_EMAIL",
     "OTHER_USER_EMAIL",
+    "Classification",
     "NeedsBypassKey",
+    "NoAnswer",
+    "SessionClosed",
     "bearer",
     "contract",
     "conversation_messages",

@@ -71,3 +71,5 @@ class Finding(StrEnum):
     SCHEMA_MISSING_TABLES = "schema:missing-tables"
     SCHEMA_BEHIND_HEAD = "schema:behind-head"
     HEALTH_DOWN = "health:down"
+    DATABASE_DOWN = "database:down"                  # the backend reports its database down
+    DATABASE_SESSIONS = "database:sessions-failing"  # 5xx on database routes, schema complete

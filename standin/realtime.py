@@ -273,13 +273,16 @@ class _Session:
         if thread_id is None or "messages-not-stored" in state.faults:
             return self._ack(kind, message_id, {} if thread_id is None
                              else {"thread_id": str(thread_id)})
+        # UserMessageHandler (websocket_core/handlers.py) acknowledges what it received; a message
+        # that cannot be stored is logged on the server and never reported to the user.
         try:
             stored = await run_in_threadpool(add_message, state.database, str(thread_id),
                                              self.identity.user_id, "user", content)
         except ThreadNotFound:
-            return _error("THREAD_NOT_FOUND", "No such thread for this user")
+            log.warning("message for unknown thread %s not stored", thread_id)
+            return self._ack(kind, message_id, {"thread_id": str(thread_id)})
         except SQLAlchemyError as exc:
             log.error("storing a message failed: %s", str(exc).splitlines()[0])
-            return _error("INTERNAL_ERROR", "The message could not be stored")
+            return self._ack(kind, message_id, {"thread_id": str(thread_id)})
         return self._ack(kind, message_id, {"thread_id": stored["thread_id"],
                                             "stored_message_id": stored["id"]})

@@ -41,6 +41,8 @@ class BehaveRun:
 def run_behave(tmp_path: Path, *args: str, timeout: float = 300,
                env: dict[str, str] | None = None) -> BehaveRun:
     out = tmp_path / "behave.json"
+    if not any(arg.startswith("report_dir=") for arg in args):  # never the user's own reports/
+        args = (*args, "-D", f"report_dir={tmp_path / 'reports'}")
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "behave", "--no-capture", "-f", "json", "-o", str(out),

@@ -1,12 +1,17 @@
-"""Every P1 scenario can fail: each stand-in fault fails the scenarios that depend on the
-broken clause, and every other scenario passes."""
+"""Every check can fail: each stand-in fault fails exactly the scenarios that depend on the clause
+it breaks, each at the step named here, on every variant of the platform; and every Then step
+of every scenario is the failing step under at least one fault."""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 
-from standin import FAULTS
-from tests.behave_run import FAST, run_behave
+from standin import FAULTS, VARIANTS, IncompatibleFaultError, check_combination
+from tests.behave_run import FAST, ROOT, run_behave
 
 WELCOMED = "A signed-in user opens a live session and is welcomed"
 NO_TOKEN = "A live session without a token is refused"
@@ -25,51 +30,178 @@ PRIVACY = "A user cannot see another user's conversation"
 ALL = {WELCOMED, NO_TOKEN, BAD_TOKEN, PING, MESSAGE, CONCURRENT, DISCOVERY, SIGN_IN, WRONG_KEY,
        HEALTH, DATABASE, AGENT_RUN, ORDER, PRIVACY}
 
-# fault -> (scenarios that must fail, words the failure message must contain, in that scenario)
-DETECTS = {
-    "missing-mcp-tables": ({DISCOVERY, AGENT_RUN}, DISCOVERY, "/api/mcp/servers answered 500"),
-    "health-down": ({HEALTH}, HEALTH, "/health answered 503"),
-    "db-down": ({DATABASE, DISCOVERY, MESSAGE, AGENT_RUN, ORDER, PRIVACY}, DATABASE,
-                "/api/health answered 503"),
-    "ws-auth-not-enforced": ({NO_TOKEN}, NO_TOKEN, "but it was accepted and sent 'system_message'"),
-    "invalid-token-accepted": ({BAD_TOKEN}, BAD_TOKEN, "should refuse the session"),
-    "ws-no-welcome": ({WELCOMED, CONCURRENT}, WELCOMED, "no welcome message arrived"),
-    "ws-drop-after-welcome": ({PING, MESSAGE, CONCURRENT, AGENT_RUN, ORDER}, PING,
-                              "was closed (code 1011"),
-    "agent-skips-tool-events": ({AGENT_RUN}, AGENT_RUN, "should stream agent_started"),
-    "agent-never-completes": ({AGENT_RUN}, AGENT_RUN, "no end of the agent run"),
-    "thread-leak": ({PRIVACY}, PRIVACY, "should be refused with 404 or 403, but GET"),
-    "messages-out-of-order": ({ORDER}, ORDER, "oldest first"),
-    "slow-responses": ({WELCOMED, PING, CONCURRENT, HEALTH}, HEALTH,
-                       "should answer its health check within 2 s"),
-    "hang": ({HEALTH, DATABASE}, HEALTH, "/health did not answer within 4 s"),
-    "session-limit-1": ({CONCURRENT}, CONCURRENT, "code 1008"),
-    "bypass-rejected": (ALL - {NO_TOKEN, BAD_TOKEN, WRONG_KEY, HEALTH, DATABASE}, SIGN_IN,
-                        "should accept the right key, but POST"),
-    "bypass-not-enforced": ({WRONG_KEY}, WRONG_KEY, "should be refused with 401, but POST"),
+# The steps, by the words of the feature files.
+SIGNED_IN = "a signed-in user"
+WITH_SESSION = "a signed-in user with an open live session"
+WITH_CONVERSATION = "a signed-in user who has started a conversation"
+MANY_SIGNED_IN = "5 signed-in users"
+IS_WELCOMED = "the user is welcomed within 2 seconds"
+IS_REFUSED = "the session is refused"
+PONG = "the session answers with a pong within 2 seconds"
+ACKNOWLEDGED = "the message is acknowledged"
+CONTAINS = 'the conversation contains the message "Hello from the release gate"'
+ALL_WELCOMED = "every one of them is welcomed within 2 seconds"
+STAY_OPEN = "every session stays open"
+SOME_SERVER = "at least one agent server is listed"
+SERVERS_NAMED = "every agent server is named with its status"
+TOKEN_ACCEPTED = "the user receives an access token that the auth service accepts"
+SIGN_IN_REFUSED = "the sign-in is refused"
+CHECK_HEALTH = "the release gate checks the backend's health"
+CHECK_DETAILED = "the release gate checks the backend's detailed health"
+BACKEND_UP = "the backend reports itself up within 2 seconds"
+DATABASE_CONNECTED = "the core database is reported connected"
+EVENTS_IN_ORDER = "the user sees the progress events in this order:"
+ONE_RUN = "every progress event belongs to the same run"
+COMPLETES = "the run completes within 10 seconds"
+SEND_MESSAGES = "the user sends the messages:"
+STARTED_CONVERSATION = "the user has started a conversation"
+IN_ORDER = "the conversation lists the messages in the order they were sent"
+OWNER_READS = "the first user is shown the conversation"
+NOT_SHOWN = "it is not shown to the other user"
+
+SIGNED_IN_SCENARIOS = {WELCOMED: SIGNED_IN, PING: WITH_SESSION, MESSAGE: WITH_SESSION,
+                       CONCURRENT: MANY_SIGNED_IN, DISCOVERY: SIGNED_IN, AGENT_RUN: WITH_SESSION,
+                       ORDER: WITH_SESSION, PRIVACY: WITH_CONVERSATION}
+
+# fault -> {scenario that must fail: the step at which it must fail}; every other scenario passes.
+DETECTS: dict[str, dict[str, str]] = {
+    "missing-mcp-tables": {DISCOVERY: SOME_SERVER, AGENT_RUN: EVENTS_IN_ORDER},
+    "health-down": {HEALTH: BACKEND_UP},
+    "db-down": {DATABASE: DATABASE_CONNECTED, DISCOVERY: SOME_SERVER, MESSAGE: STARTED_CONVERSATION,
+                AGENT_RUN: EVENTS_IN_ORDER, ORDER: STARTED_CONVERSATION,
+                PRIVACY: WITH_CONVERSATION},
+    "ws-auth-not-enforced": {NO_TOKEN: IS_REFUSED},
+    "invalid-token-accepted": {BAD_TOKEN: IS_REFUSED},
+    "refusal-without-close": {NO_TOKEN: IS_REFUSED, BAD_TOKEN: IS_REFUSED},
+    "ws-no-welcome": {WELCOMED: IS_WELCOMED, CONCURRENT: ALL_WELCOMED},
+    "ws-drop-after-welcome": {PING: PONG, MESSAGE: ACKNOWLEDGED, CONCURRENT: STAY_OPEN,
+                              AGENT_RUN: EVENTS_IN_ORDER, ORDER: SEND_MESSAGES},
+    "message-handler-error": {MESSAGE: ACKNOWLEDGED, ORDER: SEND_MESSAGES},
+    "messages-not-stored": {MESSAGE: CONTAINS, ORDER: IN_ORDER},
+    "messages-out-of-order": {ORDER: IN_ORDER},
+    "threads-not-persisted": {MESSAGE: CONTAINS, ORDER: IN_ORDER, PRIVACY: OWNER_READS},
+    "thread-leak": {PRIVACY: NOT_SHOWN},
+    "discovery-server-without-status": {DISCOVERY: SERVERS_NAMED},
+    "agent-skips-tool-events": {AGENT_RUN: EVENTS_IN_ORDER},
+    "agent-never-completes": {AGENT_RUN: EVENTS_IN_ORDER},
+    "agent-silent-failure": {AGENT_RUN: EVENTS_IN_ORDER},
+    "agent-mixed-run-ids": {AGENT_RUN: ONE_RUN},
+    "agent-slow": {AGENT_RUN: COMPLETES},
+    "db-sessions-broken": {DATABASE: DATABASE_CONNECTED, DISCOVERY: SOME_SERVER,
+                           MESSAGE: STARTED_CONVERSATION,
+                           AGENT_RUN: EVENTS_IN_ORDER, ORDER: STARTED_CONVERSATION,
+                           PRIVACY: WITH_CONVERSATION},
+    "slow-responses": {WELCOMED: IS_WELCOMED, PING: PONG, CONCURRENT: ALL_WELCOMED,
+                       HEALTH: BACKEND_UP},
+    "hang": {HEALTH: CHECK_HEALTH, DATABASE: CHECK_DETAILED},
+    "session-limit-1": {CONCURRENT: ALL_WELCOMED},
+    "bypass-rejected": {**SIGNED_IN_SCENARIOS, SIGN_IN: TOKEN_ACCEPTED},
+    "bypass-not-enforced": {WRONG_KEY: SIGN_IN_REFUSED},
 }
 
+# The four real defects of the platform at cc536e0b5: the report must name each in plain words.
+PLAIN_WORDS = {
+    "messages-not-stored": (MESSAGE, "acknowledged but not stored", "Product defect"),
+    "threads-not-persisted": (PRIVACY, "conversation not stored", "Product defect"),
+    "agent-silent-failure": (AGENT_RUN, "the agent run was silent: no event within",
+                             "Product defect"),
+    "db-sessions-broken": (DISCOVERY, "500 Internal Server Error on GET /api/mcp/servers",
+                           "Database sessions are failing"),
+}
 
-def test_table_covers_every_fault_and_every_scenario() -> None:
+VARIANT_NAMES = sorted(VARIANTS)
+# A fault's own waits: the slow agent needs more than its 10 s budget to complete at all.
+EXTRA = {"agent-slow": ["-D", "agent_timeout=15"]}
+
+
+def then_steps() -> set[tuple[str, str]]:
+    """(scenario, step) for every Then step (And/But after Then included) of the features."""
+    found, scenario, kind = set(), "", ""
+    for feature in sorted((ROOT / "features").glob("*.feature")):
+        for line in feature.read_text().splitlines():
+            text = line.strip()
+            if text.startswith(("Scenario:", "Scenario Outline:")):
+                scenario = text.split(":", 1)[1].strip().replace("<users>", "5")
+            keyword, _, rest = text.partition(" ")
+            if keyword in ("Given", "When", "Then"):
+                kind = keyword
+            if keyword in ("Given", "When", "Then", "And", "But") and kind == "Then":
+                found.add((scenario, rest.replace("<budget>", "2")))
+    return found
+
+
+def failing_steps(run) -> dict[str, str]:
+    """scenario -> the name of its failing step."""
+    return {name: next(step["name"] for step in element["steps"]
+                       if step.get("result", {}).get("status") in ("failed", "error"))
+            for name, element in run.scenarios.items()
+            if element["status"] in ("failed", "error")}
+
+
+def results(report_dir: Path) -> dict:
+    return json.loads((report_dir / "latest" / "results.json").read_text())
+
+
+def test_table_covers_every_fault_scenario_and_then_step() -> None:
     assert set(DETECTS) == set(FAULTS)
-    assert set().union(*(failing for failing, _, _ in DETECTS.values())) == ALL
+    assert set().union(*(set(row) for row in DETECTS.values())) == ALL
+    proven = {(scenario, step) for row in DETECTS.values() for scenario, step in row.items()}
+    never_failing = then_steps() - proven
+    assert never_failing == set(), f"Then steps that no fault makes fail: {sorted(never_failing)}"
+    assert {scenario for scenario, _ in then_steps()} == ALL
 
 
-def test_clean_stand_in_passes_every_p1_scenario(tmp_path) -> None:
-    run = run_behave(tmp_path, "--tags=@p1", *FAST)
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+def test_clean_stand_in_passes_every_p1_scenario(tmp_path, variant: str) -> None:
+    run = run_behave(tmp_path, "--tags=@p1", "-D", f"standin_variant={variant}", *FAST)
     assert set(run.scenarios) == ALL
     assert run.failing() == set(), run.stdout[-3000:]
     assert run.returncode == 0
+    assert results(tmp_path / "reports")["verdict"]["decision"] == "GO"
 
 
-@pytest.mark.parametrize("fault", sorted(DETECTS))
-def test_fault_fails_exactly_the_scenarios_that_depend_on_it(tmp_path, fault: str) -> None:
-    must_fail, named_in, words = DETECTS[fault]
-    run = run_behave(tmp_path, "--tags=@p1", "-D", f"standin_fault={fault}", *FAST)
+def _combinations(variants: list[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for variant in variants:
+        for fault in sorted(DETECTS):
+            try:
+                check_combination(variant, [fault])
+            except IncompatibleFaultError:
+                continue
+            pairs.append((variant, fault))
+    return pairs
+
+
+@pytest.mark.parametrize(("variant", "fault"), _combinations(VARIANT_NAMES))
+def test_fault_fails_exactly_its_scenarios_at_the_named_step(tmp_path, variant: str,
+                                                             fault: str) -> None:
+    run = run_behave(tmp_path, "--tags=@p1", "-D", f"standin_fault={fault}",
+                     "-D", f"standin_variant={variant}", *FAST, *EXTRA.get(fault, []))
     assert set(run.scenarios) == ALL
-    assert run.failing() == must_fail, run.stdout[-3000:]
-    assert words in run.errors(named_in)
+    assert failing_steps(run) == DETECTS[fault], run.stdout[-3000:]
     assert run.returncode != 0
+    if fault in PLAIN_WORDS:
+        scenario, finding, cause = PLAIN_WORDS[fault]
+        result = results(tmp_path / "reports")
+        found = {s["name"]: s for s in result["scenarios"]}[scenario]
+        assert finding in found["key_finding"]
+        assert found["classification"] == "product defect"
+        assert cause in result["diagnosis"]["root_cause"]
+
+
+def test_incompatible_variant_and_fault_end_in_one_sentence(tmp_path) -> None:
+    run = run_behave(tmp_path, "--tags=@p1", "-D", "standin_variant=handshake-403",
+                     "-D", "standin_fault=refusal-without-close")
+    assert run.returncode == 2
+    line = run.stderr.strip().splitlines()[-1]
+    assert "handshake-403" in line and "refusal-without-close" in line
+    assert "Traceback" not in run.stderr
+
+
+def test_unknown_variant_is_refused_with_the_list(tmp_path) -> None:
+    run = run_behave(tmp_path, "--tags=@p1", "-D", "standin_variant=gamma-9")
+    assert run.returncode == 2
+    assert re.search(r"unknown variant 'gamma-9'; known variants: .*handshake-403", run.stderr)
 
 
 def test_seed_incident_stops_at_discovery_after_sessions_passed(tmp_path) -> None:
@@ -80,3 +212,5 @@ def test_seed_incident_stops_at_discovery_after_sessions_passed(tmp_path) -> Non
     assert "GET http" in run.errors(DISCOVERY) and "/api/mcp/servers answered 500" in run.errors(DISCOVERY)
     assert all(run.scenarios.get(name, {}).get("status", "untested") in ("untested", "skipped")
                for name in ALL - sessions - {DISCOVERY})
+    result = results(tmp_path / "reports")
+    assert "missing table(s) `mcp_external_servers`" in result["diagnosis"]["root_cause"]

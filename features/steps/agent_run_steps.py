@@ -5,20 +5,27 @@ import time
 from behave import then, when
 from hamcrest import equal_to, less_than_or_equal_to
 
-from stagecheck.steps import contract, expect
+from stagecheck.steps import Classification, NoAnswer, contract, expect
 
 
 @when('the user asks an agent "{request}"')
 def step_ask_agent(context, request):
-    session, run = context.world.sessions.current, context.world.agent_run
+    session, run, settings = context.world.sessions.current, context.world.agent_run, context.run.settings
     started = time.perf_counter()
-    session.send({"type": "start_agent", "payload": {"user_request": request}})
     first = len(session.received)
-    try:
-        session.receive_until(lambda f: f.get("type") in contract.AGENT_END_EVENTS,
-                              context.run.settings.agent_timeout,
-                              "end of the agent run (agent_completed)")
-    except AssertionError as problem:  # judged by the Then steps, with what did arrive
+    try:  # judged by the Then steps, with what did arrive
+        session.send({"type": "start_agent", "payload": {"user_request": request}})
+        opening = session.receive_until(contract.is_agent_event, settings.ws_event_timeout,
+                                        "first event of the agent run")
+        if opening.get("type") not in contract.AGENT_END_EVENTS:
+            left = settings.agent_timeout - (time.perf_counter() - started)
+            session.receive_until(lambda f: f.get("type") in contract.AGENT_END_EVENTS,
+                                  max(left, 0.0), "end of the agent run (agent_completed)")
+    except NoAnswer as problem:
+        run.silent = not any(contract.is_agent_event(f) for f in session.received[first:])
+        run.problem = (f"the agent run was silent: no event within {settings.ws_event_timeout:g} s"
+                       if run.silent else str(problem))
+    except AssertionError as problem:
         run.problem = str(problem)
     run.elapsed_s = time.perf_counter() - started
     run.events = [f for f in session.received[first:] if contract.is_agent_event(f)]
@@ -31,9 +38,12 @@ def _kinds(context):
 @then("the user sees the progress events in this order:")
 def step_events_in_order(context):
     expected = [row["event"] for row in context.table]
-    problem = context.world.agent_run.problem
+    run = context.world.agent_run
     expect(context.world.log, _kinds(context), equal_to(expected),
-           f"an agent run should stream {', '.join(expected)}" + (f" ({problem})" if problem else ""))
+           f"an agent run should stream {', '.join(expected)}"
+           + (f" ({run.problem})" if run.problem else ""),
+           summary=run.problem if run.silent else "",
+           classification=Classification.PRODUCT if run.silent else None)
 
 
 @then("every progress event belongs to the same run")

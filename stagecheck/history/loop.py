@@ -94,7 +94,7 @@ class DeployLoop:
                             "embedded stand-in is new at every run")
         self.reports = Path(self.settings.report_dir)
         self.key = target_key(self.settings.target, self.settings.base_url,
-                              self.settings.standin_faults)
+                              self.settings.standin_faults, self.settings.standin_variant)
         self.started = time.monotonic()
         self.deadline = self.started + options.max_time_s
 

@@ -89,12 +89,14 @@ def scenario_key(feature: str, name: str) -> str:
     return f"{feature} / {name}"
 
 
-def target_key(target: str, backend_url: str, standin_faults: tuple[str, ...] = ()) -> str:
-    """The embedded stand-in is one target whatever port it got (one per set of faults: a
-    stand-in with a fault is another platform); elsewhere, the backend URL."""
+def target_key(target: str, backend_url: str, standin_faults: tuple[str, ...] = (),
+               standin_variant: str = "") -> str:
+    """The embedded stand-in is one target whatever port it got (one per variant and set of
+    faults: a stand-in with a fault is another platform); elsewhere, the backend URL."""
     if target != "local":
         return backend_url
-    return "local" + "".join(f"+{fault}" for fault in sorted(standin_faults))
+    variant = f"@{standin_variant}" if standin_variant and standin_variant != "default" else ""
+    return "local" + variant + "".join(f"+{fault}" for fault in sorted(standin_faults))
 
 
 class History:

@@ -12,11 +12,11 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from .. import contract
-from ..errors import TargetError
+from ..errors import CheckFailed, TargetError
 from ..run.exchanges import Redactor, excerpt
 from ..run.record import RunRecorder, ScenarioRecord
 from ..run.world import RunState
-from ..vocabulary import Status
+from ..vocabulary import Classification, Status
 from .diagnosis import diagnose
 from .evidence import classify, describe_exchange, failing_exchange
 from .impact import business_tags, decide, roll_up
@@ -52,7 +52,7 @@ def versions() -> dict[str, str]:
     return found
 
 
-def _step(step: Any, redact: Redactor) -> StepResult:
+def _step(step: Any, redact: Redactor, record: ScenarioRecord | None) -> StepResult:
     message = ""
     if step.error_message:
         message = str(step.error_message)
@@ -60,11 +60,31 @@ def _step(step: Any, redact: Redactor) -> StepResult:
         message = f"{type(step.exception).__name__}: {step.exception}"
     return StepResult(step.keyword, step.name, _status(step), round(step.duration or 0.0, 6),
                       excerpt(redact(message.strip()), 4000),
-                      type(step.exception).__name__ if step.exception is not None else "")
+                      type(step.exception).__name__ if step.exception is not None else "",
+                      step_type=str(step.step_type),
+                      checks=record.step_checks.get(id(step)) if record else None)
 
 
-def _key_finding(result: ScenarioResult, record: ScenarioRecord | None) -> str:
+def _failure(scenario: Any) -> BaseException | None:
+    """The exception of the scenario's failing step, if any."""
+    return next((s.exception for s in scenario.all_steps if s.exception is not None), None)
+
+
+def _classification(result: ScenarioResult, failure: BaseException | None) -> Classification:
+    """Why it failed: the network (a TargetError), what the failing check knew, or else the
+    report's reading of the exchanges."""
+    if isinstance(failure, TargetError):
+        return Classification.ENVIRONMENT
+    if isinstance(failure, CheckFailed) and failure.classification is not None:
+        return failure.classification
+    return classify(result, False)
+
+
+def _key_finding(result: ScenarioResult, record: ScenarioRecord | None,
+                 failure: BaseException | None) -> str:
     if result.failed:
+        if isinstance(failure, CheckFailed) and failure.summary:
+            return excerpt(failure.summary, 200)
         evidence = failing_exchange(result)
         if evidence and (evidence["error"] or (evidence["status"] or 0) >= 400):
             return describe_exchange(evidence)
@@ -96,7 +116,7 @@ def scenario_result(feature: Any, scenario: Any, record: ScenarioRecord | None,
     status = _status(scenario)
     if record is None and status == Status.SKIPPED:
         status = Status.UNTESTED  # selected, never reached
-    steps = [_step(step, redact) for step in scenario.all_steps]
+    steps = [_step(step, redact, record) for step in scenario.all_steps]
     result = ScenarioResult(
         name=OUTLINE_SUFFIX.sub("", scenario.name), feature=feature.name, location=str(scenario.location),
         tags=sorted({*map(str, feature.tags), *map(str, scenario.tags)}),
@@ -108,10 +128,10 @@ def scenario_result(feature: Any, scenario: Any, record: ScenarioRecord | None,
         error_message=next((s.error_message for s in steps if s.error_message), ""),
         skip_reason=redact(str(scenario.skip_reason or "")) if status == Status.SKIPPED else "",
     )
+    failure = _failure(scenario)
     if result.failed:
-        result.classification = classify(result, any(
-            isinstance(step.exception, TargetError) for step in scenario.all_steps))
-    result.key_finding = _key_finding(result, record)
+        result.classification = _classification(result, failure)
+    result.key_finding = _key_finding(result, record, failure)
     return result
 
 
@@ -158,6 +178,7 @@ def build_result(context: Any, run: RunState, recorder: RunRecorder) -> RunResul
         ws_url=run.target.ws_url, target_version=probed_version(health),
         tag_expression=tag_expression, stop_on_failure=bool(config.stop),
         interrupted=interrupted, insecure_tls=run.settings.insecure_tls,
-        standin_faults=list(run.target.standin_faults), versions=versions())
+        standin_faults=list(run.target.standin_faults), versions=versions(),
+        standin_variant=run.target.standin_variant)
     return RunResult(SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
                      diagnosis)

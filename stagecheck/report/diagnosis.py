@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from ..vocabulary import Classification, Finding
-from .evidence import server_error
+from .evidence import database_reported_down, failing_database_routes, server_error
 from .model import Diagnosis, HealthProbe, NextStep, ScenarioResult, SchemaProbe
 
 CATALOG = Path(__file__).with_name("remediations.toml")
-SCHEMA_FINDINGS = frozenset({Finding.SCHEMA_MISSING_TABLES, Finding.SCHEMA_BEHIND_HEAD})
+SERVER_SIDE_FINDINGS = frozenset({Finding.SCHEMA_MISSING_TABLES, Finding.SCHEMA_BEHIND_HEAD,
+                                  Finding.DATABASE_DOWN, Finding.DATABASE_SESSIONS})
 
 
 class _Blank(dict[str, str]):
@@ -28,6 +29,12 @@ def load_catalog(path: Path = CATALOG) -> list[dict[str, Any]]:
     return entries
 
 
+def _schema_complete(schema: SchemaProbe | None) -> bool:
+    """Nothing missing and nothing pending, as far as the schema probe saw (or was not run)."""
+    return schema is None or (schema.reachable and not schema.missing_tables
+                              and not schema.revisions_behind)
+
+
 def findings(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
              schema: SchemaProbe | None) -> list[str]:
     """The catalog keys that this run matches, most specific first."""
@@ -38,9 +45,13 @@ def findings(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
         keys.append(Finding.SCHEMA_BEHIND_HEAD)
     if health is not None and not health.up:
         keys.append(Finding.HEALTH_DOWN)
-    # A schema finding explains server errors, a health finding explains an unreachable target.
+    elif database_reported_down(scenarios):
+        keys.append(Finding.DATABASE_DOWN)
+    elif len(failing_database_routes(scenarios)) >= 2 and _schema_complete(schema):
+        keys.append(Finding.DATABASE_SESSIONS)
+    # A schema or database finding explains server errors, a health finding an unreachable target.
     explained: set[Classification] = set()
-    if keys and keys[0] in SCHEMA_FINDINGS and all(
+    if keys and keys[0] in SERVER_SIDE_FINDINGS and all(
             server_error(s) for s in scenarios
             if s.failed and s.classification == Classification.PRODUCT):
         explained.add(Classification.PRODUCT)
@@ -60,17 +71,31 @@ def root_cause(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
     failed = [s for s in scenarios if s.failed]
     if not failed:
         return "No failure: nothing to explain."
-    if schema and schema.reachable and schema.missing_tables:
+    keys = findings(scenarios, health, schema)
+    health_state = "green" if health and health.up else "as reported below"
+    if schema and Finding.SCHEMA_MISSING_TABLES in keys:
         tables = ", ".join(f"`{t}`" for t in schema.missing_tables)
         behind = (f", {schema.revisions_behind} revision(s) short of head"
                   if schema.revisions_behind else "")
         return (f"The database is missing table(s) {tables}: it is at migration "
                 f"`{schema.current_revision or 'none'}`, head is `{schema.expected_revision}`"
                 f"{behind}. Requests that read them fail with a server error while health stays "
-                f"{'green' if health and health.up else 'as reported below'}.")
-    if health is not None and not health.up:
+                f"{health_state}.")
+    if health is not None and Finding.HEALTH_DOWN in keys:
         answer = f"answered {health.status}" if health.status else f"did not answer ({health.error})"
         return f"The backend is not healthy: its health check {answer}."
+    if Finding.DATABASE_DOWN in keys:
+        return ("The backend reports its database unreachable: the detailed health answered 503, "
+                "and requests that need the database fail.")
+    if Finding.DATABASE_SESSIONS in keys:
+        routes = failing_database_routes(scenarios)
+        checked = ("the schema is complete (at migration "
+                   f"`{schema.current_revision or 'none'}`)" if schema
+                   else "the schema was not checked (-D database_url checks it)")
+        return (f"Database sessions are failing: {len(routes)} database-backed routes answered "
+                f"500 ({', '.join(routes)}) while health stays {health_state} and {checked}. "
+                "The tables are there; the backend cannot open database sessions (its engine or "
+                "connection pool configuration).")
     first = failed[0]
     return (f"{first.classification.capitalize() or 'Failure'}: {first.key_finding} "
             f"(in \u201c{first.name}\u201d)"
@@ -87,6 +112,7 @@ def diagnose(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
                       current=f"`{schema.current_revision or 'none'}`",
                       head=f"`{schema.expected_revision or 'unknown'}`",
                       behind=str(schema.revisions_behind or 0), database=schema.database)
+    values.setdefault("routes", ", ".join(f"`{r}`" for r in failing_database_routes(scenarios)))
     steps = []
     for key in findings(scenarios, health, schema):
         for entry in catalog:

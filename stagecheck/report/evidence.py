@@ -3,11 +3,14 @@ functions of the result model, shared by the build, the diagnosis and the views)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
 import httpx
 
+from .. import contract
+from ..run.exchanges import OWN_CLOSE
 from ..vocabulary import Channel, Classification, Status
 from .model import ScenarioResult
 
@@ -28,12 +31,14 @@ def classify(scenario: ScenarioResult, target_failure: bool) -> Classification:
 
 
 def failing_exchange(scenario: ScenarioResult) -> dict[str, Any] | None:
-    """The evidence: the last exchange with an error status or a network error, else the last."""
+    """The evidence: the last exchange with an error status or a network error, else the last
+    one the target had a part in (our own close of a session proves nothing)."""
     for exchange in reversed(scenario.exchanges):
         if exchange["error"] or (exchange["channel"] == Channel.HTTP
                                  and (exchange["status"] or 0) >= 400):
             return exchange
-    return scenario.exchanges[-1] if scenario.exchanges else None
+    theirs = [e for e in scenario.exchanges if e["action"] != OWN_CLOSE]
+    return theirs[-1] if theirs else None
 
 
 def server_error(scenario: ScenarioResult) -> bool:
@@ -45,7 +50,7 @@ def server_error(scenario: ScenarioResult) -> bool:
 
 def describe_exchange(exchange: dict[str, Any]) -> str:
     """`500 Internal Server Error on GET /api/mcp/servers`, or the network error."""
-    path = httpx.URL(exchange["url"]).raw_path.decode("ascii", "replace").split("?")[0]
+    path = path_of(exchange)
     if exchange["error"]:
         return f"{exchange['error']} on {exchange['action']} {path}"
     status = exchange["status"]
@@ -54,3 +59,29 @@ def describe_exchange(exchange: dict[str, Any]) -> str:
     except ValueError:
         phrase = ""
     return f"{status}{phrase} on {exchange['action']} {path}"
+
+
+def path_of(exchange: dict[str, Any]) -> str:
+    return httpx.URL(exchange["url"]).raw_path.decode("ascii", "replace").split("?")[0]
+
+
+def failing_database_routes(scenarios: Sequence[ScenarioResult]) -> list[str]:
+    """`GET /api/mcp/servers`, …: the database-backed routes that answered 5xx in this run."""
+    found = {f"{e['action']} {_route(path_of(e))}" for s in scenarios for e in s.exchanges
+             if e["channel"] == Channel.HTTP and (e["status"] or 0) >= 500
+             and path_of(e).startswith(contract.DATABASE_ROUTES)}
+    return sorted(found)
+
+
+def database_reported_down(scenarios: Sequence[ScenarioResult]) -> bool:
+    """Whether the detailed health answered 503 in this run: the backend says its database is
+    unreachable, which is not the same as failing sessions."""
+    return any(e["channel"] == Channel.HTTP and e["status"] == 503
+               and path_of(e) == contract.DETAILED_HEALTH for s in scenarios for e in s.exchanges)
+
+
+def _route(path: str) -> str:
+    """The route of a path, ids left out: /api/threads/<id>/messages."""
+    parts = path.split("/")
+    return "/".join("{id}" if len(part) >= 16 and any(c.isdigit() for c in part) else part
+                    for part in parts)

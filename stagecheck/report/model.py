@@ -25,9 +25,16 @@ class StepResult:
     duration_s: float
     error_message: str = ""
     error_type: str = ""
+    step_type: str = ""              # given, when or then (And/But take the one before)
+    checks: int | None = None        # checks the step made; None when not recorded
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
+
+    @property
+    def hollow(self) -> bool:
+        """A passing Then step that checked nothing: it proved nothing."""
+        return self.status == Status.PASSED and self.step_type == "then" and self.checks == 0
 
 
 @dataclass
@@ -84,6 +91,7 @@ class RunFacts:
     standin_faults: list[str]
     insecure_tls: bool
     versions: dict[str, str]
+    standin_variant: str = ""
 
 
 @dataclass

@@ -129,6 +129,7 @@ def report_view(result: RunResult) -> dict[str, Any]:
         "priority_bars": bars(result.impact.by_priority),
         "area_bars": bars(result.impact.by_area),
         "hollow": [s for s in scenarios if s.hollow],
+        "hollow_steps": [(s, st) for s in scenarios for st in s.steps if st.hollow],
         "undefined_steps": undefined_steps,
         "health_curl": shlex.join(["curl", "-sS", "-i", result.diagnosis.health.url])
         if result.diagnosis.health else "",

@@ -9,22 +9,27 @@ import httpx
 from hamcrest import assert_that, equal_to, is_in
 from hamcrest.core.matcher import Matcher
 
+from ..errors import CheckFailed
+from ..vocabulary import Classification
 from .exchanges import ExchangeLog, excerpt
 from .http import describe, json_body
 
 T = TypeVar("T")
 
 
-def expect(log: ExchangeLog, actual: T, matcher: Matcher[T], reason: str) -> None:
+def expect(log: ExchangeLog, actual: T, matcher: Matcher[T], reason: str, *, summary: str = "",
+           classification: Classification | None = None) -> None:
     """assert_that(actual, matcher, reason), counted; the reason says what was expected of whom.
 
-    The message is redacted and capped: hamcrest prints the actual value, which may be a whole
-    response body with tokens in it."""
+    A failure raises CheckFailed, carrying `summary` (what broke, in plain words) and
+    `classification` when the step knows them. The message is redacted and capped: hamcrest
+    prints the actual value, which may be a whole response body with tokens in it."""
     log.assertions += 1
     try:
         assert_that(actual, matcher, reason)
     except AssertionError as failure:
-        raise AssertionError(log.redact(excerpt(str(failure), 3000))) from None
+        raise CheckFailed(log.redact(excerpt(str(failure), 3000)), log.redact(summary),
+                          classification) from None
 
 
 def expect_json(log: ExchangeLog, response: httpx.Response, status: int | Collection[int],

@@ -11,6 +11,8 @@ from ..vocabulary import Channel
 
 EXCERPT_CHARS = 2000
 REDACTED = "[redacted]"
+OWN_CLOSE = "close (by the release gate)"   # our own close: never evidence against the target
+TARGET_CLOSE = "close (by the target)"
 SECRET_KEYS = ("access_token", "refresh_token", "token", "authorization", "x-e2e-bypass-key",
                "cookie", "set-cookie", "password", "credentials", "secret")
 _KEY_VALUE = re.compile(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from hamcrest import equal_to, has_key
 
 from .. import contract
+from ..errors import NoAnswer, SessionClosed
+from ..vocabulary import Classification
 from .checks import expect, expect_json
-from .http import HttpClient, describe
+from .http import HttpClient, describe, json_body
 from .sessions import LiveSession
 from .target import Target
 from .users import SignedInUser
@@ -37,19 +40,48 @@ def conversation_messages(http: HttpClient, target: Target, user: SignedInUser,
 
 def message_contents(http: HttpClient, response: httpx.Response) -> list[str]:
     """The contents of a thread's messages, oldest first as listed; asserts the shape."""
-    body = expect_json(http.log, response, 200, "the conversation should be readable by its owner")
-    messages = contract.thread_messages(body)
+    missing = response.status_code == 404  # the owner's own conversation: it was never stored
+    expect(http.log, response.status_code, equal_to(200),
+           f"the conversation should be readable by its owner, but {describe(response, http.log)}",
+           summary="conversation not stored: its own user gets 404" if missing else "",
+           classification=Classification.PRODUCT if missing else None)
+    messages = contract.thread_messages(json_body(response, http.log))
     expect(http.log, messages is not None, equal_to(True),
            f"the conversation should list its messages, but {describe(response, http.log)}")
     return [str(m.get("content")) for m in messages or [] if isinstance(m, dict)]
 
 
+@dataclass(frozen=True)
+class MessageAnswer:
+    """The platform's answer to a user message: its frame, or why none came."""
+
+    frame: dict[str, Any] | None
+    problem: str = ""
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.frame is not None and contract.is_acknowledgement(self.frame)
+
+    def describe(self) -> str:
+        """What the platform answered, in words."""
+        if self.frame is None:
+            return self.problem
+        details = " ".join(str(v) for v in (contract.error_code(self.frame),
+                                            self.frame.get("message")) if v)
+        return f"{self.frame.get('type')!r} {details}".strip()
+
+
 def send_user_message(session: LiveSession, thread_id: str | None, text: str,
-                      timeout: float) -> dict[str, Any]:
-    """Send a chat message and return the platform's answer to it (ack or error)."""
+                      timeout: float) -> MessageAnswer:
+    """Send a chat message and wait for the platform's answer to it (an acknowledgement or an
+    error); other frames are kept, never taken for it. A closed or silent session is an
+    answer too, judged by the Then steps."""
     payload: dict[str, Any] = {"content": text}
     if thread_id is not None:
         payload["thread_id"] = thread_id
-    session.send({"type": contract.USER_MESSAGE, "payload": payload})
-    return session.receive_until(lambda f: f.get("type") in ("ack", "error_message"), timeout,
-                                 "acknowledgement of the message")
+    try:
+        session.send({"type": contract.USER_MESSAGE, "payload": payload})
+        return MessageAnswer(session.receive_until(contract.is_answer_to_message, timeout,
+                                                   "acknowledgement of the message"))
+    except (NoAnswer, SessionClosed) as problem:
+        return MessageAnswer(None, f"nothing: {problem}")

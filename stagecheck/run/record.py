@@ -21,6 +21,7 @@ class ScenarioRecord:
     exchanges: list[Exchange] = field(default_factory=list)
     assertions: int = 0
     finding: str = ""
+    step_checks: dict[int, int] = field(default_factory=dict)  # id(step) -> checks it made
 
 
 def new_run_id() -> str:

@@ -8,16 +8,16 @@ import json
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from .. import contract
-from ..errors import SessionClosed, TargetError, TargetTimeout, TargetUnreachable, tls_refusal
+from ..errors import NoAnswer, SessionClosed, TargetError, TargetTimeout, TargetUnreachable, tls_refusal
 from ..vocabulary import Channel
-from .exchanges import ExchangeLog
+from .exchanges import OWN_CLOSE, TARGET_CLOSE, ExchangeLog
 
 Frame = dict[str, Any]
 MAX_KEPT_FRAMES = 500  # a flooding server must not fill memory or the report
@@ -25,16 +25,39 @@ MAX_KEPT_FRAMES = 500  # a flooding server must not fill memory or the report
 
 @dataclass
 class SessionAttempt:
-    """The outcome of opening a session: open, or refused (by status or by close code)."""
+    """The outcome of opening a session: open, refused at the handshake, or accepted and then
+    closed after an auth error (as the platform does since 2025-09-07)."""
 
     session: LiveSession | None = None
-    refused_status: int | None = None
-    close_code: int | None = None
+    refused_status: int | None = None     # the handshake was answered with this HTTP status
+    close_code: int | None = None         # the target closed the session with this code
+    error: Frame | None = None            # the error frame the target sent before closing
+    served: list[str] = field(default_factory=list)  # frames that served the session
+    answered_after_error: bool = False    # still answered a ping after its error
+    waited_s: float = 0.0                 # how long we waited for the close
 
     @property
     def refused(self) -> bool:
+        """Refused: handshake 401/403, or closed 1008/1011 without serving anything first."""
         return (self.refused_status in contract.REFUSAL_STATUSES
-                or self.close_code == contract.REFUSAL_CLOSE_CODE)
+                or (self.close_code in contract.REFUSAL_CLOSE_CODES and not self.served))
+
+    def how(self) -> str:
+        """How the target answered, in words: the refusal, or what it did instead."""
+        if self.refused_status is not None:
+            return f"the handshake was answered {self.refused_status}"
+        error = (f"it sent {self.error.get('type')} {contract.error_code(self.error)}".rstrip()
+                 if self.error else "")
+        if self.served:
+            return f"it was accepted and served the session ({', '.join(self.served[:3])})"
+        if self.close_code is not None:
+            return f"{error or 'it sent no error'}, then closed the session with {self.close_code}"
+        if self.error is None:
+            return f"it was accepted and stayed open, silent, for {self.waited_s:.0f} s"
+        if self.answered_after_error:
+            return (f"{error}, but kept the session open: it still answered a ping "
+                    f"{self.waited_s:.0f} s later")
+        return f"{error}, but did not close the session within {self.waited_s:.0f} s"
 
 
 class LiveSession:
@@ -88,9 +111,9 @@ class LiveSession:
                 raw = await asyncio.wait_for(self._connection.recv(), remaining)
             except TimeoutError:
                 self.log.record(Channel.WS, "receive", self.url, None, time.perf_counter() - started,
-                                error=f"no {what} within {timeout:g} s")
-                raise TargetTimeout(f"no {what} arrived on {self.url} within {timeout:g} s "
-                                    f"(frames seen: {self._seen()})") from None
+                                error=f"no {what} within {round(timeout, 1):g} s")
+                raise NoAnswer(f"no {what} arrived on {self.url} within {round(timeout, 1):g} s "
+                               f"(frames seen: {self._seen()})") from None
             except ConnectionClosed as exc:
                 self.log.record(Channel.WS, "receive", self.url, _code(exc),
                                 time.perf_counter() - started, error="session closed")
@@ -122,13 +145,19 @@ class LiveSession:
         self._loop.run_until_complete(self.close_async())
 
     async def close_async(self) -> None:
+        """Close the session; the exchange records the target's close code only when the target
+        closed first (our own 1000 is never evidence against it)."""
+        by_target = self._connection.close_code
         started = time.perf_counter()
         try:
             await asyncio.wait_for(self._connection.close(), 5)
         except (TimeoutError, ConnectionClosed, OSError):
             self._connection.transport.abort()
-        self.log.record(Channel.WS, "close", self.url, self._connection.close_code,
-                        time.perf_counter() - started)
+        if by_target is not None:
+            self.log.record(Channel.WS, TARGET_CLOSE, self.url, by_target,
+                            time.perf_counter() - started)
+        else:
+            self.log.record(Channel.WS, OWN_CLOSE, self.url, None, time.perf_counter() - started)
 
 
 def _code(exc: ConnectionClosed) -> int | None:
@@ -189,13 +218,31 @@ def open_session(url: str, token: str | None, log: ExchangeLog, loop: asyncio.Ab
 
 
 def wait_for_refusal(attempt: SessionAttempt, timeout: float) -> None:
-    """Newer platforms accept, then close with 1008: wait for that, or for a first frame."""
+    """After an accepted handshake, wait for the platform to close the session (it sends an
+    auth error first); stop early once it serves the session. If it stays open after its
+    error, a ping tells whether it still answers."""
     session = attempt.session
     if session is None:
         return
+    started = time.perf_counter()
     try:
-        session.receive_until(lambda frame: True, timeout, "frame")
+        while not attempt.served:
+            left = timeout - (time.perf_counter() - started)
+            frame = session.receive_until(lambda _: True, max(left, 0.0),
+                                          "close of the refused session")
+            kind = str(frame.get("type"))
+            if contract.is_error(frame):
+                attempt.error = attempt.error or frame
+            elif kind not in contract.UNSOLICITED:
+                attempt.served.append(kind)
     except SessionClosed:
         attempt.close_code = session.close_code
-    except TargetTimeout:
-        pass  # the session stayed open and silent: not refused
+    except NoAnswer:
+        if attempt.error is not None:
+            try:
+                session.send({"type": "ping"})
+                session.receive_until(lambda f: f.get("type") == "pong", min(timeout, 2.0), "pong")
+                attempt.answered_after_error = True
+            except AssertionError:
+                pass
+    attempt.waited_s = time.perf_counter() - started

@@ -16,8 +16,9 @@ from ..errors import ConfigError
 TARGETS = ("local", "staging", "production")
 DURATIONS = {"http_timeout": 30.0, "health_timeout": 5.0, "ws_event_timeout": 15.0,
              "agent_timeout": 60.0, "connect_timeout": 10.0}
-TEXT = {"target": "local", "standin_fault": "", "base_url": "", "auth_url": "", "ws_url": "",
-        "report_dir": "reports", "database_url": "", "expected_revision": "", "history": ""}
+TEXT = {"target": "local", "standin_fault": "", "standin_variant": "", "base_url": "",
+        "auth_url": "", "ws_url": "", "report_dir": "reports", "database_url": "",
+        "expected_revision": "", "history": ""}
 FLAGS = ("insecure_tls", "allow_destructive")
 KNOWN = set(DURATIONS) | set(TEXT) | set(FLAGS)
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
@@ -29,6 +30,7 @@ class Settings:
 
     target: str = "local"
     standin_faults: tuple[str, ...] = ()
+    standin_variant: str = ""  # "" is the stand-in's default variant
     base_url: str = ""
     auth_url: str = ""
     ws_url: str = ""
@@ -92,6 +94,24 @@ def check_url(name: str, url: str, schemes: tuple[str, ...]) -> str:
     return url.rstrip("/")
 
 
+def _check_standin(variant: str, faults: tuple[str, ...]) -> None:
+    """The stand-in can play this variant with these faults, or ConfigError saying why not."""
+    from standin import FAULTS, VARIANTS, StandinError, check_combination  # its public API only
+
+    unknown = [name for name in faults if name not in FAULTS]
+    if unknown:
+        raise ConfigError(f"setting standin_fault names an unknown fault {unknown[0]!r}; "
+                          f"known faults: {', '.join(FAULTS)}")
+    if variant and variant not in VARIANTS:
+        raise ConfigError(f"setting standin_variant names an unknown variant {variant!r}; "
+                          f"known variants: {', '.join(VARIANTS)}")
+    try:
+        check_combination(variant or "default", faults)
+    except StandinError as exc:
+        raise ConfigError(f"setting standin_variant={variant or 'default'} and standin_fault "
+                          f"cannot combine: {exc}") from None
+
+
 def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Settings:
     """Read and check every setting; raises ConfigError with one sentence naming the setting."""
     environ = os.environ if environ is None else environ
@@ -105,15 +125,12 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
     if target not in TARGETS:
         raise ConfigError(f"setting target must be one of {', '.join(TARGETS)}, not {target!r}")
     faults = tuple(f.strip() for f in raw["standin_fault"].split(",") if f.strip())
-    if faults and target != "local":
-        raise ConfigError("setting standin_fault only applies to target=local")
-    if faults:
-        from standin import FAULTS  # the stand-in's public list, not its internals
-
-        unknown = [name for name in faults if name not in FAULTS]
-        if unknown:
-            raise ConfigError(f"setting standin_fault names an unknown fault {unknown[0]!r}; "
-                              f"known faults: {', '.join(FAULTS)}")
+    variant = raw["standin_variant"]
+    for name, given in (("standin_fault", faults), ("standin_variant", variant)):
+        if given and target != "local":
+            raise ConfigError(f"setting {name} only applies to target=local")
+    if target == "local":
+        _check_standin(variant, faults)
     bypass_key = environ.get("E2E_OAUTH_SIMULATION_KEY", "")
     token = environ.get("STAGING_TEST_JWT_TOKEN", "")
     urls = {"base_url": "", "auth_url": "", "ws_url": ""}
@@ -147,7 +164,8 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
             if parts.scheme in ("http", "ws") and not is_loopback(parts.hostname or ""):
                 raise ConfigError(f"refusing to send credentials unencrypted to {url}: use "
                                   "https:// and wss://, or a loopback address")
-    return Settings(target=target, standin_faults=faults, report_dir=raw["report_dir"] or "reports",
+    return Settings(target=target, standin_faults=faults, standin_variant=variant,
+                    report_dir=raw["report_dir"] or "reports",
                     database_url=raw["database_url"], expected_revision=raw["expected_revision"],
                     history=raw["history"] or str(Path(raw["report_dir"] or "reports")
                                                   / "history.sqlite"),

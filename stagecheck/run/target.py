@@ -19,6 +19,7 @@ class Target:
     token: str = field(default="", repr=False)
     database_url: str = field(default="", repr=False)
     standin_faults: tuple[str, ...] = ()
+    standin_variant: str = ""
     migration_revisions: tuple[str, ...] = ()  # base to head, when known
 
     @property
@@ -37,7 +38,9 @@ def open_target(settings: Settings) -> Iterator[Target]:
         return
     from standin import start_standin  # the suite's only door into the stand-in
 
-    with start_standin(faults=settings.standin_faults) as standin:
+    variant = settings.standin_variant or "default"
+    with start_standin(faults=settings.standin_faults, variant=variant) as standin:
         yield Target("local", standin.urls.backend_url, standin.urls.auth_url, standin.urls.ws_url,
                      standin.bypass_key, "", settings.database_url or standin.database_url,
-                     settings.standin_faults, standin.migration_revisions)
+                     settings.standin_faults, settings.standin_variant,
+                     standin.migration_revisions)

@@ -64,6 +64,7 @@ def forged_token(user: SignedInUser | None = None) -> str:
     now = int(time.time())
     return jwt.encode({"sub": user.user_id if user else str(uuid.uuid4()),
                        "email": "forged@example.com", "permissions": ["read"], "iat": now,
-                       "exp": now + 900, "type": "access", "iss": "netra-auth-service",
+                       "exp": now + 900, "token_type": "access", "type": "access",
+                       "iss": "netra-auth-service",
                        "aud": "netra-platform", "jti": str(uuid.uuid4())},
                       "not-the-platform-key-" + uuid.uuid4().hex, algorithm="HS256")

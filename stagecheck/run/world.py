@@ -18,6 +18,7 @@ import httpx
 from .. import contract
 from .exchanges import ExchangeLog
 from .http import HttpClient
+from .platform import MessageAnswer
 from .record import RunRecorder
 from .sessions import LiveSession, SessionAttempt, open_session_async
 from .settings import Settings
@@ -118,7 +119,8 @@ class Chat:
 
     thread_id: str | None = None
     sent: list[str] = field(default_factory=list)
-    answers: list[dict[str, Any]] = field(default_factory=list)
+    answers: list[MessageAnswer] = field(default_factory=list)
+    owner_response: httpx.Response | None = None  # the owner reading the conversation back
 
 
 @dataclass
@@ -128,6 +130,7 @@ class AgentRun:
     events: list[dict[str, Any]] = field(default_factory=list)
     elapsed_s: float | None = None
     problem: str | None = None
+    silent: bool = False  # not a single event came
 
 
 @dataclass

@@ -157,7 +157,13 @@ def test_clean_stand_in_passes_every_p1_scenario(tmp_path, variant: str) -> None
     assert set(run.scenarios) == ALL
     assert run.failing() == set(), run.stdout[-3000:]
     assert run.returncode == 0
-    assert results(tmp_path / "reports")["verdict"]["decision"] == "GO"
+    result = results(tmp_path / "reports")
+    assert result["verdict"]["decision"] == "GO"
+    assert result["facts"]["standin_variant"] == variant
+    then_steps_run = [step for s in result["scenarios"] for step in s["steps"]
+                      if step["step_type"] == "then"]
+    assert len(then_steps_run) == len(then_steps())  # each one recorded, and none hollow:
+    assert all(step["checks"] >= 1 for step in then_steps_run)
 
 
 def _combinations(variants: list[str]) -> list[tuple[str, str]]:

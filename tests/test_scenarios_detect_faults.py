@@ -220,3 +220,19 @@ def test_seed_incident_stops_at_discovery_after_sessions_passed(tmp_path) -> Non
                for name in ALL - sessions - {DISCOVERY})
     result = results(tmp_path / "reports")
     assert "missing table(s) `mcp_external_servers`" in result["diagnosis"]["root_cause"]
+
+
+def test_the_build_of_the_seed_day_is_judged_as_its_code_behaves(tmp_path) -> None:
+    """cc536e0b5 had three defects at once: the gate must fail exactly the scenarios that rely on
+    them, for those reasons, and pass everything that worked (the contract's last section)."""
+    defects = "messages-not-stored,threads-not-persisted,agent-silent-failure"
+    run = run_behave(tmp_path, "--tags=@p1", "-D", f"standin_fault={defects}", *FAST)
+    assert failing_steps(run) == {MESSAGE: CONTAINS, ORDER: IN_ORDER, PRIVACY: OWNER_READS,
+                                  AGENT_RUN: EVENTS_IN_ORDER}
+    result = results(tmp_path / "reports")
+    findings = {s["name"]: s["key_finding"] for s in result["scenarios"]}
+    assert findings[PRIVACY] == "conversation not stored: its own user gets 404"
+    assert findings[AGENT_RUN].startswith("the agent run was silent")
+    assert {s["classification"] for s in result["scenarios"] if s["status"] == "failed"} == {
+        "product defect"}
+    assert result["verdict"]["decision"] == "NO-GO"

@@ -2,7 +2,7 @@
 
 from behave import use_fixture
 
-from stagecheck.fixtures import count_checks, run_fixture, scenario_fixture
+from stagecheck.fixtures import record_step, run_fixture, scenario_fixture
 
 
 def before_all(context):
@@ -14,4 +14,4 @@ def before_scenario(context, scenario):
 
 
 def after_step(context, step):
-    count_checks(context, step)
+    record_step(context, step)

@@ -1,9 +1,12 @@
-"""The end of a run: the result model, what changed since the last runs, the reports, the
-history, and the verdict line on the console."""
+"""The end of a run: the result model, what changed since the last runs, the reports (with
+verdict.json), the history, retention, and the outcome the exit status and verdict line carry."""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +14,75 @@ from .errors import HistoryError
 from .history.changes import compute_changes
 from .history.store import History, target_key
 from .report.build import build_result, iso
+from .report.model import RunResult
+from .report.render import render_summary
 from .report.view import money
-from .report.write import write_reports
+from .report.write import prune_runs, report_paths, write_reports
 from .run.record import RunRecorder
+from .run.settings import Settings
 from .run.world import RunState
+from .vocabulary import Decision, ExitCode, Status
+
+VERDICT_FILE = "verdict.json"
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """What a run concluded: the verdict (None when it could not be judged), where its report
+    is (None when it could not be written, and why), and the exit status that says so."""
+
+    decision: Decision | None
+    reason: str
+    revenue_at_risk: float
+    report: Path | None
+    problem: str
+    interrupted: bool
+    exit_code: ExitCode
+
+    def line(self) -> str:
+        """The verdict line, always the last line of ours on the console."""
+        if self.decision is None:
+            return f"Release gate: could not judge · {self.problem} · exit {self.exit_code}"
+        state = " (interrupted)" if self.interrupted else ""
+        where = f"report {self.report}" if self.report else f"no report: {self.problem}"
+        return (f"Release gate: {self.decision}{state} · revenue at risk "
+                f"{money(self.revenue_at_risk)} · {where} · exit {self.exit_code}")
+
+
+def exit_code(decision: Decision | None, interrupted: bool, written: bool,
+              settings: Settings) -> ExitCode:
+    """The exit status for a verdict: 0 GO, 1 NO-GO, 3 AT RISK (0 with at_risk_exit=0),
+    2 when there is no verdict or no report, 130 when interrupted."""
+    if interrupted:
+        return ExitCode.INTERRUPTED
+    if decision is None or not written:
+        return ExitCode.NOT_JUDGED
+    if decision == Decision.AT_RISK:
+        return ExitCode.AT_RISK if settings.at_risk_exit else ExitCode.GO
+    return ExitCode.GO if decision == Decision.GO else ExitCode.NO_GO
+
+
+def verdict_json(result: RunResult, report_dir: str, code: ExitCode) -> str:
+    """verdict.json: what a pipeline needs to act on the run, without reading the report."""
+    scenarios = result.scenarios
+    paths = report_paths(report_dir, result.facts.run_id)
+    return json.dumps({
+        "schema_version": 1,
+        "run_id": result.facts.run_id,
+        "decision": result.verdict.decision,
+        "reason": result.verdict.reason,
+        "exit_code": int(code),
+        "revenue_at_risk": result.impact.revenue_at_risk,
+        "revenue_unverified": result.impact.revenue_unverified,
+        "counts": {"selected": len(scenarios),
+                   "passed": sum(s.status == Status.PASSED for s in scenarios),
+                   "failed": sum(s.failed for s in scenarios),
+                   "not_verified": sum(s.unverified for s in scenarios)},
+        "target": result.facts.target,
+        "target_version": result.facts.target_version,
+        "interrupted": result.facts.interrupted,
+        "reports": {fmt: str(path) for fmt, path in paths.items()},
+    }, indent=2, allow_nan=False) + "\n"
 
 
 def run_target_key(run: RunState) -> str:
@@ -39,36 +107,57 @@ def open_history(run: RunState, recorder: RunRecorder, tag_expression: str) -> H
     return history
 
 
+def _step_summary(result: RunResult) -> None:
+    """Append the executive summary to a GitHub Actions job summary, when running in one."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    try:
+        with open(target, "a", encoding="utf-8") as summary:
+            summary.write(render_summary(result))
+    except OSError as exc:
+        say(f"stagecheck: the job summary could not be written to {target}: {exc.strerror}")
+
+
 def conclude(context: Any, run: RunState, recorder: RunRecorder,
-             history: History | None) -> Path | None:
-    """Write the reports and the history, and say the verdict on the real console; one clear
-    line when something cannot be written."""
-    console = sys.__stdout__ or sys.stdout
+             history: History | None) -> GateOutcome:
+    """Build the result, write the reports and the history, prune old runs; one clear line for
+    anything that cannot be done. The outcome carries the verdict line and exit status."""
+    interrupted = bool(getattr(context, "aborted", False))
+    settings = run.settings
     try:
         result = build_result(context, run, recorder)
     except Exception as exc:  # noqa: BLE001 - the run's outcome must not hide why the report is missing
-        say(f"stagecheck: the report could not be built: {type(exc).__name__}: {exc}")
-        return None
+        problem = f"the report could not be built: {type(exc).__name__}: {exc}"
+        say(f"stagecheck: {problem}")
+        return GateOutcome(None, "", 0.0, None, problem, interrupted,
+                           exit_code(None, interrupted, False, settings))
     key = run_target_key(run)
     if history is not None:
         try:
             result.changes = compute_changes(result, history, key)
         except HistoryError as exc:
             say(f"stagecheck: what changed is unknown this time: {exc}")
+    decision, problem = result.verdict.decision, ""
+    code = exit_code(decision, result.facts.interrupted, True, settings)
     try:
-        folder = write_reports(result, run.settings.report_dir)
+        folder: Path | None = write_reports(
+            result, settings.report_dir, {VERDICT_FILE: verdict_json(result, settings.report_dir, code)})
     except Exception as exc:  # noqa: BLE001 - said in one line, never silent
-        say(f"stagecheck: the report could not be written: {type(exc).__name__}: {exc}")
+        problem = f"the report could not be written: {type(exc).__name__}: {exc}"
+        say(f"stagecheck: {problem}")
         folder = None
+        code = exit_code(decision, result.facts.interrupted, False, settings)
     if history is not None:
         try:
             history.finish(result, key)
+            history.prune(settings.keep_runs)
         except HistoryError as exc:
             say(f"stagecheck: this run could not be added to the history: {exc}")
         history.close()
-    if folder is None:
-        return None
-    print(f"\nRelease gate: {result.verdict.decision} · revenue at risk "
-          f"{money(result.impact.revenue_at_risk)} · report {folder / 'report.md'}",
-          file=console, flush=True)
-    return folder
+    if folder is not None:
+        prune_runs(settings.report_dir, settings.keep_runs)
+        _step_summary(result)
+    return GateOutcome(decision, result.verdict.reason, result.impact.revenue_at_risk,
+                       folder / "report.md" if folder else None, problem,
+                       result.facts.interrupted, code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -52,7 +53,9 @@ def run_fixture(context: Context) -> Iterator[RunState]:
         try:
             yield context.run
         finally:
-            conclude(context, context.run, recorder, history)
+            context.gate_outcome = conclude(context, context.run, recorder, history)
+            if not getattr(context._runner, "says_verdict", False):  # another runner: say it here
+                print(context.gate_outcome.line(), file=sys.__stdout__ or sys.stdout, flush=True)
 
 
 @fixture(name="stagecheck.scenario")
@@ -76,10 +79,17 @@ def scenario_fixture(context: Context) -> Iterator[World]:
         record.finding = context.world.finding
 
 
-def count_checks(context: Context, step: Any) -> None:
-    """After each step: how many checks it made, so that the report can show a passing Then
-    step that checked nothing."""
+def record_step(context: Context, step: Any) -> None:
+    """After each step: how many checks it made (so that the report can show a passing Then
+    step that checked nothing), and its exchanges, redacted, attached for the formatters that
+    show attachments (behave's JSON, Allure, the HTML formatter)."""
     record = context.run.recorder.records.get(id(context.scenario))
-    if record is not None:
-        record.step_checks[id(step)] = (context.world.log.assertions
-                                        - sum(record.step_checks.values()))
+    if record is None:
+        return
+    log = context.world.log
+    record.step_checks[id(step)] = log.assertions - sum(record.step_checks.values())
+    new = log.exchanges[record.attached:]
+    record.attached = len(log.exchanges)
+    if new:
+        context.attach("application/json",
+                       json.dumps([e.to_dict() for e in new], indent=1).encode("utf-8"))

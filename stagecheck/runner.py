@@ -1,5 +1,6 @@
-"""behave's runner, checking the settings before anything else so that a bad setting ends the
-run with one sentence and exit status 2 (behave itself only knows 0 and 1).
+"""behave's runner, made to speak the verdict: settings and business tags checked before
+anything runs (one sentence, exit 2), and the exit status set from the verdict (0 GO, 1 NO-GO,
+3 AT RISK, 2 could not judge, 130 interrupted) with the verdict line printed last.
 
 Selected in `[tool.behave] runner` of pyproject.toml: a behave runner plugin, not a runner of
 our own; everything else is behave's.
@@ -8,20 +9,49 @@ our own; everything else is behave's.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
+from behave.__main__ import print_undefined_step_snippets
+from behave.parser import ParserError
 from behave.runner import Runner
 
 from .errors import ConfigError
+from .report.impact import check_business_tags
 from .run.settings import load_settings
+from .vocabulary import ExitCode
 
-EXIT_BAD_SETTING = 2
+
+def _stop(message: str) -> SystemExit:
+    print(f"stagecheck: {message}", file=sys.stderr, flush=True)
+    return SystemExit(ExitCode.NOT_JUDGED)
 
 
 class GateRunner(Runner):
+    says_verdict = True  # the fixtures leave the verdict line to this runner
+
     def run(self) -> bool:
         try:
             load_settings(self.config.userdata)
         except ConfigError as exc:
-            print(f"stagecheck: {exc}", file=sys.stderr, flush=True)
-            raise SystemExit(EXIT_BAD_SETTING) from None
-        return super().run()
+            raise _stop(str(exc)) from None
+        try:
+            super().run()
+        except ParserError as exc:
+            raise _stop(f"a feature file cannot be read: {exc}") from None
+        outcome = getattr(self.context, "gate_outcome", None)
+        if self.config.show_snippets and self.undefined_steps:
+            print_undefined_step_snippets(self.undefined_steps,
+                                          colored=self.config.has_colored_mode())
+        if outcome is None:  # the run fixture never concluded (a hook failed before it)
+            print("Release gate: could not judge · the run ended before its report "
+                  f"· exit {ExitCode.NOT_JUDGED}", file=sys.__stdout__ or sys.stdout, flush=True)
+            raise SystemExit(ExitCode.NOT_JUDGED)
+        print(outcome.line(), file=sys.__stdout__ or sys.stdout, flush=True)
+        raise SystemExit(outcome.exit_code)
+
+    def run_model(self, features: Any = None) -> bool:
+        try:
+            check_business_tags(self.features)
+        except ConfigError as exc:
+            raise _stop(str(exc)) from None
+        return bool(super().run_model(features))

@@ -3,7 +3,7 @@ the channel of an exchange, the state of a run in the history, and the diagnosis
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 
 class Status(StrEnum):
@@ -73,3 +73,13 @@ class Finding(StrEnum):
     HEALTH_DOWN = "health:down"
     DATABASE_DOWN = "database:down"                  # the backend reports its database down
     DATABASE_SESSIONS = "database:sessions-failing"  # 5xx on database routes, schema complete
+
+
+class ExitCode(IntEnum):
+    """The gate's exit status: the verdict, for pipelines (documented in the README)."""
+
+    GO = 0
+    NO_GO = 1
+    NOT_JUDGED = 2    # bad settings or tags, or the report could not be written
+    AT_RISK = 3
+    INTERRUPTED = 130

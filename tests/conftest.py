@@ -17,6 +17,22 @@ import pytest
 from standin import Standin, start_standin
 
 
+def _reports_state(folder: Path) -> dict[str, float]:
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(folder)): p.lstat().st_mtime for p in folder.rglob("*")}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def users_reports_left_alone() -> Iterator[None]:
+    """The test suite never writes into the checkout's own reports/ or history: every test uses
+    a temporary report folder. Checked once the session's tests are done."""
+    folder = Path(__file__).resolve().parent.parent / "reports"
+    before = _reports_state(folder)
+    yield
+    assert _reports_state(folder) == before, "a test wrote into the user's reports/ folder"
+
+
 @pytest.fixture
 def standin() -> Iterator[Standin]:
     with start_standin() as running:

@@ -241,6 +241,7 @@ def test_destructive_scenarios_are_skipped_on_staging_unless_allowed(tmp_path: P
     assert all("allow_destructive=true" in s["key_finding"] for s in data["scenarios"]
                if s["status"] == "skipped")
     assert run.failing() == set() and data["verdict"]["decision"] == "NO-GO"  # P1 unverified
+    assert run.returncode == 1  # a NO-GO never exits 0, even when nothing failed
     assert data["impact"]["revenue_unverified"] == 120_000
 
 
@@ -294,6 +295,7 @@ def test_ctrl_c_mid_run_writes_the_report_marked_interrupted(tmp_path: Path) -> 
     finally:
         proc.kill()
     data = report(tmp_path)
-    assert proc.returncode != 0 and stopped_in < 10
+    assert proc.returncode == 130 and stopped_in < 10
+    assert "Release gate: NO-GO (interrupted)" in proc.stdout.read()
     assert data["facts"]["interrupted"] is True
     assert data["verdict"]["decision"] == "NO-GO"

@@ -193,6 +193,21 @@ class History:
         with self._begin() as conn:
             return {v for (v,) in conn.execute(query) if v}
 
+    def prune(self, keep: int) -> int:
+        """Delete all but the newest `keep` runs (their scenario rows go with them); how many
+        were deleted. keep=0 keeps everything."""
+        if keep <= 0:
+            return 0
+        newest = (select(runs.c.run_id).order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
+                  .limit(keep).scalar_subquery())
+        with self._begin() as conn:
+            old = [r for (r,) in conn.execute(select(runs.c.run_id)
+                                              .where(runs.c.run_id.not_in(newest)))]
+            if old:
+                conn.execute(scenario_runs.delete().where(scenario_runs.c.run_id.in_(old)))
+                conn.execute(runs.delete().where(runs.c.run_id.in_(old)))
+        return len(old)
+
     def state_of(self, run_id: str) -> str | None:
         with self._begin() as conn:
             return conn.execute(select(runs.c.state).where(runs.c.run_id == run_id)).scalar()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import parse
 
+from ..errors import ConfigError
 from ..vocabulary import Decision, Status
 from .model import Impact, ScenarioResult, TierImpact, Verdict
 
@@ -16,9 +20,14 @@ ROLLUP_RULE = (
     "unless already at risk.")
 
 _PRIORITY = parse.compile("p{level:d}")
-_MRR = parse.compile("mrr:{amount:g}{unit:l}")
-_MRR_PLAIN = parse.compile("mrr:{amount:g}")
-_UNITS = {"k": 1e3, "m": 1e6, "b": 1e9}
+# A positive amount, plain or with a k or m unit: mrr:120k, mrr:1.5m, mrr:80000.
+_MRR = re.compile(r"mrr:(?P<amount>\d+(?:\.\d+)?)(?P<unit>[km]?)", re.IGNORECASE)
+_UNITS = {"": 1.0, "k": 1e3, "m": 1e6}
+
+
+def is_priority_tag(tag: str) -> bool:
+    found = _PRIORITY.parse(tag.lower())
+    return found is not None
 
 
 def parse_priority(tag: str) -> int | None:
@@ -26,14 +35,18 @@ def parse_priority(tag: str) -> int | None:
     return found["level"] if found and 1 <= found["level"] <= 6 else None
 
 
+def is_revenue_tag(tag: str) -> bool:
+    return tag.lower().startswith("mrr:")
+
+
 def parse_revenue(tag: str) -> float | None:
-    """`mrr:120k` → 120000, `mrr:1.5m` → 1500000, `mrr:80000` → 80000; None if not revenue."""
-    tag = tag.lower()
-    found = _MRR.parse(tag)
-    if found and found["unit"] in _UNITS:
-        return float(found["amount"]) * _UNITS[found["unit"]]
-    plain = _MRR_PLAIN.parse(tag)
-    return float(plain["amount"]) if plain else None
+    """`mrr:120k` → 120000, `mrr:1.5m` → 1500000, `mrr:80000` → 80000; None if not a valid
+    revenue tag (not positive, not finite, another unit)."""
+    found = _MRR.fullmatch(tag)
+    if not found:
+        return None
+    amount = float(found["amount"]) * _UNITS[found["unit"].lower()]
+    return amount if 0 < amount < math.inf else None
 
 
 def business_tags(feature_tags: Iterable[str], scenario_tags: Iterable[str]
@@ -48,6 +61,49 @@ def business_tags(feature_tags: Iterable[str], scenario_tags: Iterable[str]
             if tag.lower().startswith("area:"):
                 area = tag.split(":", 1)[1]
     return priority, revenue, area
+
+
+def _own_tag_problem(where: str, tags: list[str]) -> str:
+    """What is wrong with one feature's or scenario's own business tags, or ""."""
+    priorities = [t for t in tags if is_priority_tag(t)]
+    revenues = [t for t in tags if is_revenue_tag(t)]
+    for tag in priorities:
+        if parse_priority(tag) is None:
+            return f"{where} has @{tag}: a priority is @p1 to @p6"
+    if len(priorities) > 1:
+        return f"{where} has two priorities, @{priorities[0]} and @{priorities[1]}: give it one"
+    for tag in revenues:
+        if parse_revenue(tag) is None:
+            return (f"{where} has @{tag}: revenue is a positive amount with an optional k or m, "
+                    "like @mrr:120k")
+    if len(revenues) > 1:
+        return f"{where} has two revenue tags, @{revenues[0]} and @{revenues[1]}: give it one"
+    return ""
+
+
+def check_business_tags(features: Iterable[Any]) -> None:
+    """Priorities and revenue tags are valid, one of each per feature or scenario, and every
+    tier has one revenue; ConfigError naming the feature and the tag otherwise."""
+    pools: dict[int, tuple[float, str]] = {}
+    for feature in features:
+        where = f"feature \u201c{feature.name}\u201d ({feature.filename})"
+        problem = _own_tag_problem(where, [str(t) for t in feature.tags])
+        if problem:
+            raise ConfigError(problem)
+        for scenario in feature.walk_scenarios():
+            own = [str(t) for t in scenario.tags]
+            problem = _own_tag_problem(f"scenario \u201c{scenario.name}\u201d in {where}", own)
+            if problem:
+                raise ConfigError(problem)
+            priority, revenue, _ = business_tags(map(str, feature.tags), own)
+            if priority is None or revenue is None:
+                continue
+            first = pools.setdefault(priority, (revenue, where))
+            if first[0] != revenue:
+                raise ConfigError(
+                    f"{first[1]} and {where} are both P{priority} but count different revenue "
+                    f"({first[0]:g} and {revenue:g}): a tier is one revenue pool, give its "
+                    "features one @mrr")
 
 
 def tier_name(priority: int | None) -> str:

@@ -220,7 +220,8 @@ class RunResult:
 
     def to_json(self) -> str:
         # Compact and without dataclasses.asdict's deep copy: 10,000 scenarios in ~0.1 s.
-        return json.dumps(self, default=_fields, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(self, default=_fields, ensure_ascii=False, separators=(",", ":"),
+                          allow_nan=False)  # NaN and Infinity are not JSON
 
     @classmethod
     def from_json(cls, text: str) -> RunResult:

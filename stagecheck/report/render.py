@@ -12,7 +12,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from .model import RunResult
 from .view import report_view
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+def _templates() -> Path:
+    """stagecheck/templates in an installed wheel; the checkout's top-level templates/ otherwise."""
+    packaged = Path(__file__).resolve().parents[1] / "templates"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "templates"
+
+
+TEMPLATES = _templates()
 FORMATS = ("md", "html", "json")
 
 
@@ -50,3 +57,8 @@ def render(result: RunResult, fmt: str) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
     return environment().get_template(f"report.{fmt}.j2").render(**report_view(result))
+
+
+def render_summary(result: RunResult) -> str:
+    """The executive summary alone, in Markdown (for CI job summaries)."""
+    return environment().get_template("summary.md.j2").render(**report_view(result))

@@ -22,6 +22,7 @@ class ScenarioRecord:
     assertions: int = 0
     finding: str = ""
     step_checks: dict[int, int] = field(default_factory=dict)  # id(step) -> checks it made
+    attached: int = 0  # exchanges already attached to a step
 
 
 def new_run_id() -> str:

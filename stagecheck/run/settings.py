@@ -20,7 +20,9 @@ TEXT = {"target": "local", "standin_fault": "", "standin_variant": "", "base_url
         "auth_url": "", "ws_url": "", "report_dir": "reports", "database_url": "",
         "expected_revision": "", "history": ""}
 FLAGS = ("insecure_tls", "allow_destructive")
-KNOWN = set(DURATIONS) | set(TEXT) | set(FLAGS)
+COUNTS = {"keep_runs": 50, "at_risk_exit": 3}
+KNOWN = set(DURATIONS) | set(TEXT) | set(FLAGS) | set(COUNTS)
+AT_RISK_EXITS = (0, 3)
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
 
@@ -45,6 +47,8 @@ class Settings:
     connect_timeout: float = 10.0
     insecure_tls: bool = False
     allow_destructive: bool = True
+    keep_runs: int = 50        # run folders and history rows kept; 0 keeps everything
+    at_risk_exit: int = 3      # the exit status of an AT RISK verdict: 3, or 0 to let it pass
     bypass_key: str = field(default="", repr=False)
     token: str = field(default="", repr=False)
 
@@ -60,6 +64,16 @@ def _duration(name: str, raw: str) -> float:
         raise ConfigError(f"setting {name} must be a number of seconds, not {raw!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"setting {name} must be a positive number of seconds, not {raw!r}")
+    return value
+
+
+def _count(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"setting {name} must be a whole number, not {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"setting {name} must be 0 or more, not {raw!r}")
     return value
 
 
@@ -121,6 +135,11 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
     raw = {**TEXT, **{k: str(v).strip() for k, v in userdata.items() if k in TEXT}}
     durations = {name: _duration(name, str(userdata.get(name, default)))
                  for name, default in DURATIONS.items()}
+    counts = {name: _count(name, str(userdata.get(name, default)).strip())
+              for name, default in COUNTS.items()}
+    if counts["at_risk_exit"] not in AT_RISK_EXITS:
+        raise ConfigError(f"setting at_risk_exit must be 3 (AT RISK fails the pipeline) or 0 (it "
+                          f"passes), not {counts['at_risk_exit']}")
     target = raw["target"]
     if target not in TARGETS:
         raise ConfigError(f"setting target must be one of {', '.join(TARGETS)}, not {target!r}")
@@ -170,6 +189,7 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
                     history=raw["history"] or str(Path(raw["report_dir"] or "reports")
                                                   / "history.sqlite"),
                     insecure_tls=insecure_tls, allow_destructive=allow_destructive,
+                    keep_runs=counts["keep_runs"], at_risk_exit=counts["at_risk_exit"],
                     bypass_key=bypass_key, token=token,
                     base_url=urls["base_url"], auth_url=urls["auth_url"], ws_url=urls["ws_url"],
                     http_timeout=durations["http_timeout"],

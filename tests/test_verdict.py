@@ -1,0 +1,163 @@
+"""The verdict is the exit status, said last on the console and in verdict.json: 0 GO, 1 NO-GO,
+3 AT RISK (0 when allowed), 2 when the run could not judge, 130 when interrupted. Bad business
+tags stop the run before anything starts; old runs are pruned; evidence is attached for behave's
+formatters."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from stagecheck.report.model import RunResult
+from stagecheck.report.write import write_reports
+from tests.behave_run import FAST, ROOT, run_behave
+
+DISCOVERY = ROOT / "features" / "agent_discovery.feature"
+
+
+def verdict(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "reports" / "latest" / "verdict.json").read_text())
+
+
+def last_line(run) -> str:
+    return run.stdout.strip().splitlines()[-1]
+
+
+def features_with(tmp_path: Path, **replacements: tuple[str, str]) -> Path:
+    """A copy of features/ (steps and hooks included) with text replaced in named files."""
+    copy = tmp_path / "features"
+    shutil.copytree(ROOT / "features", copy)
+    for name, (old, new) in replacements.items():
+        path = copy / f"{name}.feature"
+        text = path.read_text()
+        assert old in text
+        path.write_text(text.replace(old, new, 1))
+    return copy
+
+
+def test_go_exits_0_and_says_so_last(tmp_path: Path) -> None:
+    run = run_behave(tmp_path, "--tags=@p1", *FAST)
+    assert run.returncode == 0
+    assert re.fullmatch(r"Release gate: GO · revenue at risk \$0 · report .*report\.md · exit 0",
+                        last_line(run))
+    found = verdict(tmp_path)
+    assert found["decision"] == "GO" and found["exit_code"] == 0
+    assert found["counts"] == {"selected": 14, "passed": 14, "failed": 0, "not_verified": 0}
+    assert Path(found["reports"]["md"]).is_file() and found["target_version"] == "1.0.0"
+
+
+def test_no_go_exits_1(tmp_path: Path) -> None:
+    run = run_behave(tmp_path, "--tags=@p1", "-D", "standin_fault=missing-mcp-tables", *FAST)
+    assert run.returncode == 1 and "Release gate: NO-GO" in last_line(run)
+    assert verdict(tmp_path)["exit_code"] == 1 and verdict(tmp_path)["revenue_at_risk"] == 120_000
+
+
+@pytest.mark.parametrize(("extra", "code"), [([], 3), (["-D", "at_risk_exit=0"], 0)])
+def test_at_risk_exits_3_unless_allowed(tmp_path: Path, extra: list[str], code: int) -> None:
+    # Discovery as a P3 feature: its failure puts $50K at risk, and no P1 or P2 scenario fails.
+    features = features_with(tmp_path, agent_discovery=("@p1 @mrr:120k", "@p3 @mrr:50k"))
+    run = run_behave(tmp_path, str(features), "-D", "standin_fault=discovery-server-without-status",
+                     *FAST, *extra)
+    assert run.returncode == code, run.stdout[-2000:]
+    assert last_line(run).startswith("Release gate: AT RISK · revenue at risk $50K")
+    assert verdict(tmp_path)["decision"] == "AT RISK" and verdict(tmp_path)["exit_code"] == code
+
+
+def test_a_report_that_cannot_be_written_exits_2_and_still_says_the_verdict(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    run = run_behave(tmp_path, "--tags=@p1", "-D", f"report_dir={blocker / 'reports'}", *FAST)
+    assert run.returncode == 2
+    assert re.fullmatch(r"Release gate: GO · revenue at risk \$0 · no report: the report could "
+                        r"not be written: .* · exit 2", last_line(run))
+
+
+def test_latest_moves_only_to_a_report_written_whole(tmp_path: Path, monkeypatch) -> None:
+    run_behave(tmp_path, "--tags=@p1", "--name", "reports itself up", *FAST)
+    latest = tmp_path / "reports" / "latest"
+    before = os.readlink(latest)
+    result = RunResult.from_json((latest / "results.json").read_text())
+    result.facts.run_id = "20991231T235959Z-abcdef"
+
+    def broken(*_: object) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("stagecheck.report.write.render", broken)
+    with pytest.raises(OSError, match="No space left"):
+        write_reports(result, tmp_path / "reports")
+    assert os.readlink(latest) == before
+    assert not (tmp_path / "reports" / result.facts.run_id).exists()
+
+
+def test_github_job_summary_gets_the_executive_summary(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    run = run_behave(tmp_path, "--tags=@p1", "-D", "standin_fault=missing-mcp-tables", "--stop",
+                     *FAST, env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert run.returncode == 1
+    text = summary.read_text()
+    assert text.startswith("earlier step\n# Release gate: NO-GO")
+    assert "**Revenue at risk:** $120K MRR" in text and "500 Internal Server Error" in text
+
+
+def test_old_runs_are_pruned_but_never_latest(tmp_path: Path) -> None:
+    for _ in range(3):
+        run = run_behave(tmp_path, "--tags=@p1", "--name", "reports itself up", "-D", "keep_runs=2")
+        assert run.returncode == 0
+    reports = tmp_path / "reports"
+    folders = sorted(p.name for p in reports.iterdir() if p.is_dir() and not p.is_symlink())
+    assert len(folders) == 2 and os.readlink(reports / "latest") == folders[-1]
+    with sqlite3.connect(reports / "history.sqlite") as db:
+        assert sorted(r for (r,) in db.execute("SELECT run_id FROM runs")) == folders
+        assert {r for (r,) in db.execute("SELECT DISTINCT run_id FROM scenario_runs")} == set(folders)
+
+
+@pytest.mark.parametrize(("setting", "words"), [
+    ("keep_runs=-1", "keep_runs must be 0 or more"),
+    ("keep_runs=lots", "keep_runs must be a whole number"),
+    ("at_risk_exit=1", "at_risk_exit must be 3"),
+])
+def test_bad_verdict_settings_exit_2_in_one_sentence(tmp_path: Path, setting: str, words: str) -> None:
+    run = run_behave(tmp_path, "--tags=@p1", "-D", setting)
+    assert run.returncode == 2 and words in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(("old", "new", "words"), [
+    ("@p1 @mrr:120k", "@p0 @mrr:120k", "has @p0: a priority is @p1 to @p6"),
+    ("@p1 @mrr:120k", "@p9 @mrr:120k", "has @p9: a priority is @p1 to @p6"),
+    ("@p1 @mrr:120k", "@p1 @p3 @mrr:120k", "has two priorities, @p1 and @p3"),
+    ("@p1 @mrr:120k", "@p1 @mrr:abc", "has @mrr:abc: revenue is a positive amount"),
+    ("@p1 @mrr:120k", "@p1 @mrr:-5k", "has @mrr:-5k: revenue is a positive amount"),
+    ("@p1 @mrr:120k", "@p1 @mrr:1e309", "has @mrr:1e309: revenue is a positive amount"),
+    ("@p1 @mrr:120k", "@p1 @mrr:120k @mrr:80k", "has two revenue tags, @mrr:120k and @mrr:80k"),
+    ("@p1 @mrr:120k", "@p1 @mrr:100k", "are both P1 but count different revenue"),
+])
+def test_bad_business_tags_stop_the_run_before_anything_starts(tmp_path: Path, old: str, new: str,
+                                                               words: str) -> None:
+    features = features_with(tmp_path, agent_discovery=(old, new))
+    run = run_behave(tmp_path, str(features))
+    assert run.returncode == 2, run.stdout[-2000:]
+    line = run.stderr.strip().splitlines()[-1]
+    assert words in line and "Agent discovery" in line and "agent_discovery.feature" in line
+    assert "Traceback" not in run.stderr and not (tmp_path / "reports").exists()
+
+
+def test_each_step_attaches_its_exchanges_for_behaves_formatters(tmp_path: Path) -> None:
+    key = "attach-test-bypass-key-5678"
+    run = run_behave(tmp_path, "--tags=@p1", "--name", "signs in through",
+                     env={"E2E_OAUTH_SIMULATION_KEY": key})  # behave's JSON formatter is on
+    assert run.returncode == 0
+    steps = [step for element in run.scenarios.values() for step in element["steps"]]
+    attached = [json.loads(base64.b64decode(e["data"])) for step in steps
+                for e in step.get("embeddings", []) if e["mime_type"] == "application/json"]
+    actions = [exchange["action"] for exchanges in attached for exchange in exchanges]
+    assert actions == ["POST", "POST"]  # the sign-in, then the token check
+    for text in ((tmp_path / "behave.json").read_text(), json.dumps(attached)):
+        assert key not in text and "eyJ" not in text  # no key, no token, in clear or attached

@@ -16,7 +16,7 @@ system-deps:
 test: system-deps
 	$(PIP) -e '.[test]'
 	$(MAKE) --no-print-directory lint
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n 2
 
 lint:
 	$(PYTHON) -m ruff check .

@@ -38,6 +38,7 @@ class GateOutcome:
     problem: str
     interrupted: bool
     exit_code: ExitCode
+    part: str = ""  # "shard 1/2 of ": the verdict of a shard is partial
 
     def line(self) -> str:
         """The verdict line, always the last line of ours on the console."""
@@ -45,7 +46,9 @@ class GateOutcome:
             return f"Release gate: could not judge · {self.problem} · exit {self.exit_code}"
         state = " (interrupted)" if self.interrupted else ""
         where = f"report {self.report}" if self.report else f"no report: {self.problem}"
-        return (f"Release gate: {self.decision}{state} · revenue at risk "
+        gate = f"Release gate ({self.part.strip()} the selection, partial)" if self.part \
+            else "Release gate"
+        return (f"{gate}: {self.decision}{state} · revenue at risk "
                 f"{money(self.revenue_at_risk)} · {where} · exit {self.exit_code}")
 
 
@@ -81,6 +84,8 @@ def verdict_json(result: RunResult, report_dir: str, code: ExitCode) -> str:
         "target": result.facts.target,
         "target_version": result.facts.target_version,
         "interrupted": result.facts.interrupted,
+        "shard": f"{result.shard.index}/{result.shard.count}" if result.shard else "",
+        "merged_from": result.merged_from,
         "reports": {fmt: str(path) for fmt, path in paths.items()},
     }, indent=2, allow_nan=False) + "\n"
 
@@ -121,18 +126,27 @@ def _step_summary(result: RunResult) -> None:
 
 def conclude(context: Any, run: RunState, recorder: RunRecorder,
              history: History | None) -> GateOutcome:
-    """Build the result, write the reports and the history, prune old runs; one clear line for
-    anything that cannot be done. The outcome carries the verdict line and exit status."""
+    """Build the result and publish it; one clear line for anything that cannot be done."""
     interrupted = bool(getattr(context, "aborted", False))
-    settings = run.settings
     try:
         result = build_result(context, run, recorder)
     except Exception as exc:  # noqa: BLE001 - the run's outcome must not hide why the report is missing
         problem = f"the report could not be built: {type(exc).__name__}: {exc}"
         say(f"stagecheck: {problem}")
+        if history is not None:
+            history.close()
         return GateOutcome(None, "", 0.0, None, problem, interrupted,
-                           exit_code(None, interrupted, False, settings))
-    key = run_target_key(run)
+                           exit_code(None, interrupted, False, run.settings))
+    if result.shard is not None and history is not None:
+        history.close()  # a shard is part of a run: the merge records the whole run
+        history = None
+    return publish(result, run.settings, history, run_target_key(run))
+
+
+def publish(result: RunResult, settings: Settings, history: History | None,
+            key: str) -> GateOutcome:
+    """What changed, the reports (with verdict.json), the history, retention and the job
+    summary, for a run's result (or a merge of shards)."""
     if history is not None:
         try:
             result.changes = compute_changes(result, history, key)
@@ -157,7 +171,9 @@ def conclude(context: Any, run: RunState, recorder: RunRecorder,
         history.close()
     if folder is not None:
         prune_runs(settings.report_dir, settings.keep_runs)
-        _step_summary(result)
+        if result.shard is None:
+            _step_summary(result)
+    shard = f"shard {result.shard.index}/{result.shard.count} of " if result.shard else ""
     return GateOutcome(decision, result.verdict.reason, result.impact.revenue_at_risk,
                        folder / "report.md" if folder else None, problem,
-                       result.facts.interrupted, code)
+                       result.facts.interrupted, code, shard)

@@ -63,6 +63,10 @@ class LoopError(Exception):
     """The deploy loop cannot run as asked."""
 
 
+class ShardError(ValueError):
+    """Shards' results that cannot be merged into one run."""
+
+
 class ResultsFileError(ValueError):
     """A results.json that this stagecheck cannot read."""
 

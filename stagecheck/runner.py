@@ -15,9 +15,10 @@ from behave.__main__ import print_undefined_step_snippets
 from behave.parser import ParserError
 from behave.runner import Runner
 
-from .errors import ConfigError
+from .errors import ConfigError, ResultsFileError
 from .report.impact import check_business_tags
-from .run.settings import load_settings
+from .run.settings import Settings, load_settings
+from .shards import select_shard
 from .vocabulary import ExitCode
 
 
@@ -28,10 +29,11 @@ def _stop(message: str) -> SystemExit:
 
 class GateRunner(Runner):
     says_verdict = True  # the fixtures leave the verdict line to this runner
+    gate_settings: Settings
 
     def run(self) -> bool:
         try:
-            load_settings(self.config.userdata)
+            self.gate_settings = load_settings(self.config.userdata)
         except ConfigError as exc:
             raise _stop(str(exc)) from None
         try:
@@ -54,4 +56,11 @@ class GateRunner(Runner):
             check_business_tags(self.features)
         except ConfigError as exc:
             raise _stop(str(exc)) from None
+        if self.gate_settings.shard:
+            index, count = self.gate_settings.shard
+            try:
+                self.context.gate_shard = select_shard(self.features, self.config, index, count,
+                                                       self.gate_settings.shard_timings)
+            except (OSError, ResultsFileError) as exc:
+                raise _stop(f"setting shard_timings cannot be read: {exc}") from None
         return bool(super().run_model(features))

@@ -144,8 +144,9 @@ def tag_expression_of(config: Any) -> str:
     return " and ".join(f"({t})" if " " in t else t for t in (config.tags or []))
 
 
-def rerun_command(tag_expression: str, run: RunState) -> str:
-    target = "" if run.target.name == "local" else f" -D target={run.target.name}"
+def rerun_command_for(tag_expression: str, target_name: str) -> str:
+    """The command that runs the same selection against the same target again."""
+    target = "" if target_name == "local" else f" -D target={target_name}"
     tags = f" --tags={tag_expression}" if tag_expression else ""
     return f"behave{tags}{target}"
 
@@ -168,7 +169,7 @@ def build_result(context: Any, run: RunState, recorder: RunRecorder) -> RunResul
         schema = probe_schema(run.target.database_url, contract.EXPECTED_TABLES,
                               run.target.migration_revisions)
     diagnosis = diagnose(scenarios, health, schema, {
-        "rerun": rerun_command(tag_expression, run), "backend": run.target.backend_url,
+        "rerun": rerun_command_for(tag_expression, run.target.name), "backend": run.target.backend_url,
         "database": "the platform's database"})
     finished = time.time()
     facts = RunFacts(
@@ -181,4 +182,4 @@ def build_result(context: Any, run: RunState, recorder: RunRecorder) -> RunResul
         standin_faults=list(run.target.standin_faults), versions=versions(),
         standin_variant=run.target.standin_variant)
     return RunResult(SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
-                     diagnosis)
+                     diagnosis, shard=getattr(context, "gate_shard", None))

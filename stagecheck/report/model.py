@@ -209,6 +209,30 @@ class Changes:
 
 
 @dataclass
+class SelectedScenario:
+    """A scenario of the whole selection, as a shard knows it (to merge shards into one run)."""
+
+    key: str
+    name: str
+    feature: str
+    location: str
+    tags: list[str]
+    priority: int | None
+    revenue: float | None
+    area: str
+    shard: int  # the shard that runs it
+
+
+@dataclass
+class Shard:
+    """This run is shard `index` of `count`: its scenarios are its share of `selection`."""
+
+    index: int
+    count: int
+    selection: list[SelectedScenario]
+
+
+@dataclass
 class RunResult:
     schema_version: int
     facts: RunFacts
@@ -217,6 +241,8 @@ class RunResult:
     verdict: Verdict
     diagnosis: Diagnosis
     changes: Changes | None = None  # None when no history was kept
+    shard: Shard | None = None      # None for a whole run (or a merged one)
+    merged_from: list[str] = field(default_factory=list)  # the shard runs merged into this one
 
     def to_json(self) -> str:
         # Compact and without dataclasses.asdict's deep copy: 10,000 scenarios in ~0.1 s.

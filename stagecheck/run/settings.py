@@ -18,7 +18,7 @@ DURATIONS = {"http_timeout": 30.0, "health_timeout": 5.0, "ws_event_timeout": 15
              "agent_timeout": 60.0, "connect_timeout": 10.0}
 TEXT = {"target": "local", "standin_fault": "", "standin_variant": "", "base_url": "",
         "auth_url": "", "ws_url": "", "report_dir": "reports", "database_url": "",
-        "expected_revision": "", "history": ""}
+        "expected_revision": "", "history": "", "shard": "", "shard_timings": ""}
 FLAGS = ("insecure_tls", "allow_destructive")
 COUNTS = {"keep_runs": 50, "at_risk_exit": 3}
 KNOWN = set(DURATIONS) | set(TEXT) | set(FLAGS) | set(COUNTS)
@@ -47,6 +47,8 @@ class Settings:
     connect_timeout: float = 10.0
     insecure_tls: bool = False
     allow_destructive: bool = True
+    shard: tuple[int, int] | None = None  # (K, N): run the K-th of N shares of the selection
+    shard_timings: str = ""    # a results.json whose durations balance the shards
     keep_runs: int = 50        # run folders and history rows kept; 0 keeps everything
     at_risk_exit: int = 3      # the exit status of an AT RISK verdict: 3, or 0 to let it pass
     bypass_key: str = field(default="", repr=False)
@@ -126,6 +128,20 @@ def _check_standin(variant: str, faults: tuple[str, ...]) -> None:
                           f"cannot combine: {exc}") from None
 
 
+def _shard(raw: str, timings: str) -> tuple[int, int] | None:
+    """`K/N` with 1 ≤ K ≤ N, or None when not sharded."""
+    if not raw:
+        if timings:
+            raise ConfigError("setting shard_timings only applies with -D shard=K/N")
+        return None
+    index, slash, count = raw.partition("/")
+    if not (slash and index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise ConfigError(f"setting shard must be K/N with 1 <= K <= N, like 2/4, not {raw!r}")
+    if timings and not Path(timings).is_file():
+        raise ConfigError(f"setting shard_timings names no file: {timings!r}")
+    return int(index), int(count)
+
+
 def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Settings:
     """Read and check every setting; raises ConfigError with one sentence naming the setting."""
     environ = os.environ if environ is None else environ
@@ -140,6 +156,7 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
     if counts["at_risk_exit"] not in AT_RISK_EXITS:
         raise ConfigError(f"setting at_risk_exit must be 3 (AT RISK fails the pipeline) or 0 (it "
                           f"passes), not {counts['at_risk_exit']}")
+    shard = _shard(raw["shard"], raw["shard_timings"])
     target = raw["target"]
     if target not in TARGETS:
         raise ConfigError(f"setting target must be one of {', '.join(TARGETS)}, not {target!r}")
@@ -190,6 +207,7 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
                                                   / "history.sqlite"),
                     insecure_tls=insecure_tls, allow_destructive=allow_destructive,
                     keep_runs=counts["keep_runs"], at_risk_exit=counts["at_risk_exit"],
+                    shard=shard, shard_timings=raw["shard_timings"],
                     bypass_key=bypass_key, token=token,
                     base_url=urls["base_url"], auth_url=urls["auth_url"], ws_url=urls["ws_url"],
                     http_timeout=durations["http_timeout"],

@@ -1,0 +1,186 @@
+"""Sharded runs: `-D shard=K/N` runs a deterministic share of the selected scenarios, and
+`stagecheck merge DIR…` builds one run (one verdict, one report, one history entry) from the
+shards' partial results.
+
+The split depends only on the selection and, when given, the durations of an earlier run
+(`-D shard_timings=results.json`), so every machine computes the same one.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import ResultsFileError, ShardError
+from .history.store import scenario_key
+from .report.build import OUTLINE_SUFFIX, rerun_command_for, versions
+from .report.diagnosis import diagnose
+from .report.impact import business_tags, decide, roll_up
+from .report.model import (
+    SCHEMA_VERSION,
+    RunFacts,
+    RunResult,
+    ScenarioResult,
+    SelectedScenario,
+    Shard,
+)
+from .run.record import new_run_id
+from .vocabulary import Status
+
+NOT_IN_ANY_SHARD = "not run: the results of the shard that runs it were not merged"
+LINE = re.compile(r":(\d+)$")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """What a shard runs whole: a scenario, or a scenario outline with all its rows."""
+
+    key: str
+    model: Any  # behave's Scenario or ScenarioOutline
+    feature: Any
+
+
+def _units(features: Iterable[Any], config: Any) -> list[Unit]:
+    units = []
+    for feature in features:
+        for scenario in feature.scenarios:
+            if any(s.should_run_with_tags(config.tag_expression)
+                   and s.should_run_with_name_select(config)
+                   for s in getattr(scenario, "scenarios", [scenario])):
+                units.append(Unit(scenario_key(feature.name, scenario.name), scenario, feature))
+    return units
+
+
+def durations_of(results_file: str) -> dict[str, float]:
+    """Each scenario's duration in an earlier run, by feature and name (outline rows added up
+    under their feature: they go to one shard together)."""
+    if not results_file:
+        return {}
+    result = RunResult.from_json(Path(results_file).read_text(encoding="utf-8"))
+    found: dict[str, float] = {}
+    for s in result.scenarios:
+        key = scenario_key(s.feature, OUTLINE_SUFFIX.sub("", s.name))
+        found[key] = found.get(key, 0.0) + s.duration_s
+    return found
+
+
+def assign(keys: Sequence[str], count: int, durations: dict[str, float]) -> dict[str, int]:
+    """Shard (1..count) of each key: longest first to the least loaded shard, ties broken by
+    key and by shard number, so that the split is the same on every machine."""
+    usual = statistics.median(durations.values()) if durations else 1.0
+    weight = {key: durations.get(key, usual) for key in keys}
+    loads = [0.0] * count
+    shard_of: dict[str, int] = {}
+    for key in sorted(keys, key=lambda k: (-weight[k], k)):
+        index = min(range(count), key=lambda i: (loads[i], i))
+        loads[index] += weight[key]
+        shard_of[key] = index + 1
+    return shard_of
+
+
+def select_shard(features: list[Any], config: Any, index: int, count: int,
+                 timings: str) -> Shard:
+    """Keep in `features` only shard `index`'s share of the selected scenarios; the record
+    names the whole selection and who runs what, so that a merge can tell what no shard ran."""
+    units = _units(features, config)
+    shard_of = assign([u.key for u in units], count, durations_of(timings))
+    selection = []
+    for unit in units:
+        priority, revenue, area = business_tags(map(str, unit.feature.tags),
+                                                map(str, unit.model.tags))
+        selection.append(SelectedScenario(
+            unit.key, unit.model.name, unit.feature.name, str(unit.model.location),
+            sorted({*map(str, unit.feature.tags), *map(str, unit.model.tags)}), priority,
+            revenue, area, shard_of[unit.key]))
+    others = {id(u.model) for u in units if shard_of[u.key] != index}
+    for feature in features:  # behave runs `run_items`; reports walk `scenarios`
+        feature.scenarios[:] = [s for s in feature.scenarios if id(s) not in others]
+        feature.run_items[:] = [s for s in feature.run_items if id(s) not in others]
+    return Shard(index, count, selection)
+
+
+def _load(folder: Path) -> RunResult:
+    """A shard's results: DIR/latest/results.json, DIR/results.json, or the file itself."""
+    for candidate in (folder / "latest" / "results.json", folder / "results.json", folder):
+        if candidate.is_file():
+            try:
+                return RunResult.from_json(candidate.read_text(encoding="utf-8"))
+            except (ResultsFileError, UnicodeDecodeError) as exc:
+                raise ShardError(f"{candidate} is not a stagecheck results file: {exc}") from None
+    raise ShardError(f"no results.json in {folder}")
+
+
+def _same(results: list[RunResult], what: str, value: Any) -> None:
+    first = value(results[0])
+    for result in results[1:]:
+        if value(result) != first:
+            raise ShardError(f"the shards differ in {what}: merge the shards of one run only")
+
+
+def _stub(selected: SelectedScenario) -> ScenarioResult:
+    return ScenarioResult(name=selected.name, feature=selected.feature,
+                          location=selected.location, tags=selected.tags,
+                          priority=selected.priority, revenue=selected.revenue,
+                          area=selected.area, status=Status.UNTESTED, duration_s=0.0,
+                          key_finding=NOT_IN_ANY_SHARD)
+
+
+def _wall(results: list[RunResult]) -> float:
+    """From the first shard's start to the last one's end, at least the longest shard."""
+    started = min(datetime.fromisoformat(r.facts.started_at) for r in results)
+    finished = max(datetime.fromisoformat(r.facts.finished_at) for r in results)
+    return round(max((finished - started).total_seconds(),
+                     max(r.facts.duration_s for r in results)), 3)
+
+
+def merge(folders: Sequence[Path]) -> RunResult:
+    """One run from the shards' results; ShardError (one sentence) when they cannot be merged."""
+    results = [_load(Path(folder)) for folder in folders]
+    shards = [r.shard for r in results]
+    if any(s is None for s in shards):
+        raise ShardError("every folder to merge must hold a shard's results (-D shard=K/N)")
+    _same(results, "target", lambda r: (r.facts.target, r.facts.standin_variant,
+                                        sorted(r.facts.standin_faults)))
+    _same(results, "selection", lambda r: (r.facts.tag_expression, r.shard.count,
+                                           [(s.key, s.shard) for s in r.shard.selection]))
+    _same(results, "target version", lambda r: r.facts.target_version)
+    by_index: dict[int, RunResult] = {}
+    for result in results:
+        assert result.shard is not None
+        if result.shard.index in by_index:
+            raise ShardError(f"shard {result.shard.index}/{result.shard.count} is given twice: "
+                             "its scenarios would count twice")
+        by_index[result.shard.index] = result
+    first = results[0]
+    assert first.shard is not None
+    order = {f.feature: i for i, f in reversed(list(enumerate(first.shard.selection)))}
+
+    def position(s: ScenarioResult) -> tuple[int, int]:
+        line = LINE.search(s.location)
+        return order.get(s.feature, len(order)), int(line[1]) if line else 0
+
+    scenarios = [s for r in results for s in r.scenarios]
+    scenarios += [_stub(s) for s in first.shard.selection if s.shard not in by_index]
+    scenarios.sort(key=position)
+    facts = RunFacts(
+        run_id=new_run_id(), started_at=min(r.facts.started_at for r in results),
+        finished_at=max(r.facts.finished_at for r in results), duration_s=_wall(results),
+        target=first.facts.target, backend_url=first.facts.backend_url,
+        auth_url=first.facts.auth_url, ws_url=first.facts.ws_url,
+        target_version=first.facts.target_version, tag_expression=first.facts.tag_expression,
+        stop_on_failure=any(r.facts.stop_on_failure for r in results),
+        interrupted=any(r.facts.interrupted for r in results),
+        standin_faults=first.facts.standin_faults, insecure_tls=first.facts.insecure_tls,
+        versions=versions(), standin_variant=first.facts.standin_variant)
+    health = next((r.diagnosis.health for r in results if r.diagnosis.health), None)
+    schema = next((r.diagnosis.schema for r in results if r.diagnosis.schema), None)
+    diagnosis = diagnose(scenarios, health, schema, {
+        "rerun": rerun_command_for(first.facts.tag_expression, first.facts.target),
+        "backend": first.facts.backend_url, "database": "the platform's database"})
+    return RunResult(SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
+                     diagnosis, merged_from=[r.facts.run_id for r in results])

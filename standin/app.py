@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import auth, control, discovery, health, realtime, threads
 from .auth import TokenService
@@ -37,6 +39,7 @@ class StandinState:
     agent_slow_completion_s: float = 11.0
     max_sessions: int = 0
     open_sessions: int = 0
+    latency_s: float = 0.0  # added to every HTTP answer: a stand-in that feels remote (benchmarks)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def set_faults(self, names: Iterable[str]) -> None:
@@ -95,4 +98,18 @@ def create_app(state: StandinState) -> Starlette:
         exception_handlers={404: _not_found, 405: _method_not_allowed, 500: _server_error},
     )
     app.state.standin = state
+    app.add_middleware(_Latency, state=state)
     return app
+
+
+class _Latency:
+    """Delays every HTTP request by the state's latency, as a network to a remote staging would."""
+
+    def __init__(self, app: ASGIApp, state: StandinState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.state.latency_s > 0:
+            await asyncio.sleep(self.state.latency_s)
+        await self.app(scope, receive, send)

@@ -40,6 +40,10 @@ async def control(request: Request) -> JSONResponse:
         return error(422, "faults must be a list of fault names")
     if version is not None and (not isinstance(version, str) or not version.strip()):
         return error(422, "version must be a non-empty string")
+    latency = body.get("latency_s")
+    if latency is not None and (isinstance(latency, bool) or not isinstance(latency, int | float)
+                                or not 0 <= latency <= 10):
+        return error(422, "latency_s must be a number of seconds from 0 to 10")
     if faults is not None:
         try:
             await run_in_threadpool(state.set_faults, faults)
@@ -47,4 +51,6 @@ async def control(request: Request) -> JSONResponse:
             return error(422, str(exc))
     if version is not None:
         state.version = version
+    if latency is not None:
+        state.latency_s = float(latency)
     return JSONResponse(_state_json(state))

@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--tags", default="@p1")
+    parser.add_argument("--balanced", action="store_true",
+                        help="balance the shards by the single run's durations (shard_timings)")
     args = parser.parse_args()
     key, port = secrets.token_urlsafe(16), free_port()
     base = f"http://127.0.0.1:{port}"
@@ -75,8 +77,10 @@ def main() -> None:
                 behave(base, key, folder / "one", f"--tags={args.tags}").wait(600)
                 singles.append(time.perf_counter() - started)
                 started = time.perf_counter()
+                timings = (["-D", f"shard_timings={folder / 'one' / 'latest' / 'results.json'}"]
+                           if args.balanced else [])
                 runs = [behave(base, key, folder / f"s{k}", f"--tags={args.tags}",
-                               "-D", f"shard={k}/{args.shards}")
+                               "-D", f"shard={k}/{args.shards}", *timings)
                         for k in range(1, args.shards + 1)]
                 for run in runs:
                     run.wait(600)
@@ -88,7 +92,9 @@ def main() -> None:
                 agree &= verdict(folder / "one") == verdict(folder / "merged")
                 one, merged = verdict(folder / "one"), verdict(folder / "merged")
         single, split = statistics.median(singles), statistics.median(sharded)
-        print(f"stand-in latency {args.latency:g} s per HTTP answer, {args.repeat} runs, medians:")
+        split_by = "the single run's durations" if args.balanced else "scenario count"
+        print(f"stand-in latency {args.latency:g} s per HTTP answer, shards balanced by "
+              f"{split_by}, {args.repeat} runs, medians:")
         print(f"  1 process:               {single:.2f} s   verdict {one}")
         print(f"  {args.shards} shards + merge:      {split:.2f} s   verdict {merged}")
         print(f"  ratio sharded / single:  {split / single:.2f}  (ideal {1 / args.shards:.2f})")

@@ -37,10 +37,11 @@ def test_a_p1_run_leaves_no_thread_socket_or_task_behind(tmp_path: Path, monkeyp
         # A socket or transport nobody closed is only reclaimed by the garbage collector,
         # which says so with a ResourceWarning: that is a leak even if the count is back.
         warnings.simplefilter("always", ResourceWarning)
-        status = behave_main(["--tags=@p1", "-f", "null", "--no-capture",
-                              "-D", f"report_dir={tmp_path}"])
+        with pytest.raises(SystemExit) as ended:  # the gate's runner exits with the verdict
+            behave_main(["--tags=@p1", "-f", "null", "--no-capture",
+                         "-D", f"report_dir={tmp_path}"])
         gc.collect()
-    assert status == 0
+    assert ended.value.code == 0
     unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     assert unclosed == []
     left = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]

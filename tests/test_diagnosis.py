@@ -72,7 +72,7 @@ def test_the_same_errors_with_tables_missing_are_the_migration_not_applied() -> 
     keys = findings(SESSIONS_FAILING, HEALTHY, MISSING)
     assert keys == [Finding.SCHEMA_MISSING_TABLES]
     diagnosis = diagnose(SESSIONS_FAILING, HEALTHY, MISSING, {"rerun": "behave --tags=@p1"})
-    assert "missing table(s) `mcp_external_servers`" in diagnosis.root_cause
+    assert "missing table `mcp_external_servers`" in diagnosis.root_cause
     assert any("alembic upgrade head" in action for action in diagnosis.next_steps[0].actions)
 
 

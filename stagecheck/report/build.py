@@ -17,6 +17,7 @@ from ..run.exchanges import Redactor, excerpt
 from ..run.record import RunRecorder, ScenarioRecord
 from ..run.world import RunState
 from ..vocabulary import Classification, Status
+from ..wording import plural
 from .diagnosis import diagnose
 from .evidence import classify, describe_exchange, failing_exchange
 from .impact import business_tags, decide, roll_up
@@ -94,7 +95,8 @@ def _key_finding(result: ScenarioResult, record: ScenarioRecord | None,
     if result.status == Status.PASSED:
         if record and record.finding:
             return record.finding
-        return f"{len(result.exchanges)} exchange(s) with the target, {result.assertions} check(s)"
+        return (f"{plural(len(result.exchanges), 'exchange')} with the target, "
+                f"{plural(result.assertions, 'check')}")
     return result.skip_reason or UNVERIFIED_HINT.get(result.status, result.status)
 
 

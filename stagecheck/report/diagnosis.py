@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..vocabulary import Classification, Finding
+from ..wording import plural
 from .evidence import database_reported_down, failing_database_routes, server_error
 from .model import Diagnosis, HealthProbe, NextStep, ScenarioResult, SchemaProbe
 
@@ -75,9 +76,10 @@ def root_cause(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
     health_state = "green" if health and health.up else "as reported below"
     if schema and Finding.SCHEMA_MISSING_TABLES in keys:
         tables = ", ".join(f"`{t}`" for t in schema.missing_tables)
-        behind = (f", {schema.revisions_behind} revision(s) short of head"
+        behind = (f", {plural(schema.revisions_behind, 'revision')} short of head"
                   if schema.revisions_behind else "")
-        return (f"The database is missing table(s) {tables}: it is at migration "
+        noun = "table" if len(schema.missing_tables) == 1 else "tables"
+        return (f"The database is missing {noun} {tables}: it is at migration "
                 f"`{schema.current_revision or 'none'}`, head is `{schema.expected_revision}`"
                 f"{behind}. Requests that read them fail with a server error while health stays "
                 f"{health_state}.")
@@ -99,7 +101,7 @@ def root_cause(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
     first = failed[0]
     return (f"{first.classification.capitalize() or 'Failure'}: {first.key_finding} "
             f"(in \u201c{first.name}\u201d)"
-            + (f", and {len(failed) - 1} other failure(s)" if len(failed) > 1 else "") + ".")
+            + (f", and {plural(len(failed) - 1, 'other failure')}" if len(failed) > 1 else "") + ".")
 
 
 def diagnose(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,

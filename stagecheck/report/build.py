@@ -18,6 +18,7 @@ from ..run.record import RunRecorder, ScenarioRecord
 from ..run.world import RunState
 from ..vocabulary import Classification, Status
 from ..wording import plural
+from .capabilities import capabilities
 from .diagnosis import diagnose
 from .evidence import classify, describe_exchange, failing_exchange
 from .impact import business_tags, decide, roll_up
@@ -157,9 +158,9 @@ def build_result(context: Any, run: RunState, recorder: RunRecorder) -> RunResul
     config = context.config
     redact = Redactor(run.settings.secrets + run.target.secrets)
     tag_expression = tag_expression_of(config)
+    selected = list(selected_scenarios(context._runner.features, config, recorder.records))
     scenarios = [scenario_result(feature, scenario, recorder.records.get(id(scenario)), redact)
-                 for feature, scenario in selected_scenarios(
-                     context._runner.features, config, recorder.records)]
+                 for feature, scenario in selected]
     interrupted = bool(getattr(context, "aborted", False))
     health = probe_health(run.target.backend_url,  # after Ctrl-C, the user is waiting
                           min(run.settings.health_timeout, 2.0) if interrupted
@@ -182,5 +183,8 @@ def build_result(context: Any, run: RunState, recorder: RunRecorder) -> RunResul
         interrupted=interrupted, insecure_tls=run.settings.insecure_tls,
         standin_faults=list(run.target.standin_faults), versions=versions(),
         standin_variant=run.target.standin_variant)
+    features = capabilities((result.feature, result.area, " ".join(
+        line.strip() for line in feature.description or [])) for (feature, _), result
+        in zip(selected, scenarios, strict=True))
     return RunResult(SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
-                     diagnosis)
+                     diagnosis, capabilities=features)

@@ -9,9 +9,9 @@ def plural(count: int, noun: str, nouns: str = "") -> str:
 
 
 def duration(seconds: float) -> str:
-    """`< 1 ms`, `42 ms`, `1.25 s`, `12.3 s`: a quick answer never reads as an instant 0.00 s."""
+    """`under 1 ms`, `42 ms`, `1.25 s`, `12.3 s`: a quick answer never reads as an instant 0.00 s."""
     if seconds < 0.001:
-        return "< 1 ms"
+        return "under 1 ms"
     if seconds < 0.9995:
         return f"{seconds * 1000:.0f} ms"
     return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"

@@ -81,6 +81,19 @@ def test_clean_run_is_go_with_nothing_at_risk(tmp_path: Path) -> None:
     assert data["diagnosis"]["next_steps"] == []
 
 
+
+def test_seed_incident_report_reads_without_contradictions(seed_incident: Path) -> None:
+    report, page = (seed_incident / "report.md").read_text(), (seed_incident / "report.html").read_text()
+    assert "**Users can connect and chat in live sessions, but cannot find or run any AI agent.**" in report
+    assert "| Live sessions | 6/6 |" in report and "| Agent discovery | 0/1 |" in report
+    assert "**Pass rate:** 43% (6 of 14 selected)" in report and 'id="pass-rate">43%</b>' in page
+    assert "1 critical scenario failed" in report and "(s)" not in report
+    assert "0.000 s" not in report and "0.00 s" not in report
+    assert "FROM sqlite_master" in report and "information_schema" not in report  # a SQLite stand-in
+    root_cause = page.split('<p id="root-cause">', 1)[1].split("</p>", 1)[0]
+    assert "<code>mcp_external_servers</code>" in root_cause and "`" not in root_cause
+
+
 @pytest.mark.parametrize("fmt", ["md", "html", "json"])
 def test_report_renders_again_from_saved_results(seed_incident: Path, fmt: str) -> None:
     saved = {"md": "report.md", "html": "report.html", "json": "results.json"}[fmt]

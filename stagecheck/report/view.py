@@ -34,7 +34,7 @@ def money(amount: float) -> str:
 
 
 def seconds(value: float) -> str:
-    """A duration as people read it: `< 1 ms`, `42 ms`, `1.25 s`."""
+    """A duration as people read it: `under 1 ms`, `42 ms`, `1.25 s`."""
     return duration(value)
 
 

@@ -182,5 +182,8 @@ def merge(folders: Sequence[Path]) -> RunResult:
     diagnosis = diagnose(scenarios, health, schema, {
         "rerun": rerun_command_for(first.facts.tag_expression, first.facts.target),
         "backend": first.facts.backend_url, "database": "the platform's database"})
+    capabilities = {c.name: c for r in results for c in r.capabilities}
+    named = sorted(capabilities.values(), key=lambda c: order.get(c.name, len(order)))
     return RunResult(SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
-                     diagnosis, merged_from=[r.facts.run_id for r in results])
+                     diagnosis, merged_from=[r.facts.run_id for r in results],
+                     capabilities=named)

@@ -27,6 +27,7 @@ from .run.users import (
     signed_in_user,
 )
 from .vocabulary import Classification
+from .wording import duration, plural
 
 __all__ = [
     "MAIN_USER_EMAIL",
@@ -39,6 +40,7 @@ __all__ = [
     "contract",
     "conversation_messages",
     "describe",
+    "duration",
     "elapsed_s",
     "expect",
     "expect_json",
@@ -46,6 +48,7 @@ __all__ = [
     "json_body",
     "message_contents",
     "numbered_user_email",
+    "plural",
     "send_user_message",
     "sign_in_url",
     "signed_in_user",

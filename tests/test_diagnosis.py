@@ -4,6 +4,10 @@ Then step that checked nothing is shown as hollow."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
 from stagecheck.report.diagnosis import diagnose, findings
 from stagecheck.report.evidence import failing_database_routes, failing_exchange
 from stagecheck.report.impact import decide, roll_up
@@ -72,7 +76,7 @@ def test_the_same_errors_with_tables_missing_are_the_migration_not_applied() -> 
     keys = findings(SESSIONS_FAILING, HEALTHY, MISSING)
     assert keys == [Finding.SCHEMA_MISSING_TABLES]
     diagnosis = diagnose(SESSIONS_FAILING, HEALTHY, MISSING, {"rerun": "behave --tags=@p1"})
-    assert "missing table(s) `mcp_external_servers`" in diagnosis.root_cause
+    assert "missing table `mcp_external_servers`" in diagnosis.root_cause
     assert any("alembic upgrade head" in action for action in diagnosis.next_steps[0].actions)
 
 
@@ -109,3 +113,22 @@ def test_a_passing_then_step_without_a_check_is_shown_as_hollow() -> None:
     result = run_result([scenario])
     assert report_view(result)["hollow_steps"] == [(scenario, steps[1])]
     assert "“Then all is well” in “hollow one”" in render(result, "md")
+
+
+@pytest.mark.parametrize(("database", "query", "foreign"), [
+    ("sqlite:////tmp/standin.db", "FROM sqlite_master WHERE type = 'table'", "information_schema"),
+    ("postgresql+psycopg://gate:***@db/platform", "table_schema = current_schema()", "sqlite_master"),
+    ("mysql+pymysql://gate:***@db/platform", "table_schema = DATABASE()", "sqlite_master"),
+])
+def test_the_confirm_query_fits_the_dialect_of_the_probed_database(database, query, foreign) -> None:
+    diagnosis = diagnose(SESSIONS_FAILING, HEALTHY, replace(MISSING, database=database), {})
+    confirm = next(a for a in diagnosis.next_steps[0].actions if a.startswith("Confirm the tables"))
+    assert query in confirm and "IN ('mcp_external_servers')" in confirm
+    assert foreign not in confirm
+
+
+def test_a_database_of_an_unknown_dialect_gets_no_sql_it_may_not_speak() -> None:
+    diagnosis = diagnose(SESSIONS_FAILING, HEALTHY, replace(MISSING, database="nonsense"), {})
+    confirm = next(a for a in diagnosis.next_steps[0].actions if a.startswith("Confirm the tables"))
+    assert "SELECT" not in confirm and "'mcp_external_servers'" in confirm
+    assert "1 revision short of head" in diagnosis.root_cause

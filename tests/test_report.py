@@ -3,6 +3,7 @@ and hostile content kept inert."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from stagecheck.report.model import RunResult
+from stagecheck.report.model import Changes, RunResult, TrendPoint
 from stagecheck.report.render import render
 from tests.behave_run import run_behave
 
@@ -80,6 +81,19 @@ def test_clean_run_is_go_with_nothing_at_risk(tmp_path: Path) -> None:
     assert data["diagnosis"]["next_steps"] == []
 
 
+
+def test_seed_incident_report_reads_without_contradictions(seed_incident: Path) -> None:
+    report, page = (seed_incident / "report.md").read_text(), (seed_incident / "report.html").read_text()
+    assert "**Users can connect and chat in live sessions, but cannot find or run any AI agent.**" in report
+    assert "| Live sessions | 6/6 |" in report and "| Agent discovery | 0/1 |" in report
+    assert "**Pass rate:** 43% (6 of 14 selected)" in report and 'id="pass-rate">43%</b>' in page
+    assert "1 critical scenario failed" in report and "(s)" not in report
+    assert "0.000 s" not in report and "0.00 s" not in report
+    assert "FROM sqlite_master" in report and "information_schema" not in report  # a SQLite stand-in
+    root_cause = page.split('<p id="root-cause">', 1)[1].split("</p>", 1)[0]
+    assert "<code>mcp_external_servers</code>" in root_cause and "`" not in root_cause
+
+
 @pytest.mark.parametrize("fmt", ["md", "html", "json"])
 def test_report_renders_again_from_saved_results(seed_incident: Path, fmt: str) -> None:
     saved = {"md": "report.md", "html": "report.html", "json": "results.json"}[fmt]
@@ -135,3 +149,87 @@ def test_report_html_shows_the_verdict_in_a_real_browser(seed_incident: Path, tm
     assert 'id="verdict">NO-GO</span>' in dom
     assert 'id="at-risk">$120K</b>' in dom
     assert "<script" not in dom.lower()
+
+
+# Font sizes as rendered: an SVG text's computed size scaled by its screen transform, so that a
+# chart drawn in a viewBox is measured at the size the reader sees.
+MEASURE = """(() => {
+  const rendered = (el) => {
+    let size = parseFloat(getComputedStyle(el).fontSize);
+    if (el instanceof SVGElement && el.getScreenCTM()) size *= el.getScreenCTM().a;
+    return Math.round(size * 100) / 100;
+  };
+  const texts = (root, skip) => {
+    const found = [];
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const el = node.parentElement;
+      if (!node.textContent.trim() || (skip && el.closest(skip))) continue;
+      const box = el.getBoundingClientRect();
+      if (box.width === 0 || box.height === 0) continue;
+      found.push({text: node.textContent.trim().slice(0, 30), size: rendered(el),
+                  height: Math.round(box.height * 10) / 10});
+    }
+    return found;
+  };
+  const body = [...document.querySelectorAll("main p, main li, main td")]
+    .flatMap((el) => texts(el, ".chart, .verdict, .figure b"));
+  const findings = [...document.querySelectorAll("#results td.key-finding")].map((td) => {
+    const box = td.getBoundingClientRect();
+    return {left: box.left, right: box.right, width: box.width, text: td.textContent};
+  });
+  const wrap = document.querySelector("#results .table-wrap");
+  return {width: innerWidth, bodyFont: parseFloat(getComputedStyle(document.body).fontSize),
+          body: body.map((t) => t.size),
+          charts: [...document.querySelectorAll(".chart")].flatMap((c) => texts(c, null)),
+          findings, pageOverflow: document.documentElement.scrollWidth - innerWidth,
+          resultsOverflow: wrap.scrollWidth - wrap.clientWidth};
+})()"""
+
+
+async def measure(browser: str, page_url: str, folder: Path, widths: tuple[int, ...]) -> dict:
+    from tests.devtools import chromium
+
+    found = {}
+    async with chromium(browser, folder / "profile") as page:
+        for width in widths:
+            await page.open(page_url, width)
+            found[width] = await page.evaluate(MEASURE)
+            found[width]["screenshot"] = str(await page.screenshot(folder / f"report-{width}px.png"))
+    return found
+
+
+def _with_trend(result: RunResult) -> RunResult:
+    """The result with a run history, so that the trend chart is drawn too."""
+    points = [TrendPoint(f"r{i}", f"2026-01-0{i}T10:00:00+00:00", rate, risk, verdict)
+              for i, (rate, risk, verdict) in enumerate(
+                  [(1.0, 0.0, "GO"), (0.43, 120_000.0, "NO-GO"), (0.86, 120_000.0, "NO-GO")], 1)]
+    return replace(result, changes=Changes(previous_run_id="r2", previous_verdict="NO-GO",
+                                           trend=points))
+
+
+def test_chart_text_keeps_the_body_size_and_the_key_finding_stays_visible_at_390_and_1280_px(
+        seed_incident: Path, tmp_path: Path) -> None:
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is not installed, and CI must run the browser test")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    page = tmp_path / "report.html"
+    page.write_text(render(_with_trend(RunResult.from_json(
+        (seed_incident / "results.json").read_text())), "html"))
+    found = asyncio.run(asyncio.wait_for(
+        measure(browser, page.resolve().as_uri(), tmp_path, (390, 1280)), timeout=120))
+    (tmp_path / "measured.json").write_text(json.dumps(found, indent=1))
+    for width, seen in found.items():
+        low, high = min(seen["body"]), max(seen["body"])
+        sizes = sorted({t["size"] for t in seen["charts"]})
+        print(f"{width}px: body text {low}-{high}px (body {seen['bodyFont']}px), chart text {sizes} px,"
+              f" {seen['screenshot']}")
+        assert seen["width"] == width and Path(seen["screenshot"]).stat().st_size > 10_000
+        assert {"P1", "auth", "100%"} <= {t["text"] for t in seen["charts"]}  # both charts measured
+        assert sizes and low <= sizes[0] and sizes[-1] <= high, (width, sizes, low, high)
+        assert len(seen["findings"]) == 14 and all(
+            f["width"] > 0 and f["left"] >= 0 and f["right"] <= width for f in seen["findings"])
+        assert seen["pageOverflow"] <= 0
+    assert found[390]["resultsOverflow"] <= 0  # on a phone, nothing of the table is scrolled away

@@ -219,7 +219,7 @@ def test_seed_incident_stops_at_discovery_after_sessions_passed(tmp_path) -> Non
     assert all(run.scenarios.get(name, {}).get("status", "untested") in ("untested", "skipped")
                for name in ALL - sessions - {DISCOVERY})
     result = results(tmp_path / "reports")
-    assert "missing table(s) `mcp_external_servers`" in result["diagnosis"]["root_cause"]
+    assert "missing tables `mcp_external_servers`" in result["diagnosis"]["root_cause"]
 
 
 def test_the_build_of_the_seed_day_is_judged_as_its_code_behaves(tmp_path) -> None:

@@ -5,7 +5,7 @@ import time
 from behave import then, when
 from hamcrest import equal_to, less_than_or_equal_to
 
-from stagecheck.steps import Classification, NoAnswer, contract, expect
+from stagecheck.steps import Classification, NoAnswer, contract, duration, expect
 
 
 @when('the user asks an agent "{request}"')
@@ -62,4 +62,4 @@ def step_run_completes(context, budget):
            + (f" ({run.problem})" if run.problem else ""))
     expect(world.log, run.elapsed_s, less_than_or_equal_to(budget),
            f"the agent run should complete within {budget:g} s, but took {run.elapsed_s:.2f} s")
-    world.finding = f"all progress events streamed; completed in {run.elapsed_s:.2f} s"
+    world.finding = f"all progress events streamed; completed in {duration(run.elapsed_s)}"

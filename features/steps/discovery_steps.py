@@ -3,7 +3,7 @@
 from behave import then, when
 from hamcrest import equal_to, greater_than_or_equal_to
 
-from stagecheck.steps import bearer, contract, describe, expect, expect_json
+from stagecheck.steps import bearer, contract, describe, expect, expect_json, plural
 
 
 @when("the user asks which agent servers are available")
@@ -39,4 +39,4 @@ def step_servers_named(context):
     expect(context.world.log, unnamed, equal_to([]),
            "every agent server should have a name and a status, but some did not")
     names = ", ".join(f"{s['name']} ({s['status']})" for s in servers[:3])
-    context.world.finding = f"{len(servers)} agent server(s) listed: {names}"
+    context.world.finding = f"{plural(len(servers), 'agent server')} listed: {names}"

@@ -3,7 +3,7 @@
 from behave import then, when
 from hamcrest import equal_to, is_in, less_than_or_equal_to
 
-from stagecheck.steps import contract, describe, elapsed_s, expect, expect_json
+from stagecheck.steps import contract, describe, duration, elapsed_s, expect, expect_json
 
 
 def _check(context, path):
@@ -33,7 +33,7 @@ def step_backend_up(context, budget):
     expect(log, elapsed_s(response), less_than_or_equal_to(budget),
            f"the backend should answer its health check within {budget:g} s, but took "
            f"{elapsed_s(response):.2f} s")
-    context.world.finding = f"{status} in {elapsed_s(response):.3f} s"
+    context.world.finding = f"{status} in {duration(elapsed_s(response))}"
 
 
 @then("the core database is reported connected")

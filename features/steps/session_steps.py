@@ -11,6 +11,7 @@ from stagecheck.steps import (
     Classification,
     SessionClosed,
     contract,
+    duration,
     expect,
     forged_token,
     send_user_message,
@@ -52,7 +53,7 @@ def step_welcomed(context, budget):
     expect(context.world.log, waited, less_than_or_equal_to(budget),
            f"{session.url} should welcome a new session within {budget:g} s, "
            f"but took {waited:.2f} s")
-    context.world.finding = f"welcomed in {waited:.2f} s"
+    context.world.finding = f"welcomed in {duration(waited)}"
 
 
 @when("someone opens a live session without a token")
@@ -97,7 +98,7 @@ def step_pong(context, budget):
     expect(context.world.log, waited, less_than_or_equal_to(budget),
            f"{sessions.current.url} should answer a ping within {budget:g} s, but took "
            f"{waited:.2f} s")
-    context.world.finding = f"pong in {waited:.3f} s"
+    context.world.finding = f"pong in {duration(waited)}"
 
 
 @when('the user sends the message "{text}"')
@@ -138,7 +139,7 @@ def step_all_welcomed(context, budget):
     expect(world.log, slowest, less_than_or_equal_to(budget),
            f"all {len(world.users)} sessions should be welcomed within {budget:g} s, "
            f"but the slowest took {slowest:.2f} s")
-    world.finding = f"{len(world.users)} concurrent sessions welcomed in {slowest:.2f} s"
+    world.finding = f"{len(world.users)} concurrent sessions welcomed in {duration(slowest)}"
 
 
 @then("every session stays open")

@@ -17,6 +17,8 @@ from ..run.exchanges import Redactor, excerpt
 from ..run.record import RunRecorder, ScenarioRecord
 from ..run.world import RunState
 from ..vocabulary import Classification, Status
+from ..wording import plural
+from .capabilities import capabilities
 from .diagnosis import diagnose
 from .evidence import classify, describe_exchange, failing_exchange
 from .impact import business_tags, decide, roll_up
@@ -94,7 +96,8 @@ def _key_finding(result: ScenarioResult, record: ScenarioRecord | None,
     if result.status == Status.PASSED:
         if record and record.finding:
             return record.finding
-        return f"{len(result.exchanges)} exchange(s) with the target, {result.assertions} check(s)"
+        return (f"{plural(len(result.exchanges), 'exchange')} with the target, "
+                f"{plural(result.assertions, 'check')}")
     return result.skip_reason or UNVERIFIED_HINT.get(result.status, result.status)
 
 
@@ -156,9 +159,9 @@ def build_result(context: Any, run: RunState, recorder: RunRecorder) -> RunResul
     config = context.config
     redact = Redactor(run.settings.secrets + run.target.secrets)
     tag_expression = tag_expression_of(config)
+    selected = list(selected_scenarios(context._runner.features, config, recorder.records))
     scenarios = [scenario_result(feature, scenario, recorder.records.get(id(scenario)), redact)
-                 for feature, scenario in selected_scenarios(
-                     context._runner.features, config, recorder.records)]
+                 for feature, scenario in selected]
     interrupted = bool(getattr(context, "aborted", False))
     health = probe_health(run.target.backend_url,  # after Ctrl-C, the user is waiting
                           min(run.settings.health_timeout, 2.0) if interrupted
@@ -181,5 +184,8 @@ def build_result(context: Any, run: RunState, recorder: RunRecorder) -> RunResul
         interrupted=interrupted, insecure_tls=run.settings.insecure_tls,
         standin_faults=list(run.target.standin_faults), versions=versions(),
         standin_variant=run.target.standin_variant)
+    features = capabilities((result.feature, result.area, " ".join(
+        line.strip() for line in feature.description or [])) for (feature, _), result
+        in zip(selected, scenarios, strict=True))
     return RunResult(SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
-                     diagnosis, shard=getattr(context, "gate_shard", None))
+                     diagnosis, shard=getattr(context, "gate_shard", None), capabilities=features)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from ..vocabulary import Classification, Finding
+from ..wording import plural
 from .evidence import database_reported_down, failing_database_routes, server_error
 from .model import Diagnosis, HealthProbe, NextStep, ScenarioResult, SchemaProbe
 
@@ -27,6 +32,29 @@ def load_catalog(path: Path = CATALOG) -> list[dict[str, Any]]:
     with path.open("rb") as handle:
         entries: list[dict[str, Any]] = tomllib.load(handle)["remediation"]
     return entries
+
+
+def load_dialects(path: Path = CATALOG) -> dict[str, dict[str, str]]:
+    """The catalog's per-dialect texts (`[dialect.sqlite]` ...), keyed by SQLAlchemy backend name."""
+    with path.open("rb") as handle:
+        dialects: dict[str, dict[str, str]] = tomllib.load(handle).get("dialect", {})
+    return dialects
+
+
+def dialect_of(database_url: str) -> str:
+    """SQLAlchemy's backend name of a database URL (`postgresql`, `sqlite`); "" if unparsable."""
+    try:
+        return make_url(database_url).get_backend_name()
+    except (ArgumentError, ValueError):
+        return ""
+
+
+def code(text: str) -> str:
+    """A Markdown code span that no backtick in the text can close early."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _schema_complete(schema: SchemaProbe | None) -> bool:
@@ -75,9 +103,10 @@ def root_cause(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
     health_state = "green" if health and health.up else "as reported below"
     if schema and Finding.SCHEMA_MISSING_TABLES in keys:
         tables = ", ".join(f"`{t}`" for t in schema.missing_tables)
-        behind = (f", {schema.revisions_behind} revision(s) short of head"
+        behind = (f", {plural(schema.revisions_behind, 'revision')} short of head"
                   if schema.revisions_behind else "")
-        return (f"The database is missing table(s) {tables}: it is at migration "
+        noun = "table" if len(schema.missing_tables) == 1 else "tables"
+        return (f"The database is missing {noun} {tables}: it is at migration "
                 f"`{schema.current_revision or 'none'}`, head is `{schema.expected_revision}`"
                 f"{behind}. Requests that read them fail with a server error while health stays "
                 f"{health_state}.")
@@ -99,19 +128,25 @@ def root_cause(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
     first = failed[0]
     return (f"{first.classification.capitalize() or 'Failure'}: {first.key_finding} "
             f"(in \u201c{first.name}\u201d)"
-            + (f", and {len(failed) - 1} other failure(s)" if len(failed) > 1 else "") + ".")
+            + (f", and {plural(len(failed) - 1, 'other failure')}" if len(failed) > 1 else "") + ".")
 
 
 def diagnose(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
              schema: SchemaProbe | None, context: dict[str, str],
-             catalog: list[dict[str, Any]] | None = None) -> Diagnosis:
+             catalog: list[dict[str, Any]] | None = None,
+             dialects: dict[str, dict[str, str]] | None = None) -> Diagnosis:
     catalog = load_catalog() if catalog is None else catalog
+    dialects = load_dialects() if dialects is None else dialects
     values = _Blank(context)
     if schema:
+        names = ", ".join("'{}'".format(t.replace("'", "''")) for t in schema.missing_tables)
+        dialect = dialects.get(dialect_of(schema.database)) or dialects.get("other", {})
         values.update(tables=", ".join(f"`{t}`" for t in schema.missing_tables),
                       current=f"`{schema.current_revision or 'none'}`",
                       head=f"`{schema.expected_revision or 'unknown'}`",
-                      behind=str(schema.revisions_behind or 0), database=schema.database)
+                      behind=plural(schema.revisions_behind or 0, "revision"),
+                      database=code(schema.database),
+                      **{key: text.replace("{names}", names) for key, text in dialect.items()})
     values.setdefault("routes", ", ".join(f"`{r}`" for r in failing_database_routes(scenarios)))
     steps = []
     for key in findings(scenarios, health, schema):

@@ -11,6 +11,7 @@ import parse
 
 from ..errors import ConfigError
 from ..vocabulary import Decision, Status
+from ..wording import plural
 from .model import Impact, ScenarioResult, TierImpact, Verdict
 
 ROLLUP_RULE = (
@@ -151,17 +152,20 @@ def decide(scenarios: Sequence[ScenarioResult]) -> Verdict:
 
     critical = [s for s in scenarios if s.failed and s.priority in (1, 2)]
     if critical:
-        return Verdict(Decision.NO_GO, f"{len(critical)} critical scenario(s) failed: {names(critical)}")
+        return Verdict(Decision.NO_GO, f"{plural(len(critical), 'critical scenario')} failed: "
+                                       f"{names(critical)}")
     unverified_p1 = [s for s in scenarios if s.unverified and s.priority == 1]
     if unverified_p1:
-        return Verdict(Decision.NO_GO, f"{len(unverified_p1)} P1 scenario(s) were not verified: "
+        return Verdict(Decision.NO_GO, f"{plural(len(unverified_p1), 'P1 scenario')} "
+                                f"{'was' if len(unverified_p1) == 1 else 'were'} not verified: "
                                 f"{names(unverified_p1)}")
     failed = [s for s in scenarios if s.failed]
     if failed:
-        return Verdict(Decision.AT_RISK, f"{len(failed)} lower-priority scenario(s) failed: "
+        return Verdict(Decision.AT_RISK, f"{plural(len(failed), 'lower-priority scenario')} failed: "
                                   f"{names(failed)}")
     unverified = [s for s in scenarios if s.unverified]
     if unverified:
-        return Verdict(Decision.AT_RISK, f"{len(unverified)} scenario(s) were not verified: "
+        return Verdict(Decision.AT_RISK, f"{plural(len(unverified), 'scenario')} "
+                                  f"{'was' if len(unverified) == 1 else 'were'} not verified: "
                                   f"{names(unverified)}")
     return Verdict(Decision.GO, f"all {len(scenarios)} selected scenarios passed")

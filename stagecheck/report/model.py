@@ -233,6 +233,18 @@ class Shard:
 
 
 @dataclass
+class Capability:
+    """A feature in plain words: who relies on it, what they can do with it, what they lose."""
+
+    name: str                        # the feature's name, as in ScenarioResult.feature
+    area: str
+    description: str                 # the feature's free text, for product people
+    who: str = "users"
+    can: str = ""                    # reads after "<who> can"; "" when the table has no entry
+    cannot: str = ""                 # reads after "<who> cannot"
+
+
+@dataclass
 class RunResult:
     schema_version: int
     facts: RunFacts
@@ -243,6 +255,7 @@ class RunResult:
     changes: Changes | None = None  # None when no history was kept
     shard: Shard | None = None      # None for a whole run (or a merged one)
     merged_from: list[str] = field(default_factory=list)  # the shard runs merged into this one
+    capabilities: list[Capability] = field(default_factory=list)  # the features run, in order
 
     def to_json(self) -> str:
         # Compact and without dataclasses.asdict's deep copy: 10,000 scenarios in ~0.1 s.

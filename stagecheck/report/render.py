@@ -8,6 +8,8 @@ from functools import cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markdown_it import MarkdownIt
+from markupsafe import Markup
 
 from .model import RunResult
 from .view import report_view
@@ -21,6 +23,10 @@ def _templates() -> Path:
 
 TEMPLATES = _templates()
 FORMATS = ("md", "html", "json")
+# The catalog's Markdown in HTML: code spans and emphasis only; raw HTML, links and images stay
+# text, so a value filled in from the target can neither inject markup nor load anything.
+_INLINE_MARKDOWN = MarkdownIt("zero", {"html": False}).enable(["backticks", "emphasis", "escape",
+                                                                 "entity"])
 
 
 def md_cell(value: object) -> str:
@@ -42,12 +48,17 @@ def md_prose(value: object) -> str:
     return html.escape(str(value), quote=False).replace("{", "&#123;")
 
 
+def md_html(value: object) -> Markup:
+    """Inline Markdown (root cause, next steps) as safe HTML for report.html."""
+    return Markup(_INLINE_MARKDOWN.renderInline(str(value)))  # markdown-it escapes the text
+
+
 @cache
 def environment(folder: Path = TEMPLATES) -> Environment:
     env = Environment(loader=FileSystemLoader(folder), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html", "html.j2"]),
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(cell=md_cell, fence=md_fence, prose=md_prose)
+    env.filters.update(cell=md_cell, fence=md_fence, prose=md_prose, md_html=md_html)
     return env
 
 

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import shlex
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..vocabulary import Channel, Status
+from ..wording import duration, plural
 from .evidence import failing_exchange
-from .model import RunResult, ScenarioResult, TierImpact, TrendPoint
+from .impact import tier_name
+from .model import Capability, RunResult, ScenarioResult, TierImpact, TrendPoint
 
 STATUS_MARK = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.ERROR: "ERROR",
-               Status.UNTESTED: "NOT RUN", Status.SKIPPED: "SKIPPED", Status.UNDEFINED: "UNDEFINED",
-               Status.PENDING: "PENDING"}
+               Status.UNTESTED: "NOT REACHED", Status.SKIPPED: "SKIPPED",
+               Status.UNDEFINED: "UNDEFINED", Status.PENDING: "PENDING"}
+# How a scenario that did not run is counted, apart from the failures.
+NOT_RUN_WORDS = {Status.UNTESTED: "not reached", Status.SKIPPED: "skipped",
+                 Status.UNDEFINED: "undefined", Status.PENDING: "pending"}
+PASS_RATE_RULE = ("The pass rate is the share of the selected scenarios that passed; a scenario not "
+                  "reached or skipped counts as not passed, and is shown apart from the failures.")
 
 
 def money(amount: float) -> str:
@@ -25,7 +34,29 @@ def money(amount: float) -> str:
 
 
 def seconds(value: float) -> str:
-    return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
+    """A duration as people read it: `under 1 ms`, `42 ms`, `1.25 s`."""
+    return duration(value)
+
+
+def scenario_duration(scenario: ScenarioResult) -> str:
+    """Blank for a scenario that did not run: it took no time, it was not fast."""
+    return duration(scenario.duration_s) if scenario.status.ran else ""
+
+
+def pass_rate(passed: int, selected: int) -> str:
+    """The one pass rate of the report (PASS_RATE_RULE): passed out of selected."""
+    return f"{100 * passed / selected:.0f}%" if selected else "n/a"
+
+
+def tally(scenarios: Sequence[ScenarioResult]) -> str:
+    """`6 of 8 passed · 1 failed · 2 not reached`: what did not run, apart from what failed."""
+    counts = Counter(s.status for s in scenarios)
+    parts = [f"{counts[Status.PASSED]} of {len(scenarios)} passed"]
+    failed = sum(1 for s in scenarios if s.failed)
+    if failed:
+        parts.append(f"{failed} failed")
+    parts += [f"{counts[status]} {words}" for status, words in NOT_RUN_WORDS.items() if counts[status]]
+    return " · ".join(parts)
 
 
 def curl(exchange: dict[str, Any]) -> str:
@@ -40,17 +71,90 @@ def curl(exchange: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Bar:
+    """One row of a chart: shares of passed, failed and not run, and the revenue at risk."""
+
     label: str
-    pass_pct: float
-    risk_pct: float
-    pass_rate: str
+    passed_pct: float
+    failed_pct: float
+    not_run_pct: float
+    risk_pct: float                  # against the largest pool
+    summary: str                     # "43% · 6 of 14 passed · 1 failed · 7 not reached"
     at_risk: str
 
 
-def bars(rows: list[TierImpact]) -> list[Bar]:
+def bars(rows: list[TierImpact], scenarios: Sequence[ScenarioResult],
+         key: Callable[[ScenarioResult], str]) -> list[Bar]:
+    """The chart rows of an impact table; `key` names the row a scenario belongs to."""
     biggest = max((row.revenue for row in rows), default=0.0) or 1.0
-    return [Bar(row.name, round(100 * row.pass_rate, 1), round(100 * row.at_risk / biggest, 1),
-                f"{100 * row.pass_rate:.0f}%", money(row.at_risk)) for row in rows]
+    found = []
+    for row in rows:
+        members = [s for s in scenarios if key(s) == row.name]
+        total = len(members) or 1
+        ran = any(s.status.ran for s in members)
+        found.append(Bar(
+            row.name, round(100 * row.passed / total, 1), round(100 * row.failed / total, 1),
+            round(100 * row.unverified / total, 1), round(100 * row.at_risk / biggest, 1),
+            (f"{pass_rate(row.passed, row.scenarios)} · " if ran else "") + tally(members),
+            money(row.at_risk)))
+    return found
+
+
+@dataclass(frozen=True)
+class CapabilityRow:
+    """A capability's rollup (`Live sessions 6/6`) and what it means for the people on it."""
+
+    name: str
+    area: str
+    state: Status                    # PASSED, FAILED, or UNTESTED when something did not run
+    rollup: str                      # "6/6"
+    tally: str
+    words: str                       # "Users cannot find or run any AI agent."
+
+
+def _capability_row(capability: Capability, members: Sequence[ScenarioResult]) -> CapabilityRow:
+    passed = sum(s.status == Status.PASSED for s in members)
+    who = capability.who[:1].upper() + capability.who[1:]
+    if any(s.failed for s in members):
+        state = Status.FAILED
+        words = (f"{who} cannot {capability.cannot}." if capability.cannot
+                 else capability.description)
+    elif passed == len(members):
+        state, words = Status.PASSED, f"{who} can {capability.can}." if capability.can else ""
+    else:
+        state = Status.UNTESTED
+        words = f"Not verified whether {capability.who} can {capability.can}." if capability.can else ""
+    return CapabilityRow(capability.name, capability.area, state, f"{passed}/{len(members)}",
+                         tally(members), words)
+
+
+def capability_rows(result: RunResult) -> list[CapabilityRow]:
+    """Per capability, in run order; results saved without capabilities fall back to features."""
+    known = {c.name: c for c in result.capabilities}
+    rows: dict[str, list[ScenarioResult]] = {}
+    for s in result.scenarios:
+        rows.setdefault(s.feature, []).append(s)
+    return [_capability_row(known.get(name) or Capability(name, members[0].area, ""), members)
+            for name, members in rows.items()]
+
+
+def _joined(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
+def plain_impact(result: RunResult) -> list[str]:
+    """Per group of people hit by a failure: what they can still do, and what they cannot."""
+    known = {c.name: c for c in result.capabilities}
+    states = {row.name: row.state for row in capability_rows(result)}
+    lines = []
+    for who in dict.fromkeys(c.who for c in result.capabilities):
+        mine = [c for c in known.values() if c.who == who]
+        cannot = [c.cannot for c in mine if states.get(c.name) == Status.FAILED and c.cannot]
+        if not cannot:
+            continue
+        can = [c.can for c in mine if states.get(c.name) == Status.PASSED and c.can]
+        lines.append(f"{who[:1].upper()}{who[1:]} "
+                     + (f"can {_joined(can)}, but " if can else "") + f"cannot {_joined(cannot)}.")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -72,7 +176,8 @@ def evidence(scenario: ScenarioResult) -> Evidence:
 
 @dataclass(frozen=True)
 class TrendChart:
-    """The last runs as an inline SVG: a pass-rate line and revenue-at-risk bars."""
+    """The last runs as an inline SVG without text (labels are HTML, so they keep the body's
+    size at any width): a pass-rate line and revenue-at-risk bars."""
 
     width: int
     height: int
@@ -86,7 +191,7 @@ class TrendChart:
 def trend_chart(points: list[TrendPoint], width: int = 640, height: int = 160) -> TrendChart | None:
     if len(points) < 2:
         return None
-    top, bottom, left, right = 10, height - 20, 40, width - 10
+    top, bottom, left, right = 4, height - 4, 6, width - 6
     step = (right - left) / (len(points) - 1)
     peak = max(p.at_risk for p in points) or 1.0
     line = " ".join(f"{left + i * step:.1f},{bottom - p.pass_rate * (bottom - top):.1f}"
@@ -94,7 +199,7 @@ def trend_chart(points: list[TrendPoint], width: int = 640, height: int = 160) -
     bar_height = (bottom - top) * 0.5
     bars = [(left + i * step - 3, bottom - bar_height * p.at_risk / peak,
              bar_height * p.at_risk / peak,
-             f"{p.run_id}: {p.verdict}, {100 * p.pass_rate:.0f}% passed, {money(p.at_risk)} at risk")
+             f"{p.run_id}: {p.verdict}, pass rate {100 * p.pass_rate:.0f}%, {money(p.at_risk)} at risk")
             for i, p in enumerate(points)]
     return TrendChart(width, height, line, bars, points[0].started_at, points[-1].started_at,
                       money(max(p.at_risk for p in points)))
@@ -104,6 +209,7 @@ def report_view(result: RunResult) -> dict[str, Any]:
     scenarios = result.scenarios
     ran = [s for s in scenarios if not s.unverified]
     passed = [s for s in scenarios if s.status == Status.PASSED]
+    not_run = Counter(s.status for s in scenarios if s.unverified)
     failed = [s for s in scenarios if s.failed]
     unverified = [s for s in scenarios if s.unverified]
     undefined_steps = [(s, st) for s in scenarios for st in s.steps
@@ -118,7 +224,11 @@ def report_view(result: RunResult) -> dict[str, Any]:
         "scenarios": scenarios,
         "counts": {"total": len(scenarios), "ran": len(ran), "passed": len(passed),
                    "failed": len(failed), "unverified": len(unverified)},
-        "pass_rate": f"{100 * len(passed) / len(ran):.0f}%" if ran else "n/a",
+        "not_run": [f"{count} {NOT_RUN_WORDS[status]}" for status, count in not_run.items()],
+        "pass_rate": pass_rate(len(passed), len(scenarios)),
+        "pass_rate_rule": PASS_RATE_RULE,
+        "capabilities": capability_rows(result),
+        "plain_impact": plain_impact(result),
         "at_risk": money(result.impact.revenue_at_risk),
         "unverified_revenue": money(result.impact.revenue_unverified),
         "critical": critical,
@@ -126,8 +236,8 @@ def report_view(result: RunResult) -> dict[str, Any]:
         "broken": failed,
         "unverified": unverified,
         "evidence": [evidence(s) for s in failed],
-        "priority_bars": bars(result.impact.by_priority),
-        "area_bars": bars(result.impact.by_area),
+        "priority_bars": bars(result.impact.by_priority, scenarios, lambda s: tier_name(s.priority)),
+        "area_bars": bars(result.impact.by_area, scenarios, lambda s: s.area or "unassigned"),
         "hollow": [s for s in scenarios if s.hollow],
         "hollow_steps": [(s, st) for s in scenarios for st in s.steps if st.hollow],
         "undefined_steps": undefined_steps,
@@ -138,4 +248,7 @@ def report_view(result: RunResult) -> dict[str, Any]:
         "mark": STATUS_MARK,
         "money": money,
         "seconds": seconds,
+        "scenario_duration": scenario_duration,
+        "zip": zip,
+        "plural": plural,
     }

@@ -1,0 +1,139 @@
+"""The report without contradictions: one pass rate, not reached apart from failed, durations and
+counts as people read them, a rollup and plain words per capability, catalog Markdown in HTML."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from stagecheck.report.capabilities import capabilities, load_table
+from stagecheck.report.diagnosis import diagnose
+from stagecheck.report.impact import decide, roll_up
+from stagecheck.report.model import (
+    SCHEMA_VERSION,
+    HealthProbe,
+    NextStep,
+    RunFacts,
+    RunResult,
+    ScenarioResult,
+)
+from stagecheck.report.render import render
+from stagecheck.report.view import report_view
+from stagecheck.wording import duration, plural
+
+ROOT = Path(__file__).resolve().parent.parent
+HEALTHY = HealthProbe("http://127.0.0.1:8000/health", 200, 0.0004, '{"status": "healthy"}', True)
+# The seed day's shape: sessions pass, discovery fails, --stop leaves the rest not reached.
+SEED = [("Live sessions", "chat", "passed")] * 6 + [("Agent discovery", "agents", "failed")] + [
+    ("Sign-in for release checks", "auth", "untested")] * 2 + [
+    ("Platform health", "platform", "untested")] * 2 + [("Agent runs", "agents", "untested")] + [
+    ("Conversations", "chat", "untested")] * 2
+
+
+def seed_day(with_capabilities: bool = True) -> RunResult:
+    scenarios = [ScenarioResult(name=f"{feature} {i}", feature=feature, location=f"f.feature:{i}",
+                                tags=[], priority=1, revenue=120_000, area=area, status=status,
+                                duration_s=0.0004 if status == "passed" else 0.0,
+                                key_finding="welcomed in under 1 ms" if status == "passed" else "")
+                 for i, (feature, area, status) in enumerate(SEED)]
+    facts = RunFacts("r1", "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:05+00:00", 5.0, "local",
+                     "http://127.0.0.1:8000", "http://127.0.0.1:8000", "ws://127.0.0.1:8000/ws",
+                     "1.0.0", "@p1", True, False, [], False,
+                     {"python": "3", "stagecheck": "0", "behave": "1.3"})
+    found = capabilities((s.feature, s.area, "") for s in scenarios) if with_capabilities else []
+    return RunResult(SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
+                     diagnose(scenarios, HEALTHY, None, {"rerun": "behave --tags=@p1"}),
+                     capabilities=found)
+
+
+def test_one_pass_rate_passed_out_of_selected_in_the_card_the_bars_and_the_text() -> None:
+    result = seed_day()
+    view = report_view(result)
+    assert view["pass_rate"] == "43%"
+    assert view["priority_bars"][0].summary == "43% · 6 of 14 passed · 1 failed · 7 not reached"
+    page, markdown = render(result, "html"), render(result, "md")
+    assert 'id="pass-rate">43%</b>' in page and "86%" not in page and "86%" not in markdown
+    assert "**Pass rate:** 43% (6 of 14 selected)" in markdown
+    assert view["pass_rate_rule"] in page and view["pass_rate_rule"] in markdown
+
+
+def test_an_area_only_not_reached_is_not_drawn_or_told_as_failed() -> None:
+    view = report_view(seed_day())
+    auth = next(b for b in view["area_bars"] if b.label == "auth")
+    assert (auth.passed_pct, auth.failed_pct, auth.not_run_pct) == (0, 0, 100)
+    assert auth.summary == "0 of 2 passed · 2 not reached"  # no bare "0%" read as broken
+    agents = next(b for b in view["area_bars"] if b.label == "agents")
+    assert (agents.failed_pct, agents.not_run_pct) == (50, 50)
+    markdown = render(seed_day(), "md")
+    assert "| auth | 2 | 0 | 0 | 2 | $0 | 0 of 2 passed · 2 not reached |" in markdown
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [(0.0, "under 1 ms"), (0.0004, "under 1 ms"), (0.011, "11 ms"),
+                                                (0.9994, "999 ms"), (1.234, "1.23 s"), (12.34, "12.3 s")])
+def test_durations_read_as_people_read_them(seconds: float, shown: str) -> None:
+    assert duration(seconds) == shown
+
+
+def test_a_scenario_that_did_not_run_has_a_blank_duration_and_a_quick_one_reads_below_1_ms() -> None:
+    markdown = render(seed_day(), "md")
+    results = [line for line in markdown.splitlines() if line.startswith("| Conversations 1")
+               and "| P1 |" in line]
+    quality = [line for line in markdown.splitlines() if line.startswith("| Conversations 1")
+               and "| P1 |" not in line]
+    assert len(results) == 2 and all("| NOT REACHED |  |" in row for row in results)
+    assert len(quality) == 2 and all(row.endswith("| 0 | 0 |  |") for row in quality)
+    assert "0.000 s" not in markdown and "0.00 s" not in markdown
+    assert "| PASS | under 1 ms | welcomed in under 1 ms |" in markdown
+    assert "status 200 in under 1 ms" in markdown
+
+
+def test_counts_have_real_plurals() -> None:
+    assert [plural(n, "scenario") for n in (0, 1, 2)] == ["0 scenarios", "1 scenario", "2 scenarios"]
+    assert decide(seed_day().scenarios).reason.startswith("1 critical scenario failed: ")
+    assert "(s)" not in render(seed_day(), "md") and "(s)" not in render(seed_day(), "html")
+
+
+def test_each_capability_is_rolled_up_and_a_failing_one_says_what_users_cannot_do() -> None:
+    result = seed_day()
+    view = report_view(result)
+    rows = {c.name: c for c in view["capabilities"]}
+    assert rows["Live sessions"].rollup == "6/6" and rows["Agent discovery"].rollup == "0/1"
+    assert rows["Agent discovery"].words == "Users cannot find or run any AI agent."
+    assert rows["Platform health"].words.startswith("Not verified whether monitoring")
+    assert view["plain_impact"] == [
+        "Users can connect and chat in live sessions, but cannot find or run any AI agent."]
+    markdown = render(result, "md")
+    assert "| Live sessions | 6/6 | PASS (6 of 6 passed) | Users can connect and chat" in markdown
+
+
+def test_results_saved_without_capabilities_still_roll_up_by_feature() -> None:
+    view = report_view(seed_day(with_capabilities=False))
+    assert [(c.name, c.rollup) for c in view["capabilities"]][:2] == [
+        ("Live sessions", "6/6"), ("Agent discovery", "0/1")]
+    assert view["plain_impact"] == []
+
+
+def test_every_feature_has_its_plain_words() -> None:
+    names = {m for path in (ROOT / "features").glob("*.feature")
+             for m in re.findall(r"^Feature: (.+)$", path.read_text(), re.MULTILINE)}
+    table = load_table()
+    assert names <= set(table), f"no entry in capabilities.toml for {sorted(names - set(table))}"
+    assert all(entry["can"] and entry["cannot"] for entry in table.values())
+
+
+def test_catalog_markdown_is_rendered_in_html_and_stays_inert() -> None:
+    result = seed_day()
+    hostile = "Run `alembic upgrade head` <img src=x onerror=alert(1)> [here](javascript:alert(1)) *now*"
+    result.diagnosis = replace(result.diagnosis, root_cause="Missing `mcp_external_servers`.",
+                               next_steps=[NextStep("Apply `migrations`", [hostile], "`it` is **due**")])
+    page = render(result, "html")
+    root = re.search(r'<p id="root-cause">(.*?)</p>', page, re.S)
+    steps = re.search(r'<ol id="next-steps">(.*?)</ol>', page, re.S)
+    assert root and steps
+    assert root.group(1) == "Missing <code>mcp_external_servers</code>."
+    assert "`" not in steps.group(1) and "<code>alembic upgrade head</code>" in steps.group(1)
+    assert "<strong>due</strong>" in steps.group(1) and "<em>now</em>" in steps.group(1)
+    assert "<img" not in page and "&lt;img src=x" in page and "<a " not in page

@@ -23,6 +23,14 @@ class TargetTimeout(TargetError):
     """The target accepted the connection but did not answer in time."""
 
 
+class SlowAnswer(TargetTimeout):
+    """The target kept sending, too slowly to finish the answer within the exchange's deadline."""
+
+
+class BodyTooLarge(TargetError):
+    """The target's answer was larger than the gate reads (a runaway or hostile body)."""
+
+
 class CheckFailed(AssertionError):
     """A check failed: the target answered, but not as the contract promises.
 

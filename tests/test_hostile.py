@@ -17,7 +17,16 @@ import trustme
 
 from standin import start_standin
 from tests.behave_run import ROOT, run_behave, wait_until_running
-from tests.hostile import WebSocketTarget, closed_port, http_server, silent_server
+from tests.hostile import (
+    WebSocketTarget,
+    bomb_server,
+    closed_port,
+    drip,
+    gzip_bomb,
+    http_server,
+    raw_server,
+    silent_server,
+)
 
 KEY = "hostile-test-bypass-key-1234"
 SHORT = ["-D", "http_timeout=1", "-D", "health_timeout=1", "-D", "connect_timeout=1",
@@ -297,3 +306,47 @@ def test_ctrl_c_mid_run_writes_the_report_marked_interrupted(tmp_path: Path) -> 
     assert proc.returncode != 0 and stopped_in < 10
     assert data["facts"]["interrupted"] is True
     assert data["verdict"]["decision"] == "NO-GO"
+
+
+# ---- Round 2: every exchange bounded in time and memory, with a clear cause -------------------
+
+PEAK_RSS_BOUND_MB = 250  # the stated bound of a hostile run's memory (a clean run takes ~90 MB)
+MEASURED: dict[str, tuple[float, float]] = {}  # condition -> (wall s, peak RSS MB), for the note
+
+
+def measured(tmp_path: Path, condition: str, base: str, *args: str, ws: str | None = None,
+             key: str = KEY, env: dict[str, str] | None = None):
+    """A staging run under /usr/bin/time; returns the run and its peak RSS in MB."""
+    rss_file = tmp_path / "rss"
+    ws_args = ["-D", f"ws_url={ws}"] if ws else []
+    run = run_behave(tmp_path, "--tags=@p1", "-D", "target=staging", "-D", f"base_url={base}",
+                     *ws_args, "-D", f"report_dir={tmp_path / 'reports'}", *args,
+                     env={"E2E_OAUTH_SIMULATION_KEY": key, **(env or {})}, timeout=120,
+                     wrap=("/usr/bin/time", "-f", "%M", "-o", str(rss_file)))
+    peak_mb = int(rss_file.read_text().strip().splitlines()[-1]) / 1024
+    MEASURED[condition] = (run.elapsed_s, peak_mb)
+    print(f"\nMEASURED {condition}: {run.elapsed_s:.1f} s, peak RSS {peak_mb:.0f} MB")
+    return run, peak_mb
+
+
+@pytest.mark.parametrize("where", ["headers", "body", "chunked"])
+def test_slow_drip_ends_at_the_deadline_with_a_report(tmp_path: Path, where: str) -> None:
+    with raw_server(drip(where)) as url:
+        run, peak = measured(tmp_path, f"slow drip ({where})", url, "--name", "reports itself up",
+                             *SHORT)
+    failed = report(tmp_path)["scenarios"][0]
+    assert failed["status"] == "failed"
+    assert "no complete answer within 1 s (the server kept sending slowly)" in \
+        failed["error_message"]
+    assert failed["duration_s"] < 3
+    assert run.elapsed_s < 15 and peak < PEAK_RSS_BOUND_MB  # the probe is bounded as well
+    assert report(tmp_path)["diagnosis"]["health"]["up"] is False
+
+
+def test_gzip_bomb_stops_at_the_body_cap(tmp_path: Path) -> None:
+    with raw_server(bomb_server(gzip_bomb(1))) as url:
+        run, peak = measured(tmp_path, "gzip bomb (1.8 KB -> 1 GiB)", url, "--name",
+                             "reports itself up", *SHORT)
+    failed = report(tmp_path)["scenarios"][0]
+    assert "is larger than 16 MiB once decoded; reading stopped there" in failed["error_message"]
+    assert peak < PEAK_RSS_BOUND_MB and run.elapsed_s < 20

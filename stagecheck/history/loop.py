@@ -16,10 +16,11 @@ import httpx
 from behave.configuration import Configuration
 
 from ..contract import reported_version
-from ..errors import HistoryError, LoopError, ResultsFileError
+from ..errors import HistoryError, LoopError, ResultsFileError, TargetError
 from ..report.model import RunResult
 from ..report.render import environment
 from ..report.view import money
+from ..run.bounded import get_bounded
 from ..run.settings import Settings, load_settings
 from ..vocabulary import Decision
 from .store import History, target_key
@@ -75,10 +76,10 @@ def loop_settings(behave_args: list[str]) -> Settings:
 def deployed_version(settings: Settings) -> str | None:
     """The version the target's health reports now; None when it does not answer."""
     try:
-        return reported_version(httpx.get(f"{settings.base_url}/health",
-                                          timeout=settings.health_timeout,
-                                          verify=not settings.insecure_tls).json())
-    except (httpx.HTTPError, ValueError):
+        return reported_version(get_bounded(f"{settings.base_url}/health",
+                                            settings.health_timeout,
+                                            verify=not settings.insecure_tls).json())
+    except (httpx.HTTPError, TargetError, ValueError):
         return None
 
 

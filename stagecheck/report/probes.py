@@ -10,6 +10,8 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import contract
+from ..errors import TargetError
+from ..run.bounded import get_bounded
 from ..run.exchanges import Redactor, excerpt
 from .model import HealthProbe, SchemaProbe
 
@@ -19,8 +21,8 @@ def probe_health(backend_url: str, timeout: float, redact: Redactor,
     url = f"{backend_url}/health"
     started = time.perf_counter()
     try:
-        response = httpx.get(url, timeout=timeout, verify=verify)
-    except httpx.HTTPError as exc:
+        response = get_bounded(url, timeout, verify, shown=redact(url))
+    except (httpx.HTTPError, TargetError) as exc:
         return HealthProbe(url, None, time.perf_counter() - started, "", False,
                            redact(str(exc) or type(exc).__name__))
     body = excerpt(redact(response.content[:4096].decode("utf-8", "replace")), 2000)

@@ -350,3 +350,31 @@ def test_gzip_bomb_stops_at_the_body_cap(tmp_path: Path) -> None:
     failed = report(tmp_path)["scenarios"][0]
     assert "is larger than 16 MiB once decoded; reading stopped there" in failed["error_message"]
     assert peak < PEAK_RSS_BOUND_MB and run.elapsed_s < 20
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signals_write_the_report_and_remove_the_standin_folder(tmp_path: Path, sig) -> None:
+    """Ctrl-C and SIGTERM (how CI cancels a job) both end the run within seconds, the report
+    written and marked interrupted, and the stand-in's temporary folder gone."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "behave", "--tags=@p1", "--name", "reports itself up",
+         "-D", "standin_fault=hang", "-D", "health_timeout=60",
+         "-D", f"report_dir={tmp_path / 'reports'}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(temp)})
+    try:
+        assert wait_until_running(tmp_path / "reports" / "history.sqlite")
+        assert any(temp.glob("standin-*"))
+        started = time.perf_counter()
+        proc.send_signal(sig)
+        proc.wait(timeout=20)
+        stopped_in = time.perf_counter() - started
+    finally:
+        proc.kill()
+    MEASURED[f"{sig.name} mid-run"] = (stopped_in, 0.0)
+    data = report(tmp_path)
+    assert proc.returncode != 0 and stopped_in < 10
+    assert data["facts"]["interrupted"] is True and data["verdict"]["decision"] == "NO-GO"
+    assert not list(temp.glob("standin-*"))

@@ -13,12 +13,13 @@ from .history.store import History, target_key
 from .report.build import build_result, iso
 from .report.view import money
 from .report.write import write_reports
+from .run.exchanges import redact_url
 from .run.record import RunRecorder
 from .run.world import RunState
 
 
 def run_target_key(run: RunState) -> str:
-    return target_key(run.target.name, run.target.backend_url, run.target.standin_faults,
+    return target_key(run.target.name, redact_url(run.target.backend_url), run.target.standin_faults,
                       run.target.standin_variant)
 
 

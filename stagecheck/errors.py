@@ -31,6 +31,15 @@ class BodyTooLarge(TargetError):
     """The target's answer was larger than the gate reads (a runaway or hostile body)."""
 
 
+class Redirected(TargetError):
+    """The WebSocket handshake was answered with a redirect, which the gate does not follow."""
+
+    def __init__(self, status: int, location: str) -> None:
+        super().__init__(f"redirected ({status}) to {location}")
+        self.status = status
+        self.location = location
+
+
 class CheckFailed(AssertionError):
     """A check failed: the target answered, but not as the contract promises.
 

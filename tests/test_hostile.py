@@ -25,6 +25,7 @@ from tests.hostile import (
     gzip_bomb,
     http_server,
     raw_server,
+    raw_websocket,
     silent_server,
 )
 
@@ -378,3 +379,33 @@ def test_signals_write_the_report_and_remove_the_standin_folder(tmp_path: Path, 
     assert proc.returncode != 0 and stopped_in < 10
     assert data["facts"]["interrupted"] is True and data["verdict"]["decision"] == "NO-GO"
     assert not list(temp.glob("standin-*"))
+
+
+@pytest.mark.parametrize(("mode", "words"), [
+    ("ping-flood", "the target sent pings faster than it read our pongs"),
+    ("fragment-flood", "the target sent a message over the 1 MiB limit"),
+    ("oversize", "the target sent a message over the 1 MiB limit"),
+    ("bad-utf8", "the target sent invalid UTF-8 in a message"),
+    ("reserved-bits", "protocol error: reserved bits must be 0"),
+    ("bad-close", "the target sent an invalid close code"),
+])
+def test_websocket_protocol_abuse_is_named_and_bounded(tmp_path: Path, mode: str,
+                                                       words: str) -> None:
+    with start_standin() as standin, raw_server(raw_websocket(mode)) as url:
+        run, peak = measured(tmp_path, f"websocket {mode}", standin.urls.backend_url, *SHORT,
+                             "--name", "answers a ping", ws=url.replace("http", "ws") + "/ws",
+                             key=standin.bypass_key)
+    failed = report(tmp_path)["scenarios"][0]
+    assert failed["status"] == "failed" and words in failed["error_message"], \
+        failed["error_message"]
+    assert peak < PEAK_RSS_BOUND_MB and run.elapsed_s < 20
+
+
+def test_websocket_redirect_names_where_it_pointed(tmp_path: Path) -> None:
+    elsewhere = "ws://127.0.0.2:9/elsewhere"
+    with start_standin() as standin, raw_server(raw_websocket("redirect", elsewhere)) as url:
+        staging(tmp_path, standin.urls.backend_url, *SHORT, "--name", "answers a ping",
+                ws=url.replace("http", "ws") + "/ws", key=standin.bypass_key)
+    failed = report(tmp_path)["scenarios"][0]
+    assert f"was redirected (302) to {elsewhere}, which the gate does not follow" in \
+        failed["error_message"]

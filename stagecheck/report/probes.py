@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import contract
 from ..errors import TargetError
 from ..run.bounded import get_bounded
-from ..run.exchanges import Redactor, excerpt
+from ..run.exchanges import Redactor, excerpt, redact_url
 from .model import HealthProbe, SchemaProbe
 
 
@@ -23,14 +23,14 @@ def probe_health(backend_url: str, timeout: float, redact: Redactor,
     try:
         response = get_bounded(url, timeout, verify, shown=redact(url))
     except (httpx.HTTPError, TargetError) as exc:
-        return HealthProbe(url, None, time.perf_counter() - started, "", False,
+        return HealthProbe(redact(url), None, time.perf_counter() - started, "", False,
                            redact(str(exc) or type(exc).__name__))
     body = excerpt(redact(response.content[:4096].decode("utf-8", "replace")), 2000)
     try:
         status = response.json().get("status")
     except (ValueError, AttributeError):
         status = None
-    return HealthProbe(url, response.status_code, round(time.perf_counter() - started, 4), body,
+    return HealthProbe(redact(url), response.status_code, round(time.perf_counter() - started, 4), body,
                        response.status_code == 200 and status in contract.UP_STATUSES)
 
 
@@ -48,7 +48,7 @@ def probe_schema(database_url: str, expected_tables: tuple[str, ...],
                  revisions: tuple[str, ...]) -> SchemaProbe:
     """Tables the contract expects that are missing, and the Alembic revision against head."""
     engine = create_engine(database_url)
-    shown = engine.url.render_as_string(hide_password=True)
+    shown = redact_url(engine.url.render_as_string(hide_password=True))
     head = revisions[-1] if revisions else ""
     try:
         with engine.connect() as connection:

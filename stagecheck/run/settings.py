@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
+from .exchanges import redact_url, url_secrets
 
 TARGETS = ("local", "staging", "production")
 DURATIONS = {"http_timeout": 30.0, "health_timeout": 5.0, "ws_event_timeout": 15.0,
@@ -50,7 +51,10 @@ class Settings:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.bypass_key, self.token) if s)
+        """The credentials: the key, the token, and those the URLs carry."""
+        from_urls = (s for url in (self.base_url, self.auth_url, self.ws_url, self.database_url)
+                     for s in url_secrets(url))
+        return tuple(s for s in (self.bypass_key, self.token, *from_urls) if s)
 
 
 def _duration(name: str, raw: str) -> float:
@@ -86,11 +90,11 @@ def check_url(name: str, url: str, schemes: tuple[str, ...]) -> str:
     parts = urlsplit(url)
     if parts.scheme not in schemes or not parts.hostname:
         raise ConfigError(f"setting {name} must be a {' or '.join(s + '://' for s in schemes)} "
-                          f"URL with a host, not {url!r}")
+                          f"URL with a host, not {redact_url(url)!r}")
     try:
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
-        raise ConfigError(f"setting {name} has a malformed port: {url!r}") from None
+        raise ConfigError(f"setting {name} has a malformed port: {redact_url(url)!r}") from None
     return url.rstrip("/")
 
 
@@ -162,7 +166,7 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
         for url in urls.values():
             parts = urlsplit(url)
             if parts.scheme in ("http", "ws") and not is_loopback(parts.hostname or ""):
-                raise ConfigError(f"refusing to send credentials unencrypted to {url}: use "
+                raise ConfigError(f"refusing to send credentials unencrypted to {redact_url(url)}: use "
                                   "https:// and wss://, or a loopback address")
     return Settings(target=target, standin_faults=faults, standin_variant=variant,
                     report_dir=raw["report_dir"] or "reports",

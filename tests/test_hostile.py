@@ -409,3 +409,24 @@ def test_websocket_redirect_names_where_it_pointed(tmp_path: Path) -> None:
     failed = report(tmp_path)["scenarios"][0]
     assert f"was redirected (302) to {elsewhere}, which the gate does not follow" in \
         failed["error_message"]
+
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("nonsense", "setting database_url is not a database URL: 'nonsense'"),
+    ("mysql+pymysql://gate:db-secret-9@db/x", "needs the database driver 'pymysql'"),
+    ("sqlite:////nowhere/typo.sqlite", "names a SQLite file that does not exist: /nowhere/typo"),
+])
+def test_bad_database_url_stops_before_any_scenario(tmp_path: Path, url: str, words: str) -> None:
+    run = run_behave(tmp_path, "-D", f"database_url={url}")
+    assert run.returncode == 2 and run.scenarios == {}
+    assert words in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert "db-secret-9" not in run.stderr
+
+
+def test_schema_probe_never_creates_a_database(tmp_path: Path) -> None:
+    from stagecheck.report.probes import probe_schema
+
+    missing = tmp_path / "gone.sqlite"
+    probe = probe_schema(f"sqlite:///{missing}", ("users",), ())
+    assert not missing.exists()
+    assert probe.reachable is False and "unable to open database file" in probe.error

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
+from pathlib import Path
+from urllib.parse import quote
 
 import httpx
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import contract
@@ -44,10 +47,24 @@ def probed_version(probe: HealthProbe | None) -> str:
         return ""
 
 
+def read_only_engine(database_url: str, timeout: float = 10.0) -> Engine:
+    """An engine that only reads: a SQLite file is opened read-only (never created), other
+    databases in read-only transactions, each connection attempt bounded in time."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database or "").resolve()
+        return create_engine(url, creator=lambda: sqlite3.connect(
+            f"file:{quote(str(path))}?mode=ro", uri=True, timeout=timeout))
+    if url.get_backend_name() == "postgresql":
+        return create_engine(url, connect_args={"connect_timeout": max(1, int(timeout))},
+                             execution_options={"postgresql_readonly": True})
+    return create_engine(url)
+
+
 def probe_schema(database_url: str, expected_tables: tuple[str, ...],
                  revisions: tuple[str, ...]) -> SchemaProbe:
     """Tables the contract expects that are missing, and the Alembic revision against head."""
-    engine = create_engine(database_url)
+    engine = read_only_engine(database_url)
     shown = redact_url(engine.url.render_as_string(hide_password=True))
     head = revisions[-1] if revisions else ""
     try:

@@ -116,6 +116,32 @@ def _check_standin(variant: str, faults: tuple[str, ...]) -> None:
                           f"cannot combine: {exc}") from None
 
 
+def check_database_url(url: str) -> None:
+    """The schema probe's database URL parses, its driver imports, and a SQLite file exists
+    (the probe opens it read-only and never creates one), or ConfigError saying which."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    shown = redact_url(url)
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except ArgumentError:
+        raise ConfigError(f"setting database_url is not a database URL: {shown!r}") from None
+    except NoSuchModuleError:
+        raise ConfigError(f"setting database_url names an unknown database kind: {shown!r}") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        driver = exc.name or parsed.drivername
+        raise ConfigError(f"setting database_url needs the database driver {driver!r}, "
+                          "which is not installed") from None
+    if (parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+            and not Path(parsed.database or "").is_file()):
+        raise ConfigError(f"setting database_url names a SQLite file that does not exist: "
+                          f"{parsed.database}")
+
+
 def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Settings:
     """Read and check every setting; raises ConfigError with one sentence naming the setting."""
     environ = os.environ if environ is None else environ
@@ -168,6 +194,8 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
             if parts.scheme in ("http", "ws") and not is_loopback(parts.hostname or ""):
                 raise ConfigError(f"refusing to send credentials unencrypted to {redact_url(url)}: use "
                                   "https:// and wss://, or a loopback address")
+    if raw["database_url"]:
+        check_database_url(raw["database_url"])
     return Settings(target=target, standin_faults=faults, standin_variant=variant,
                     report_dir=raw["report_dir"] or "reports",
                     database_url=raw["database_url"], expected_revision=raw["expected_revision"],

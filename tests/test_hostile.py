@@ -3,10 +3,12 @@ written, no secret in any output, and no harm to the target. Real sockets on loo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -430,3 +432,62 @@ def test_schema_probe_never_creates_a_database(tmp_path: Path) -> None:
     probe = probe_schema(f"sqlite:///{missing}", ("users",), ())
     assert not missing.exists()
     assert probe.reachable is False and "unable to open database file" in probe.error
+
+
+BASIC_PASS, WS_TOKEN, WS_JWT = "basic-pass-7xq2", "ws-token-5kz9", "ws-jwt-3mm1"
+DB_PASS, DB_QUERY_PASS = "db-pass-8vv4", "db-query-6ww0"
+
+
+def encoded(secret: str) -> dict[str, str]:
+    """A secret as a hostile server may echo it back."""
+    import base64
+    from urllib.parse import quote
+
+    raw = secret.encode()
+    return {"plain": secret, "base64": base64.b64encode(raw).decode(),
+            "base64url": base64.urlsafe_b64encode(raw).decode().rstrip("="),
+            "percent": quote(secret, safe=""), "percent-all": "".join(f"%{b:02X}" for b in raw),
+            "json-unicode": "".join(f"\\u{ord(c):04x}" for c in secret),
+            "basic": base64.b64encode(f"gate:{secret}".encode()).decode()}
+
+
+def every_output(folder: Path, run) -> dict[str, str]:
+    """The console, every file the run wrote (reports, verdict, JUnit) and the history."""
+    found = {"console": run.stdout + run.stderr}
+    for path in folder.rglob("*"):
+        if path.is_file() and path.name not in ("behave.json", "rss"):
+            found[str(path.relative_to(folder))] = path.read_bytes().decode("utf-8", "replace")
+    history = folder / "reports" / "history.sqlite"
+    with contextlib.closing(sqlite3.connect(history)) as db:
+        found["history (rows)"] = "\n".join(db.iterdump())
+    return found
+
+
+def test_no_secret_in_any_output_in_any_encoding(tmp_path: Path) -> None:
+    """Credentials in URLs (userinfo, ?token=, ?jwt=, ?password=) and a server echoing the key
+    and the passwords back in their common encodings: none reaches any output."""
+    secrets = [KEY, BASIC_PASS, WS_TOKEN, WS_JWT, DB_PASS, DB_QUERY_PASS]
+    echo = json.dumps({"echo": [form for s in secrets for form in encoded(s).values()],
+                       "authorization": "Basic " + encoded(KEY)["basic"]}).encode()
+    database = f"postgresql+psycopg://gate:{DB_PASS}@127.0.0.1:1/db?password={DB_QUERY_PASS}"
+    runs = {}
+    with start_standin() as standin, http_server(200, echo) as echo_url:
+        for name, base, ws in (("standin", standin.urls.backend_url, standin.urls.ws_url),
+                               ("echo", echo_url, standin.urls.ws_url),
+                               ("unreachable", echo_url, "ws://127.0.0.1:9/ws")):
+            base = base.replace("http://", f"http://gate:{BASIC_PASS}@")
+            folder = tmp_path / name
+            runs[name] = staging(folder, base, *SHORT, "-D", f"database_url={database}",
+                                 "--junit", "--junit-directory", str(folder / "junit"),
+                                 ws=f"{ws}?token={WS_TOKEN}&jwt={WS_JWT}",
+                                 key=KEY if name != "standin" else standin.bypass_key)
+            secrets.append(standin.bypass_key)
+    for name, run in runs.items():
+        assert run.returncode == 1, run.stderr[-2000:]
+        found = every_output(tmp_path / name, run)
+        assert any(path.endswith(".xml") for path in found) and "history (rows)" in found
+        for where, text in found.items():
+            for secret in secrets:
+                for encoding, form in encoded(secret).items():
+                    assert form not in text, f"{secret} ({encoding}) leaked into {name}/{where}"
+    assert "[redacted]" in (tmp_path / "echo" / "reports" / "latest" / "results.json").read_text()

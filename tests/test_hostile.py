@@ -491,3 +491,27 @@ def test_no_secret_in_any_output_in_any_encoding(tmp_path: Path) -> None:
                 for encoding, form in encoded(secret).items():
                     assert form not in text, f"{secret} ({encoding}) leaked into {name}/{where}"
     assert "[redacted]" in (tmp_path / "echo" / "reports" / "latest" / "results.json").read_text()
+
+
+CONTROL = (b"\x1b]0;pwned window\x07\x1b[2J\x1b[32mRelease gate: GO\x1b[0m\r\x00\x0c\x08"
+           b"\xc2\x9b31m \xe2\x80\xae reversed <b>bold</b> | cell")
+
+
+def test_control_characters_from_the_target_are_inert_everywhere(tmp_path: Path) -> None:
+    """A body of terminal escapes, NUL, C1 controls and a bidi override: the console shows
+    them as escapes, JUnit stays valid XML, and no report carries a raw control character."""
+    import xml.etree.ElementTree as ElementTree
+
+    with http_server(500, CONTROL, "text/html") as url:
+        run, _peak = measured(tmp_path, "control characters", url, "--name", "reports itself up",
+                              "--junit", "--junit-directory", str(tmp_path / "junit"))
+    found = outputs(tmp_path, run)
+    raw = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]")
+    for name, text in found.items():
+        assert not raw.search(text), f"a raw control character reached {name}"
+    for junit in (tmp_path / "junit").glob("*.xml"):
+        ElementTree.parse(junit)  # raises on malformed XML
+    assert "\\x1b[32mRelease gate: GO" in found["console"]  # shown, inert
+    assert "<b>bold</b>" not in found["report.html"]
+    outside = "".join(p for i, p in enumerate(found["report.md"].split("```")) if i % 2 == 0)
+    assert "<b>" not in outside

@@ -184,9 +184,11 @@ def send_bounded(client: httpx.Client, method: str, url: str, *, limit: float,
                              "(the server kept sending slowly)") from None
     finally:
         _budget.reset(token)
-    return httpx.Response(response.status_code, request=request, content=body,
-                          headers=[(k, v) for k, v in response.headers.multi_items()
-                                   if k.lower() not in _DROPPED])
+    answer = httpx.Response(response.status_code, request=request, content=body,
+                            headers=[(k, v) for k, v in response.headers.multi_items()
+                                     if k.lower() not in _DROPPED])
+    answer.elapsed = response.elapsed
+    return answer
 
 
 def get_bounded(url: str, timeout: float, verify: bool = True, proxies: bool = True,

@@ -36,6 +36,17 @@ _URL_PARAM = re.compile(r"(?P<head>[?&;]" + _CREDENTIAL_PARAM + r"=)(?P<value>[^
 _SCHEME_VALUE = re.compile(r"\b(?P<scheme>Basic|Bearer|Digest)\s+[\w+/=.~-]{6,}")
 
 
+# Control characters (but newline and tab) and bidirectional overrides: shown as escapes, so
+# that a target's bytes can neither drive a terminal nor break XML, Markdown or HTML.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]")
+
+
+def neutralise(text: str) -> str:
+    """`text` with control characters and escape sequences made visible and inert."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", text)
+
+
 def redact_url(url: str) -> str:
     """The URL with its userinfo password and credential-like query values replaced."""
     url = _URL_USERINFO.sub(lambda m: f"{m.group('head')}:{REDACTED}@", url)
@@ -97,7 +108,7 @@ class Redactor:
         text = redact_url(text)
         text = _JWT_SUBPROTOCOL.sub(f"jwt.{REDACTED}", text)
         text = _JWT.sub(REDACTED, text)
-        return _KEY_VALUE.sub(lambda m: m.group("key") + REDACTED, text)
+        return neutralise(_KEY_VALUE.sub(lambda m: m.group("key") + REDACTED, text))
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:

@@ -131,9 +131,9 @@ class LiveSession:
         except ConnectionClosed as exc:
             self.log.record(Channel.WS, f"send {frame.get('type')}", self.url, _code(exc),
                             time.perf_counter() - started, text, error="session closed")
-            raise SessionClosed(f"the session at {self.url} was closed "
-                                f"({self._why(exc)}) before a {frame.get('type')} "
-                                "could be sent") from None
+            raise SessionClosed(self.log.redact(
+                f"the session at {self.url} was closed ({self._why(exc)}) before a "
+                f"{frame.get('type')} could be sent")) from None
         self.log.record(Channel.WS, f"send {frame.get('type')}", self.url, None,
                         time.perf_counter() - started, text)
 
@@ -155,23 +155,25 @@ class LiveSession:
             except TimeoutError:
                 self.log.record(Channel.WS, "receive", self.url, None, time.perf_counter() - started,
                                 error=f"no {what} within {round(timeout, 1):g} s")
-                raise NoAnswer(f"no {what} arrived on {self.url} within {round(timeout, 1):g} s "
-                               f"(frames seen: {self._seen()})") from None
+                raise NoAnswer(self.log.redact(
+                    f"no {what} arrived on {self.url} within {round(timeout, 1):g} s "
+                    f"(frames seen: {self._seen()})")) from None
             except ConnectionClosed as exc:
                 self.log.record(Channel.WS, "receive", self.url, _code(exc),
                                 time.perf_counter() - started, error="session closed")
-                raise SessionClosed(f"the session at {self.url} was closed "
-                                    f"({self._why(exc)}) while waiting for {what} "
-                                    f"(frames seen: {self._seen()})") from None
+                raise SessionClosed(self.log.redact(
+                    f"the session at {self.url} was closed ({self._why(exc)}) while waiting "
+                    f"for {what} (frames seen: {self._seen()})")) from None
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:  # decoded here: websockets would await a close first
                 self._connection.transport.abort()
                 self.log.record(Channel.WS, "receive", self.url, None,
                                 time.perf_counter() - started, error="invalid UTF-8")
-                raise SessionClosed(f"the session at {self.url} was ended by the gate (the "
-                                    f"target sent invalid UTF-8 in a message) while waiting for "
-                                    f"{what} (frames seen: {self._seen()})") from None
+                raise SessionClosed(self.log.redact(
+                    f"the session at {self.url} was ended by the gate (the target sent invalid "
+                    f"UTF-8 in a message) while waiting for {what} (frames seen: "
+                    f"{self._seen()})")) from None
             try:
                 frame = json.loads(text)
             except json.JSONDecodeError:

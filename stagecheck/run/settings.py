@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +117,32 @@ def _check_standin(variant: str, faults: tuple[str, ...]) -> None:
                           f"cannot combine: {exc}") from None
 
 
+def proxy_for(url: str, environ: Mapping[str, str] | None = None) -> str:
+    """The proxy the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) sets for `url`,
+    as httpx and websockets read it; "" for none."""
+    variables = os.environ if environ is None else environ
+    proxies = {k.lower().removesuffix("_proxy"): v for k, v in variables.items()
+               if k.lower().endswith("_proxy") and v}
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host or urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]  # in urllib, not in typeshed
+        return ""
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return proxies.get(scheme) or proxies.get("all") or ""
+
+
+def check_proxies(urls: Mapping[str, str], environ: Mapping[str, str] | None = None) -> None:
+    """Proxies are used only where TLS runs end to end (https://, wss://); a proxy set for a
+    plain-text URL would see the credentials, so the run refuses before sending anything."""
+    for name, url in urls.items():
+        proxy = proxy_for(url, environ)
+        if proxy and urlsplit(url).scheme in ("http", "ws"):
+            raise ConfigError(f"refusing to send credentials in clear text through the proxy "
+                              f"{redact_url(proxy)} set in the environment for {name} "
+                              f"{redact_url(url)}: use https:// and wss://, or add "
+                              f"{urlsplit(url).hostname} to NO_PROXY")
+
+
 def check_database_url(url: str) -> None:
     """The schema probe's database URL parses, its driver imports, and a SQLite file exists
     (the probe opens it read-only and never creates one), or ConfigError saying which."""
@@ -189,6 +216,7 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
             raise ConfigError(f"target={target} needs credentials: set E2E_OAUTH_SIMULATION_KEY "
                               "or STAGING_TEST_JWT_TOKEN")
         urls = {"base_url": base, "auth_url": auth, "ws_url": ws}
+        check_proxies(urls, environ)
         for url in urls.values():
             parts = urlsplit(url)
             if parts.scheme in ("http", "ws") and not is_loopback(parts.hostname or ""):

@@ -15,6 +15,7 @@ from . import auth, control, discovery, health, realtime, threads
 from .auth import TokenService
 from .db import BASE_REVISION, Database
 from .faults import FaultSwitch
+from .limits import BodyLimit
 from .variants import DEFAULT_VARIANT, VARIANTS, Variant, check_combination
 
 DEFAULT_VERSION = "1.0.0"
@@ -95,4 +96,5 @@ def create_app(state: StandinState) -> Starlette:
         exception_handlers={404: _not_found, 405: _method_not_allowed, 500: _server_error},
     )
     app.state.standin = state
+    app.add_middleware(BodyLimit)
     return app

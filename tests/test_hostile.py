@@ -540,3 +540,94 @@ def test_a_proxy_for_plain_http_is_refused_before_anything_is_sent(tmp_path: Pat
     assert run.stderr.strip().startswith("stagecheck: refusing to send credentials in clear "
                                          f"text through the proxy {proxy}")
     assert len(run.stderr.strip().splitlines()) == 1 and received == []
+
+
+@contextlib.contextmanager
+def standin_process(tmp_path: Path, *args: str):
+    """`python -m standin` under /usr/bin/time on an ephemeral port: (process, backend URL,
+    peak-RSS file); stopped with SIGINT on the way out."""
+    rss = tmp_path / "standin-rss"
+    proc = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", str(rss), sys.executable, "-m",
+                             "standin", "--port", "0", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "E2E_OAUTH_SIMULATION_KEY": KEY},
+                            start_new_session=True)
+    try:
+        line = proc.stdout.readline()
+        yield proc, re.search(r"backend (\S+)", line).group(1), rss
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # its own group: time passes SIGINT on to it
+        proc.wait(timeout=20)
+
+
+def test_standin_refuses_huge_bodies_and_deep_nesting(tmp_path: Path) -> None:
+    """4 x 200 MB bodies on an unauthenticated route are refused (413) without being read,
+    a body without a length is cut at the cap, and nesting 100 000 deep answers 422."""
+    import httpx
+
+    def endless(total: int):
+        chunk = b"x" * 2 ** 20
+        for _ in range(total // len(chunk)):
+            yield chunk
+
+    with standin_process(tmp_path) as (_proc, backend, rss), httpx.Client(timeout=30) as client:
+        declared = [client.post(f"{backend}/auth/validate", content=b"x" * (200 * 2 ** 20))
+                    for _ in range(4)]
+        streamed = client.post(f"{backend}/auth/validate", content=endless(200 * 2 ** 20))
+        deep = client.post(f"{backend}/auth/e2e/test-auth", headers={"X-E2E-Bypass-Key": KEY},
+                           content=b"[" * 100_000 + b"]" * 100_000)
+        health = client.get(f"{backend}/health")
+    peak_mb = int(rss.read_text().split()[-1]) / 1024
+    MEASURED["stand-in: 4 x 200 MB bodies, a streamed one, deep nesting"] = (0.0, peak_mb)
+    assert [r.status_code for r in declared] == [413] * 4 and streamed.status_code == 413
+    assert "larger than 1048576 bytes" in declared[0].json()["detail"]
+    assert deep.status_code == 422 and "nested more than 64 levels" in deep.json()["detail"]
+    assert health.status_code == 200
+    assert peak_mb < PEAK_RSS_BOUND_MB
+
+
+def test_standin_answers_deep_nesting_on_a_session_and_never_sends_after_close(
+        tmp_path: Path) -> None:
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    async def exercise(ws_url: str) -> tuple[dict, dict]:
+        import httpx
+
+        async with httpx.AsyncClient() as http:
+            signed = (await http.post(ws_url.replace("ws://", "http://").removesuffix("/ws")
+                                      + "/auth/e2e/test-auth", headers={"X-E2E-Bypass-Key": KEY},
+                                      json={"email": "deep@e2e.test"})).json()
+        headers = {"Authorization": f"Bearer {signed['access_token']}"}
+        async with connect(ws_url, additional_headers=headers, open_timeout=5) as ws:
+            await ws.send("[" * 20_000 + "]" * 20_000)
+            error = None
+            while error is None:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                if "error" in frame["type"]:
+                    error = frame
+            await ws.send(json.dumps({"type": "ping"}))
+            while (frame := json.loads(await asyncio.wait_for(ws.recv(), 5)))["type"] != "pong":
+                pass
+        for _ in range(20):  # sessions closed mid-run: the stand-in must not send after close
+            async with connect(ws_url, additional_headers=headers, open_timeout=5) as ws:
+                await ws.send(json.dumps({"type": "start_agent",
+                                          "payload": {"user_request": "go"}}))
+        return error, frame
+
+    with standin_process(tmp_path) as (proc, backend, _rss):
+        ws_url = backend.replace("http://", "ws://") + "/ws"
+        error, pong = asyncio.run(exercise(ws_url))
+    stderr = proc.stderr.read()
+    assert "nested more than 64 levels" in json.dumps(error) and pong["type"] == "pong"
+    assert "RecursionError" not in stderr and "Unexpected ASGI message" not in stderr, stderr
+
+
+def test_standin_warns_when_listening_beyond_loopback(tmp_path: Path) -> None:
+    from standin.limits import exposure_warning
+
+    assert exposure_warning("127.0.0.1") == "" and exposure_warning("::1") == ""
+    with standin_process(tmp_path, "--host", "0.0.0.0") as (proc, _backend, _rss):
+        warning = proc.stdout.readline()
+    assert warning.startswith("warning: the stand-in listens on 0.0.0.0, reachable from other")

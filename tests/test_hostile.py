@@ -579,6 +579,7 @@ def test_standin_refuses_huge_bodies_and_deep_nesting(tmp_path: Path) -> None:
         health = client.get(f"{backend}/health")
     peak_mb = int(rss.read_text().split()[-1]) / 1024
     MEASURED["stand-in: 4 x 200 MB bodies, a streamed one, deep nesting"] = (0.0, peak_mb)
+    print(f"\nMEASURED stand-in under 5 x 200 MB bodies: peak RSS {peak_mb:.0f} MB")
     assert [r.status_code for r in declared] == [413] * 4 and streamed.status_code == 413
     assert "larger than 1048576 bytes" in declared[0].json()["detail"]
     assert deep.status_code == 422 and "nested more than 64 levels" in deep.json()["detail"]

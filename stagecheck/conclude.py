@@ -18,6 +18,7 @@ from .report.model import RunResult
 from .report.render import render_summary
 from .report.view import money
 from .report.write import prune_runs, report_paths, write_reports
+from .run.exchanges import redact_url
 from .run.record import RunRecorder
 from .run.settings import Settings
 from .run.world import RunState
@@ -91,7 +92,7 @@ def verdict_json(result: RunResult, report_dir: str, code: ExitCode) -> str:
 
 
 def run_target_key(run: RunState) -> str:
-    return target_key(run.target.name, run.target.backend_url, run.target.standin_faults,
+    return target_key(run.target.name, redact_url(run.target.backend_url), run.target.standin_faults,
                       run.target.standin_variant)
 
 

@@ -23,6 +23,23 @@ class TargetTimeout(TargetError):
     """The target accepted the connection but did not answer in time."""
 
 
+class SlowAnswer(TargetTimeout):
+    """The target kept sending, too slowly to finish the answer within the exchange's deadline."""
+
+
+class BodyTooLarge(TargetError):
+    """The target's answer was larger than the gate reads (a runaway or hostile body)."""
+
+
+class Redirected(TargetError):
+    """The WebSocket handshake was answered with a redirect, which the gate does not follow."""
+
+    def __init__(self, status: int, location: str) -> None:
+        super().__init__(f"redirected ({status}) to {location}")
+        self.status = status
+        self.location = location
+
+
 class CheckFailed(AssertionError):
     """A check failed: the target answered, but not as the contract promises.
 

@@ -44,7 +44,7 @@ def run_fixture(context: Context) -> Iterator[RunState]:
             raise
         log = ExchangeLog(Redactor(settings.secrets + target.secrets))
         http = HttpClient(log, settings.http_timeout, settings.connect_timeout,
-                          verify=not settings.insecure_tls)
+                          verify=not settings.insecure_tls, proxies=settings.target != "local")
         stack.callback(http.close)
         loop = asyncio.new_event_loop()
         stack.callback(loop.close)

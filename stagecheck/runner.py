@@ -8,7 +8,9 @@ our own; everything else is behave's.
 
 from __future__ import annotations
 
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 from behave.__main__ import print_undefined_step_snippets
@@ -27,6 +29,17 @@ def _stop(message: str) -> SystemExit:
     return SystemExit(ExitCode.NOT_JUDGED)
 
 
+def _as_interrupt(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the report
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+
+def terminate_like_interrupt() -> None:
+    """SIGTERM (how CI cancels a job) ends the run as Ctrl-C does: the fixtures unwind (the
+    stand-in and its temporary folder go away) and the report is written, marked interrupted."""
+    signal.signal(signal.SIGTERM, _as_interrupt)
+
+
 class GateRunner(Runner):
     says_verdict = True  # the fixtures leave the verdict line to this runner
     gate_settings: Settings
@@ -36,6 +49,7 @@ class GateRunner(Runner):
             self.gate_settings = load_settings(self.config.userdata)
         except ConfigError as exc:
             raise _stop(str(exc)) from None
+        terminate_like_interrupt()
         try:
             super().run()
         except ParserError as exc:

@@ -17,6 +17,7 @@ from . import auth, control, discovery, health, realtime, threads
 from .auth import TokenService
 from .db import BASE_REVISION, Database
 from .faults import FaultSwitch
+from .limits import BodyLimit
 from .variants import DEFAULT_VARIANT, VARIANTS, Variant, check_combination
 
 DEFAULT_VERSION = "1.0.0"
@@ -99,6 +100,7 @@ def create_app(state: StandinState) -> Starlette:
     )
     app.state.standin = state
     app.add_middleware(_Latency, state=state)
+    app.add_middleware(BodyLimit)
     return app
 
 

@@ -13,6 +13,8 @@ import jwt
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 
+from .limits import load_json
+
 ISSUER = "netra-auth-service"
 AUDIENCE = "netra-platform"
 # The auth service answers expires_in 900 while, with its default settings, it signs access tokens
@@ -101,7 +103,7 @@ async def read_json_object(request: Request, *, optional: bool = False) -> dict[
             return {}
         raise ValueError("a JSON object body is required")
     try:
-        body = json.loads(raw)
+        body = load_json(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ValueError("the body is not valid JSON") from None
     if not isinstance(body, dict):

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from .agents import run_agent
 from .auth import Identity, InvalidToken, bearer_token
+from .limits import NestedTooDeeply, load_json
 from .threads import ThreadNotFound, add_message
 from .variants import Ack, KeepAlive, Refusal, Welcome
 
@@ -141,7 +142,11 @@ class _Session:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def send(self, frame: dict[str, Any]) -> None:
+        """Send a frame; never after either side closed (ASGI forbids it)."""
         async with self._send_lock:
+            if WebSocketState.DISCONNECTED in (self.websocket.application_state,
+                                               self.websocket.client_state):
+                raise WebSocketDisconnect(1000)
             await self.websocket.send_json(frame)
 
     def _spawn(self, work: Any) -> None:
@@ -210,9 +215,12 @@ class _Session:
                                        f"Frames are limited to {MAX_MESSAGE_SIZE} bytes"))
                 continue
             try:
-                frame = json.loads(raw)
+                frame = load_json(raw)
             except json.JSONDecodeError as exc:
                 await self.send(_format_error(state, f"Invalid JSON: {exc.msg}"))
+                continue
+            except NestedTooDeeply as exc:
+                await self.send(_format_error(state, f"Invalid JSON: {exc}"))
                 continue
             if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
                 await self.send(_error("INVALID_MESSAGE",

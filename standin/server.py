@@ -24,6 +24,7 @@ from .auth import TokenService
 from .db import BASE_REVISION, HEAD_REVISION, Database
 from .errors import StartError
 from .faults import FaultSwitch
+from .limits import exposure_warning
 from .variants import DEFAULT_VARIANT, Variant, check_combination, get_variant
 
 START_TIMEOUT_S = 10.0
@@ -175,4 +176,6 @@ def serve(faults: Iterable[str] = (), database_url: str | None = None,
     with _prepared(faults, database_url, host, port, version, tls, variant) as (
             handle, server, sock):
         announce(handle.urls.line())
+        if warning := exposure_warning(host):
+            announce(warning)
         server.run(sockets=[sock])

@@ -39,13 +39,14 @@ class BehaveRun:
 
 
 def run_behave(tmp_path: Path, *args: str, timeout: float = 300,
-               env: dict[str, str] | None = None) -> BehaveRun:
+               env: dict[str, str] | None = None, wrap: tuple[str, ...] = ()) -> BehaveRun:
+    """behave in a subprocess (under `wrap`, e.g. /usr/bin/time, when given)."""
     out = tmp_path / "behave.json"
     if not any(arg.startswith("report_dir=") for arg in args):  # never the user's own reports/
         args = (*args, "-D", f"report_dir={tmp_path / 'reports'}")
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "behave", "--no-capture", "-f", "json", "-o", str(out),
+        [*wrap, sys.executable, "-m", "behave", "--no-capture", "-f", "json", "-o", str(out),
          "-f", "plain", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
         env={**os.environ, **(env or {})})
     elapsed = time.perf_counter() - started

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.utils import accept_key
 
 
 @contextlib.contextmanager
@@ -147,3 +148,162 @@ class WebSocketTarget:
     def __exit__(self, *exc: object) -> None:
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
+
+
+@contextlib.contextmanager
+def raw_server(serve_one: Callable[[socket.socket, threading.Event], None]) -> Iterator[str]:
+    """A loopback server that hands every accepted socket to `serve_one` in its own thread;
+    `serve_one` must return once the stop event is set."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def one(conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):  # OSError: the client went away
+            serve_one(conn, stop)
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn = listener.accept()[0]
+            except OSError:
+                continue
+            thread = threading.Thread(target=one, args=(conn,), daemon=True)
+            thread.start()
+            threads.append(thread)
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        acceptor.join(5)
+        for thread in threads:
+            thread.join(5)
+        listener.close()
+
+
+def read_request(conn: socket.socket) -> bytes:
+    """The request head (and whatever body came with it), read with a bound."""
+    conn.settimeout(5)
+    data = b""
+    while b"\r\n\r\n" not in data and len(data) < 65536:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def drip(where: str, interval: float = 0.5) -> Callable[[socket.socket, threading.Event], None]:
+    """A server that answers one byte every `interval` seconds, for ever: in the `headers`,
+    in a `body` with a Content-Length, or in `chunked` transfer encoding."""
+
+    def serve_one(conn: socket.socket, stop: threading.Event) -> None:
+        read_request(conn)
+        if where == "headers":
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            endless = b"X-Slow: " + b"a" * 10_000_000
+        elif where == "body":
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 100000000\r\n\r\n")
+            endless = b'{"status": "' + b"a" * 100_000_000
+        else:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n")
+            endless = b"1\r\na\r\n" * 10_000_000
+        for i in range(len(endless)):
+            if stop.wait(interval):
+                return
+            conn.sendall(endless[i:i + 1])
+
+    return serve_one
+
+
+def gzip_bomb(gibibytes: int = 1) -> bytes:
+    """A tiny body that inflates, through two gzip layers, to `gibibytes` GiB of zeros."""
+    import gzip
+    import zlib
+
+    inner = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = b"\0" * (1 << 20)
+    once = b"".join(inner.compress(block) for _ in range(gibibytes * 1024)) + inner.flush()
+    return gzip.compress(once, 9)
+
+
+def bomb_server(body: bytes) -> Callable[[socket.socket, threading.Event], None]:
+    """Answers every request 200 with this body, declared as gzip twice."""
+
+    def serve_one(conn: socket.socket, stop: threading.Event) -> None:
+        while not stop.is_set() and read_request(conn):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Encoding: gzip, gzip\r\n"
+                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+    return serve_one
+
+
+def ws_frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0) -> bytes:
+    """One unmasked WebSocket frame, as a server sends it."""
+    head = bytes([(0x80 if fin else 0) | rsv | opcode])
+    if len(payload) < 126:
+        head += bytes([len(payload)])
+    elif len(payload) < 65536:
+        head += bytes([126]) + len(payload).to_bytes(2, "big")
+    else:
+        head += bytes([127]) + len(payload).to_bytes(8, "big")
+    return head + payload
+
+
+def _accept_key(request: bytes) -> str:
+    key = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
+               if line.lower().startswith(b"sec-websocket-key:"))
+    return accept_key(key.decode())
+
+
+def raw_websocket(mode: str, redirect_to: str = "") -> Callable[[socket.socket, threading.Event], None]:
+    """A WebSocket server written frame by frame, to break the protocol as `mode` says:
+    `ping-flood` (pings for ever, our pongs never read), `fragment-flood` (a message that never
+    ends), `oversize` (one 2 MiB frame), `bad-utf8`, `reserved-bits`, `bad-close` (close code
+    999), or `redirect` (the handshake answered 302 to `redirect_to`)."""
+
+    def serve_one(conn: socket.socket, stop: threading.Event) -> None:
+        request = read_request(conn)
+        if mode == "redirect":
+            conn.sendall(f"HTTP/1.1 302 Found\r\nLocation: {redirect_to}\r\n"
+                         "Content-Length: 0\r\n\r\n".encode())
+            return
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                     + _accept_key(request).encode() + b"\r\n\r\n")
+        conn.sendall(ws_frame(0x1, WELCOME.encode()))
+        conn.settimeout(0.5)
+        if mode == "ping-flood":
+            ping = ws_frame(0x9, b"p" * 125) * 500
+            while not stop.is_set():
+                conn.sendall(ping)
+            return
+        if mode == "fragment-flood":
+            conn.sendall(ws_frame(0x1, b'{"type": "', fin=False))
+            piece = ws_frame(0x0, b"a" * 65536, fin=False)
+            while not stop.is_set():
+                conn.sendall(piece)
+            return
+        conn.recv(65536)  # the client's first frame (a ping), then the hostile answer
+        hostile = {"oversize": ws_frame(0x1, b"a" * (2 * 2 ** 20)),
+                   "bad-utf8": ws_frame(0x1, b'{"type": "pong", "x": "\xff\xfe"}'),
+                   "reserved-bits": ws_frame(0x1, b'{"type": "pong"}', rsv=0x40),
+                   "bad-close": ws_frame(0x8, (999).to_bytes(2, "big") + b"bye")}[mode]
+        conn.sendall(hostile)
+        while not stop.is_set():
+            try:
+                if not conn.recv(65536):
+                    return
+            except TimeoutError:
+                continue
+
+    return serve_one

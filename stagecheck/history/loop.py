@@ -16,10 +16,12 @@ import httpx
 from behave.configuration import Configuration
 
 from ..contract import reported_version
-from ..errors import HistoryError, LoopError, ResultsFileError
+from ..errors import HistoryError, LoopError, ResultsFileError, TargetError
 from ..report.model import RunResult
 from ..report.render import environment
 from ..report.view import money
+from ..run.bounded import get_bounded
+from ..run.exchanges import redact_url
 from ..run.settings import Settings, load_settings
 from ..vocabulary import Decision
 from .store import History, target_key
@@ -75,10 +77,10 @@ def loop_settings(behave_args: list[str]) -> Settings:
 def deployed_version(settings: Settings) -> str | None:
     """The version the target's health reports now; None when it does not answer."""
     try:
-        return reported_version(httpx.get(f"{settings.base_url}/health",
-                                          timeout=settings.health_timeout,
-                                          verify=not settings.insecure_tls).json())
-    except (httpx.HTTPError, ValueError):
+        return reported_version(get_bounded(f"{settings.base_url}/health",
+                                            settings.health_timeout,
+                                            verify=not settings.insecure_tls).json())
+    except (httpx.HTTPError, TargetError, ValueError):
         return None
 
 
@@ -93,7 +95,7 @@ class DeployLoop:
             raise LoopError("--on-new-deploy needs a deployed target (-D target=staging): the "
                             "embedded stand-in is new at every run")
         self.reports = Path(self.settings.report_dir)
-        self.key = target_key(self.settings.target, self.settings.base_url,
+        self.key = target_key(self.settings.target, redact_url(self.settings.base_url),
                               self.settings.standin_faults, self.settings.standin_variant)
         self.started = time.monotonic()
         self.deadline = self.started + options.max_time_s
@@ -134,7 +136,7 @@ class DeployLoop:
                 self.say(f"loop: new deploy, health reports version {version}")
                 return True
             seen = f"health reports version {version}, already tested" if version else \
-                f"health at {self.settings.base_url} does not answer"
+                f"health at {redact_url(self.settings.base_url)} does not answer"
             if not self._wait(self.options.interval_s,
                               f"waiting for a new deploy ({seen}; {checks} check(s), "
                               f"{time.monotonic() - self.started:.0f} s so far)"):

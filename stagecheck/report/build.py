@@ -172,14 +172,15 @@ def build_result(context: Any, run: RunState, recorder: RunRecorder) -> RunResul
         schema = probe_schema(run.target.database_url, contract.EXPECTED_TABLES,
                               run.target.migration_revisions)
     diagnosis = diagnose(scenarios, health, schema, {
-        "rerun": rerun_command_for(tag_expression, run.target.name), "backend": run.target.backend_url,
+        "rerun": rerun_command_for(tag_expression, run.target.name),
+        "backend": redact(run.target.backend_url),
         "database": "the platform's database"})
     finished = time.time()
     facts = RunFacts(
         run_id=recorder.run_id, started_at=iso(recorder.started_wall), finished_at=iso(finished),
         duration_s=round(time.perf_counter() - recorder.started, 3), target=run.target.name,
-        backend_url=run.target.backend_url, auth_url=run.target.auth_url,
-        ws_url=run.target.ws_url, target_version=probed_version(health),
+        backend_url=redact(run.target.backend_url), auth_url=redact(run.target.auth_url),
+        ws_url=redact(run.target.ws_url), target_version=probed_version(health),
         tag_expression=tag_expression, stop_on_failure=bool(config.stop),
         interrupted=interrupted, insecure_tls=run.settings.insecure_tls,
         standin_faults=list(run.target.standin_faults), versions=versions(),

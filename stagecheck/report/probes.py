@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
+from pathlib import Path
+from urllib.parse import quote
 
 import httpx
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import contract
-from ..run.exchanges import Redactor, excerpt
+from ..errors import TargetError
+from ..run.bounded import get_bounded
+from ..run.exchanges import Redactor, excerpt, redact_url
 from .model import HealthProbe, SchemaProbe
 
 
@@ -19,16 +24,16 @@ def probe_health(backend_url: str, timeout: float, redact: Redactor,
     url = f"{backend_url}/health"
     started = time.perf_counter()
     try:
-        response = httpx.get(url, timeout=timeout, verify=verify)
-    except httpx.HTTPError as exc:
-        return HealthProbe(url, None, time.perf_counter() - started, "", False,
+        response = get_bounded(url, timeout, verify, shown=redact(url))
+    except (httpx.HTTPError, TargetError) as exc:
+        return HealthProbe(redact(url), None, time.perf_counter() - started, "", False,
                            redact(str(exc) or type(exc).__name__))
     body = excerpt(redact(response.content[:4096].decode("utf-8", "replace")), 2000)
     try:
         status = response.json().get("status")
     except (ValueError, AttributeError):
         status = None
-    return HealthProbe(url, response.status_code, round(time.perf_counter() - started, 4), body,
+    return HealthProbe(redact(url), response.status_code, round(time.perf_counter() - started, 4), body,
                        response.status_code == 200 and status in contract.UP_STATUSES)
 
 
@@ -42,11 +47,25 @@ def probed_version(probe: HealthProbe | None) -> str:
         return ""
 
 
+def read_only_engine(database_url: str, timeout: float = 10.0) -> Engine:
+    """An engine that only reads: a SQLite file is opened read-only (never created), other
+    databases in read-only transactions, each connection attempt bounded in time."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database or "").resolve()
+        return create_engine(url, creator=lambda: sqlite3.connect(
+            f"file:{quote(str(path))}?mode=ro", uri=True, timeout=timeout))
+    if url.get_backend_name() == "postgresql":
+        return create_engine(url, connect_args={"connect_timeout": max(1, int(timeout))},
+                             execution_options={"postgresql_readonly": True})
+    return create_engine(url)
+
+
 def probe_schema(database_url: str, expected_tables: tuple[str, ...],
                  revisions: tuple[str, ...]) -> SchemaProbe:
     """Tables the contract expects that are missing, and the Alembic revision against head."""
-    engine = create_engine(database_url)
-    shown = engine.url.render_as_string(hide_password=True)
+    engine = read_only_engine(database_url)
+    shown = redact_url(engine.url.render_as_string(hide_password=True))
     head = revisions[-1] if revisions else ""
     try:
         with engine.connect() as connection:

@@ -7,10 +7,18 @@ import re
 from functools import cache
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    pass_eval_context,
+    select_autoescape,
+)
+from jinja2.nodes import EvalContext
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from ..run.exchanges import neutralise
 from .model import RunResult
 from .view import report_view
 
@@ -29,23 +37,32 @@ _INLINE_MARKDOWN = MarkdownIt("zero", {"html": False}).enable(["backticks", "emp
                                                                  "entity"])
 
 
-def md_cell(value: object) -> str:
+def md_cell(value: object) -> Markup:
     """Text safe inside a Markdown table cell: no raw HTML, no column breaks, one line."""
-    text = html.escape(str(value), quote=False).replace("|", "\\|")
-    return re.sub(r"\s*\n\s*", " ", text).replace("`", "\\`").replace("{", "&#123;")
+    text = html.escape(neutralise(str(value)), quote=False).replace("|", "\\|")
+    return Markup(re.sub(r"\s*\n\s*", " ", text).replace("`", "\\`").replace("{", "&#123;"))
 
 
-def md_fence(value: object, lang: str = "") -> str:
+def md_fence(value: object, lang: str = "") -> Markup:
     """A fenced code block that no backtick run in the text can close early."""
-    text = str(value)
+    text = neutralise(str(value))
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
-    return f"{fence}{lang}\n{text}\n{fence}"
+    return Markup(f"{fence}{lang}\n{text}\n{fence}")
 
 
-def md_prose(value: object) -> str:
+def md_prose(value: object) -> Markup:
     """Text safe in a Markdown paragraph: no raw HTML, no template syntax for other tools."""
-    return html.escape(str(value), quote=False).replace("{", "&#123;")
+    return Markup(html.escape(neutralise(str(value)), quote=False).replace("{", "&#123;"))
+
+
+@pass_eval_context
+def md_every_field(context: EvalContext, value: object) -> object:
+    """Every field of report.md escaped as prose unless a filter above made it safe already
+    (HTML templates are autoescaped by Jinja instead)."""
+    if context.autoescape or isinstance(value, Markup) or not isinstance(value, str):
+        return value
+    return md_prose(value)
 
 
 def md_html(value: object) -> Markup:
@@ -57,7 +74,8 @@ def md_html(value: object) -> Markup:
 def environment(folder: Path = TEMPLATES) -> Environment:
     env = Environment(loader=FileSystemLoader(folder), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html", "html.j2"]),
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                      finalize=md_every_field)
     env.filters.update(cell=md_cell, fence=md_fence, prose=md_prose, md_html=md_html)
     return env
 

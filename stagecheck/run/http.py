@@ -8,20 +8,22 @@ from typing import Any
 
 import httpx
 
-from ..errors import TargetError, TargetTimeout, TargetUnreachable, tls_refusal
+from ..errors import SlowAnswer, TargetError, TargetUnreachable, tls_refusal
 from ..vocabulary import Channel
+from .bounded import bounded_client, send_bounded
 from .exchanges import ExchangeLog, excerpt
 
 
 class HttpClient:
-    """httpx with the run's timeouts; answers are recorded on the current scenario's log."""
+    """httpx with the run's timeouts; answers are recorded on the current scenario's log.
+    Every exchange ends within its timeout in all, and reads at most MAX_BODY_BYTES decoded."""
 
     def __init__(self, log: ExchangeLog, timeout: float, connect_timeout: float,
-                 verify: bool = True) -> None:
+                 verify: bool = True, proxies: bool = True) -> None:
         self.log = log
         self.timeout = timeout
         self.connect_timeout = connect_timeout
-        self._client = httpx.Client(verify=verify, follow_redirects=False)
+        self._client = bounded_client(verify, proxies)
 
     def request(self, method: str, url: str, *, json_body: Any = None,
                 headers: dict[str, str] | None = None, content: bytes | None = None,
@@ -30,23 +32,28 @@ class HttpClient:
         limit = self.timeout if timeout is None else timeout
         sent = json.dumps(json_body) if json_body is not None else (
             content.decode("utf-8", "replace") if content else "")
+        shown = self.log.redact(url)
         started = time.perf_counter()
         try:
-            response = self._client.request(method, url, json=json_body, headers=headers,
-                                            content=content,
-                                            timeout=httpx.Timeout(
-                                                limit, connect=min(limit, self.connect_timeout)))
+            response = send_bounded(self._client, method, url, limit=limit,
+                                    connect_timeout=self.connect_timeout, shown=shown,
+                                    json=json_body, headers=headers, content=content)
         except httpx.ConnectError as exc:
             self._record_failure(method, url, started, sent, f"unreachable: {exc}")
             if "CERTIFICATE_VERIFY_FAILED" in str(exc):
-                raise TargetError(tls_refusal(url, "certificate verify failed")) from None
-            raise TargetUnreachable(f"target unreachable: {url}") from None
-        except httpx.TimeoutException:
-            self._record_failure(method, url, started, sent, f"no answer within {limit:g} s")
-            raise TargetTimeout(f"{method} {url} did not answer within {limit:g} s") from None
+                raise TargetError(tls_refusal(shown, "certificate verify failed")) from None
+            raise TargetUnreachable(f"target unreachable: {shown}") from None
+        except SlowAnswer as exc:
+            self._record_failure(method, url, started, sent,
+                                 f"no complete answer within {limit:g} s (kept sending slowly)")
+            raise SlowAnswer(self.log.redact(str(exc))) from None
+        except TargetError as exc:  # a timeout, an oversized body, an encoding not asked for
+            self._record_failure(method, url, started, sent, str(exc))
+            raise type(exc)(self.log.redact(str(exc))) from None
         except httpx.TransportError as exc:
             self._record_failure(method, url, started, sent, str(exc) or type(exc).__name__)
-            raise TargetError(f"{method} {url} failed: {exc or type(exc).__name__}") from None
+            raise TargetError(self.log.redact(
+                f"{method} {shown} failed: {exc or type(exc).__name__}")) from None
         elapsed = time.perf_counter() - started
         response.extensions["stagecheck_elapsed_s"] = elapsed
         self.log.record(Channel.HTTP, method, url, response.status_code, elapsed, sent,

@@ -12,15 +12,58 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    PayloadTooBig,
+    ProtocolError,
+)
 
 from .. import contract
-from ..errors import NoAnswer, SessionClosed, TargetError, TargetTimeout, TargetUnreachable, tls_refusal
+from ..errors import (
+    NoAnswer,
+    Redirected,
+    SessionClosed,
+    TargetError,
+    TargetTimeout,
+    TargetUnreachable,
+    tls_refusal,
+)
 from ..vocabulary import Channel
 from .exchanges import OWN_CLOSE, TARGET_CLOSE, ExchangeLog
 
 Frame = dict[str, Any]
 MAX_KEPT_FRAMES = 500  # a flooding server must not fill memory or the report
+MAX_MESSAGE_BYTES = 2 ** 20    # a frame or a whole (fragmented) message, received
+MAX_QUEUED_FRAMES = 16         # received and not yet read: reading pauses beyond
+MAX_UNSENT_BYTES = 2 ** 20     # our answers (pongs) the target does not read: the session ends
+
+
+class GateConnection(ClientConnection):
+    """websockets' connection, ended at once when the target breaks the protocol (no waiting
+    for a close handshake it will not do), or does not read what it makes us send (pongs to a
+    ping flood would pile up in memory)."""
+
+    overflowed = False
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.protocol.parser_exc is not None:
+            self.transport.abort()
+        elif not self.overflowed and self.transport.get_write_buffer_size() > MAX_UNSENT_BYTES:
+            self.overflowed = True
+            self.transport.abort()
+
+
+class _Connect(connect):
+    """websockets' connect, without following redirects: a redirect is named, not followed."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        if isinstance(exc, InvalidStatus) and 300 <= exc.response.status_code < 400:
+            return Redirected(exc.response.status_code,
+                              exc.response.headers.get("Location", "(no Location header)"))
+        return exc
 
 
 @dataclass
@@ -67,7 +110,7 @@ class LiveSession:
                  loop: asyncio.AbstractEventLoop, opened_at: float) -> None:
         self._connection = connection
         self._loop = loop
-        self.url = url
+        self.url = log.redact(url)  # shown only: the session is open already
         self.log = log
         self.opened_at = opened_at
         self.received: list[Frame] = []
@@ -88,9 +131,9 @@ class LiveSession:
         except ConnectionClosed as exc:
             self.log.record(Channel.WS, f"send {frame.get('type')}", self.url, _code(exc),
                             time.perf_counter() - started, text, error="session closed")
-            raise SessionClosed(f"the session at {self.url} was closed "
-                                f"({_describe_close(exc)}) before a {frame.get('type')} "
-                                "could be sent") from None
+            raise SessionClosed(self.log.redact(
+                f"the session at {self.url} was closed ({self._why(exc)}) before a "
+                f"{frame.get('type')} could be sent")) from None
         self.log.record(Channel.WS, f"send {frame.get('type')}", self.url, None,
                         time.perf_counter() - started, text)
 
@@ -108,19 +151,29 @@ class LiveSession:
             try:
                 if remaining <= 0:
                     raise TimeoutError
-                raw = await asyncio.wait_for(self._connection.recv(), remaining)
+                raw = await asyncio.wait_for(self._connection.recv(decode=False), remaining)
             except TimeoutError:
                 self.log.record(Channel.WS, "receive", self.url, None, time.perf_counter() - started,
                                 error=f"no {what} within {round(timeout, 1):g} s")
-                raise NoAnswer(f"no {what} arrived on {self.url} within {round(timeout, 1):g} s "
-                               f"(frames seen: {self._seen()})") from None
+                raise NoAnswer(self.log.redact(
+                    f"no {what} arrived on {self.url} within {round(timeout, 1):g} s "
+                    f"(frames seen: {self._seen()})")) from None
             except ConnectionClosed as exc:
                 self.log.record(Channel.WS, "receive", self.url, _code(exc),
                                 time.perf_counter() - started, error="session closed")
-                raise SessionClosed(f"the session at {self.url} was closed "
-                                    f"({_describe_close(exc)}) while waiting for {what} "
-                                    f"(frames seen: {self._seen()})") from None
-            text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+                raise SessionClosed(self.log.redact(
+                    f"the session at {self.url} was closed ({self._why(exc)}) while waiting "
+                    f"for {what} (frames seen: {self._seen()})")) from None
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:  # decoded here: websockets would await a close first
+                self._connection.transport.abort()
+                self.log.record(Channel.WS, "receive", self.url, None,
+                                time.perf_counter() - started, error="invalid UTF-8")
+                raise SessionClosed(self.log.redact(
+                    f"the session at {self.url} was ended by the gate (the target sent invalid "
+                    f"UTF-8 in a message) while waiting for {what} (frames seen: "
+                    f"{self._seen()})")) from None
             try:
                 frame = json.loads(text)
             except json.JSONDecodeError:
@@ -135,6 +188,12 @@ class LiveSession:
                 self.unkept += 1
             if wanted(frame):
                 return frame
+
+    def _why(self, exc: ConnectionClosed) -> str:
+        if getattr(self._connection, "overflowed", False):
+            return (f"the gate ended it: the target sent pings faster than it read our pongs, "
+                    f"over {MAX_UNSENT_BYTES // 2 ** 20} MiB unread")
+        return _describe_close(exc)
 
     def _seen(self) -> str:
         kinds = [str(f.get("type")) for f in self.received[-8:]]
@@ -165,6 +224,16 @@ def _code(exc: ConnectionClosed) -> int | None:
 
 
 def _describe_close(exc: ConnectionClosed) -> str:
+    """How the session ended: the target's close code, or the protocol error that ended it."""
+    cause = exc.__cause__
+    if isinstance(cause, PayloadTooBig):
+        return f"the target sent a message over the {MAX_MESSAGE_BYTES // 2 ** 20} MiB limit"
+    if isinstance(cause, UnicodeDecodeError):
+        return "the target sent invalid UTF-8 in a text message"
+    if isinstance(cause, ProtocolError):
+        if "status code" in str(cause) or "close code" in str(cause):
+            return f"the target sent an invalid close code: {cause}"
+        return f"protocol error: {cause}"
     if exc.rcvd is None:
         return "no close frame"
     reason = f" {exc.rcvd.reason!r}" if exc.rcvd.reason else ""
@@ -185,11 +254,22 @@ async def open_session_async(url: str, token: str | None, log: ExchangeLog,
                              verify_tls: bool = True) -> SessionAttempt:
     """Open a session with the token as a Bearer header; a refused handshake is an outcome."""
     headers = {"Authorization": f"Bearer {token}"} if token else None
+    shown = log.redact(url)
     started = time.perf_counter()
     try:
-        connection = await connect(url, additional_headers=headers, open_timeout=open_timeout,
-                                   ping_interval=None, close_timeout=5, max_size=2 ** 20,
-                                   ssl=_tls(url, verify_tls))
+        # Proxies only for wss:// (TLS end to end); open_timeout bounds the whole handshake.
+        connection = await _Connect(url, additional_headers=headers, open_timeout=open_timeout,
+                                    ping_interval=None, close_timeout=5,
+                                    max_size=MAX_MESSAGE_BYTES, max_queue=MAX_QUEUED_FRAMES,
+                                    proxy=True if url.startswith("wss:") else None,
+                                    create_connection=GateConnection, ssl=_tls(url, verify_tls))
+    except Redirected as exc:
+        log.record(Channel.WS, "connect", url, exc.status, time.perf_counter() - started,
+                   error=f"redirected to {exc.location}")
+        raise TargetError(log.redact(
+            f"the WebSocket handshake at {shown} was redirected ({exc.status}) to "
+            f"{exc.location}, which the gate does not follow: set ws_url to where the "
+            "platform serves WebSockets")) from None
     except InvalidStatus as exc:
         status = exc.response.status_code
         log.record(Channel.WS, "connect", url, status, time.perf_counter() - started,
@@ -198,15 +278,15 @@ async def open_session_async(url: str, token: str | None, log: ExchangeLog,
     except TimeoutError:
         log.record(Channel.WS, "connect", url, None, time.perf_counter() - started,
                    error=f"no handshake within {open_timeout:g} s")
-        raise TargetTimeout(f"no WebSocket handshake from {url} within {open_timeout:g} s") from None
+        raise TargetTimeout(f"no WebSocket handshake from {shown} within {open_timeout:g} s") from None
     except ssl.SSLCertVerificationError as exc:
         log.record(Channel.WS, "connect", url, None, time.perf_counter() - started, error=str(exc))
-        raise TargetError(tls_refusal(url, exc.verify_message or str(exc))) from None
+        raise TargetError(tls_refusal(shown, exc.verify_message or str(exc))) from None
     except (OSError, InvalidHandshake) as exc:
         log.record(Channel.WS, "connect", url, None, time.perf_counter() - started, error=str(exc))
         if isinstance(exc, OSError):
-            raise TargetUnreachable(f"target unreachable: {url}") from None
-        raise TargetError(f"WebSocket handshake with {url} failed: {exc}") from None
+            raise TargetUnreachable(f"target unreachable: {shown}") from None
+        raise TargetError(log.redact(f"WebSocket handshake with {shown} failed: {exc}")) from None
     log.record(Channel.WS, "connect", url, 101, time.perf_counter() - started)
     return SessionAttempt(session=LiveSession(connection, url, log, loop, started))
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
+from .exchanges import redact_url, url_secrets
 
 TARGETS = ("local", "staging", "production")
 DURATIONS = {"http_timeout": 30.0, "health_timeout": 5.0, "ws_event_timeout": 15.0,
@@ -56,7 +58,10 @@ class Settings:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.bypass_key, self.token) if s)
+        """The credentials: the key, the token, and those the URLs carry."""
+        from_urls = (s for url in (self.base_url, self.auth_url, self.ws_url, self.database_url)
+                     for s in url_secrets(url))
+        return tuple(s for s in (self.bypass_key, self.token, *from_urls) if s)
 
 
 def _duration(name: str, raw: str) -> float:
@@ -102,11 +107,11 @@ def check_url(name: str, url: str, schemes: tuple[str, ...]) -> str:
     parts = urlsplit(url)
     if parts.scheme not in schemes or not parts.hostname:
         raise ConfigError(f"setting {name} must be a {' or '.join(s + '://' for s in schemes)} "
-                          f"URL with a host, not {url!r}")
+                          f"URL with a host, not {redact_url(url)!r}")
     try:
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
-        raise ConfigError(f"setting {name} has a malformed port: {url!r}") from None
+        raise ConfigError(f"setting {name} has a malformed port: {redact_url(url)!r}") from None
     return url.rstrip("/")
 
 
@@ -140,6 +145,58 @@ def _shard(raw: str, timings: str) -> tuple[int, int] | None:
     if timings and not Path(timings).is_file():
         raise ConfigError(f"setting shard_timings names no file: {timings!r}")
     return int(index), int(count)
+
+
+def proxy_for(url: str, environ: Mapping[str, str] | None = None) -> str:
+    """The proxy the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) sets for `url`,
+    as httpx and websockets read it; "" for none."""
+    variables = os.environ if environ is None else environ
+    proxies = {k.lower().removesuffix("_proxy"): v for k, v in variables.items()
+               if k.lower().endswith("_proxy") and v}
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host or urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]  # in urllib, not in typeshed
+        return ""
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return proxies.get(scheme) or proxies.get("all") or ""
+
+
+def check_proxies(urls: Mapping[str, str], environ: Mapping[str, str] | None = None) -> None:
+    """Proxies are used only where TLS runs end to end (https://, wss://); a proxy set for a
+    plain-text URL would see the credentials, so the run refuses before sending anything."""
+    for name, url in urls.items():
+        proxy = proxy_for(url, environ)
+        if proxy and urlsplit(url).scheme in ("http", "ws"):
+            raise ConfigError(f"refusing to send credentials in clear text through the proxy "
+                              f"{redact_url(proxy)} set in the environment for {name} "
+                              f"{redact_url(url)}: use https:// and wss://, or add "
+                              f"{urlsplit(url).hostname} to NO_PROXY")
+
+
+def check_database_url(url: str) -> None:
+    """The schema probe's database URL parses, its driver imports, and a SQLite file exists
+    (the probe opens it read-only and never creates one), or ConfigError saying which."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    shown = redact_url(url)
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except ArgumentError:
+        raise ConfigError(f"setting database_url is not a database URL: {shown!r}") from None
+    except NoSuchModuleError:
+        raise ConfigError(f"setting database_url names an unknown database kind: {shown!r}") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        driver = exc.name or parsed.drivername
+        raise ConfigError(f"setting database_url needs the database driver {driver!r}, "
+                          "which is not installed") from None
+    if (parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+            and not Path(parsed.database or "").is_file()):
+        raise ConfigError(f"setting database_url names a SQLite file that does not exist: "
+                          f"{parsed.database}")
 
 
 def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Settings:
@@ -195,11 +252,14 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
             raise ConfigError(f"target={target} needs credentials: set E2E_OAUTH_SIMULATION_KEY "
                               "or STAGING_TEST_JWT_TOKEN")
         urls = {"base_url": base, "auth_url": auth, "ws_url": ws}
+        check_proxies(urls, environ)
         for url in urls.values():
             parts = urlsplit(url)
             if parts.scheme in ("http", "ws") and not is_loopback(parts.hostname or ""):
-                raise ConfigError(f"refusing to send credentials unencrypted to {url}: use "
+                raise ConfigError(f"refusing to send credentials unencrypted to {redact_url(url)}: use "
                                   "https:// and wss://, or a loopback address")
+    if raw["database_url"]:
+        check_database_url(raw["database_url"])
     return Settings(target=target, standin_faults=faults, standin_variant=variant,
                     report_dir=raw["report_dir"] or "reports",
                     database_url=raw["database_url"], expected_revision=raw["expected_revision"],

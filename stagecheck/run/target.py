@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from .exchanges import url_secrets
 from .settings import Settings
 
 
@@ -24,7 +25,10 @@ class Target:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.bypass_key, self.token) if s)
+        """The credentials: the key, the token, and those the URLs carry."""
+        from_urls = (s for url in (self.backend_url, self.auth_url, self.ws_url, self.database_url)
+                     for s in url_secrets(url))
+        return tuple(s for s in (self.bypass_key, self.token, *from_urls) if s)
 
 
 @contextmanager

@@ -89,10 +89,11 @@ def test_waiting_for_a_deploy_is_bounded_by_the_time_limit(tmp_path, staging_sta
     staging_standin.set_faults([])
     started = time.monotonic()
     summary = DeployLoop(LoopOptions(behave_args(staging_standin, tmp_path), max_runs=5,
-                                     interval_s=0.5, on_new_deploy=True, max_time_s=6),
+                                     interval_s=0.5, on_new_deploy=True, max_time_s=15),
                          lambda _: None).run()
+    # Room for the first run on a loaded machine; then the wait for a deploy meets the limit.
     assert summary.outcome == "time limit reached while waiting for a new deploy"
-    assert len(summary.iterations) == 1 and time.monotonic() - started < 15
+    assert len(summary.iterations) == 1 and time.monotonic() - started < 25
 
 
 def test_ctrl_c_ends_the_loop_with_its_summary(tmp_path, staging_standin) -> None:

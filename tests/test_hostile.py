@@ -485,7 +485,11 @@ def test_no_secret_in_any_output_in_any_encoding(tmp_path: Path) -> None:
                                  key=KEY if name != "standin" else standin.bypass_key)
             secrets.append(standin.bypass_key)
     for name, run in runs.items():
-        assert run.returncode == (0 if name == "standin" else 1), run.stdout[-2000:]
+        # NO-GO everywhere: on staging the destructive P1 scenarios are skipped (unverified),
+        # and the echoing and unreachable targets fail.
+        assert run.returncode == 1, run.stdout[-2000:]
+        if name == "standin":
+            assert run.failing() == set(), run.stdout[-2000:]
         found = every_output(tmp_path / name, run)
         assert any(path.endswith(".xml") for path in found) and "history (rows)" in found
         for where, text in found.items():

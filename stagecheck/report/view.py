@@ -10,7 +10,8 @@ from ..vocabulary import Channel, Status
 from .evidence import failing_exchange
 from .model import RunResult, ScenarioResult, TierImpact, TrendPoint
 
-STATUS_MARK = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.ERROR: "ERROR",
+STATUS_MARK = {Status.PASSED: "PASS", Status.DEGRADED: "DEGRADED", Status.FAILED: "FAIL",
+               Status.ERROR: "ERROR",
                Status.UNTESTED: "NOT RUN", Status.SKIPPED: "SKIPPED", Status.UNDEFINED: "UNDEFINED",
                Status.PENDING: "PENDING"}
 
@@ -100,11 +101,38 @@ def trend_chart(points: list[TrendPoint], width: int = 640, height: int = 160) -
                       money(max(p.at_risk for p in points)))
 
 
+@dataclass(frozen=True)
+class OwnerWork:
+    """What one owning team has to act on: its broken and degraded scenarios, and the revenue
+    of the tiers they put at risk."""
+
+    owner: str
+    scenarios: list[ScenarioResult]
+    at_risk: str
+
+
+def by_owner(scenarios: list[ScenarioResult], result: RunResult) -> list[OwnerWork]:
+    """The scenarios to act on, grouped by owner (unowned last), most revenue at risk first."""
+    pools = {t.name: t.revenue for t in result.impact.by_priority}
+    groups: dict[str, list[ScenarioResult]] = {}
+    for scenario in scenarios:
+        groups.setdefault(scenario.owner or "no owner", []).append(scenario)
+
+    def revenue(found: list[ScenarioResult]) -> float:
+        return sum(pools.get(f"P{p}" if p else "unprioritised", 0.0)
+                   for p in {s.priority for s in found})
+
+    ordered = sorted(groups.items(), key=lambda item: (item[0] == "no owner", -revenue(item[1]),
+                                                       item[0]))
+    return [OwnerWork(owner, found, money(revenue(found))) for owner, found in ordered]
+
+
 def report_view(result: RunResult) -> dict[str, Any]:
     scenarios = result.scenarios
     ran = [s for s in scenarios if not s.unverified]
     passed = [s for s in scenarios if s.status == Status.PASSED]
     failed = [s for s in scenarios if s.failed]
+    degraded = [s for s in scenarios if s.degraded]
     unverified = [s for s in scenarios if s.unverified]
     undefined_steps = [(s, st) for s in scenarios for st in s.steps
                        if st.status in ("undefined", "pending")]
@@ -117,13 +145,16 @@ def report_view(result: RunResult) -> dict[str, Any]:
         "diagnosis": result.diagnosis,
         "scenarios": scenarios,
         "counts": {"total": len(scenarios), "ran": len(ran), "passed": len(passed),
-                   "failed": len(failed), "unverified": len(unverified)},
+                   "failed": len(failed), "unverified": len(unverified),
+                   "degraded": len(degraded)},
         "pass_rate": f"{100 * len(passed) / len(ran):.0f}%" if ran else "n/a",
         "at_risk": money(result.impact.revenue_at_risk),
         "unverified_revenue": money(result.impact.revenue_unverified),
         "critical": critical,
         "works": passed,
         "broken": failed,
+        "degraded": degraded,
+        "owners": by_owner(failed + degraded, result),
         "unverified": unverified,
         "evidence": [evidence(s) for s in failed],
         "priority_bars": bars(result.impact.by_priority),

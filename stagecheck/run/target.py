@@ -17,6 +17,7 @@ class Target:
     ws_url: str
     bypass_key: str = field(default="", repr=False)
     token: str = field(default="", repr=False)
+    signing_key: str = field(default="", repr=False)  # the platform's token key, when known
     database_url: str = field(default="", repr=False)
     standin_faults: tuple[str, ...] = ()
     standin_variant: str = ""
@@ -24,7 +25,7 @@ class Target:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.bypass_key, self.token) if s)
+        return tuple(s for s in (self.bypass_key, self.token, self.signing_key) if s)
 
 
 @contextmanager
@@ -32,8 +33,8 @@ def open_target(settings: Settings) -> Iterator[Target]:
     """Staging as configured, or the embedded stand-in on an ephemeral loopback port."""
     if settings.target != "local":
         yield Target(settings.target, settings.base_url, settings.auth_url, settings.ws_url,
-                     settings.bypass_key, settings.token, settings.database_url,
-                     migration_revisions=(settings.expected_revision,)
+                     settings.bypass_key, settings.token, settings.signing_key,
+                     settings.database_url, migration_revisions=(settings.expected_revision,)
                      if settings.expected_revision else ())
         return
     from standin import start_standin  # the suite's only door into the stand-in
@@ -41,6 +42,7 @@ def open_target(settings: Settings) -> Iterator[Target]:
     variant = settings.standin_variant or "default"
     with start_standin(faults=settings.standin_faults, variant=variant) as standin:
         yield Target("local", standin.urls.backend_url, standin.urls.auth_url, standin.urls.ws_url,
-                     standin.bypass_key, "", settings.database_url or standin.database_url,
+                     standin.bypass_key, "", standin.signing_key,
+                     settings.database_url or standin.database_url,
                      settings.standin_faults, settings.standin_variant,
                      standin.migration_revisions)

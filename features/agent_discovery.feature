@@ -1,4 +1,4 @@
-@p1 @mrr:120k @area:agents
+@p1 @mrr:120k @area:agents @owner:agents-team
 Feature: Agent discovery
   Users choose the AI agents they work with from the platform's registry of agent servers.
   When discovery fails, users can still connect and chat, but cannot find or run any agent:

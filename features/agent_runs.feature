@@ -1,4 +1,4 @@
-@p1 @mrr:120k @area:agents
+@p1 @mrr:120k @area:agents @owner:agents-team
 Feature: Agent runs
   When a user asks an agent for something, they watch it work: started, thinking, using a
   tool, done. A run missing any of these looks frozen, and users abandon it.

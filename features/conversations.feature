@@ -1,4 +1,4 @@
-@p1 @mrr:120k @area:chat
+@p1 @mrr:120k @area:chat @owner:chat-team
 Feature: Conversations
   Users come back to their conversations. They must read them as they wrote them, and no
   one else may read them: a leak is a privacy incident, not just a bug.

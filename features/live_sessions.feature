@@ -1,4 +1,4 @@
-@p1 @mrr:120k @area:chat
+@p1 @mrr:120k @area:chat @owner:chat-team
 Feature: Live sessions
   Every conversation with the platform's AI agents happens in a live session. Chat users
   depend on it to be let in quickly, to keep strangers out, and to carry their messages.

@@ -1,4 +1,4 @@
-@p1 @mrr:120k @area:platform
+@p1 @mrr:120k @area:platform @owner:platform-team
 Feature: Platform health
   Load balancers, monitoring and on-call engineers rely on the backend to say truthfully,
   and quickly, that it is up and that its database is connected.

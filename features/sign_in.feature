@@ -1,4 +1,4 @@
-@p1 @mrr:120k @area:auth
+@p1 @mrr:120k @area:auth @owner:identity-team
 Feature: Sign-in for release checks
   The release gate signs in test users through the staging sign-in bypass. If the bypass
   fails, nothing behind sign-in can be verified; if it lets a wrong key in, staging is open.

@@ -81,6 +81,7 @@ def verdict_json(result: RunResult, report_dir: str, code: ExitCode) -> str:
         "counts": {"selected": len(scenarios),
                    "passed": sum(s.status == Status.PASSED for s in scenarios),
                    "failed": sum(s.failed for s in scenarios),
+                   "degraded": sum(s.degraded for s in scenarios),
                    "not_verified": sum(s.unverified for s in scenarios)},
         "target": result.facts.target,
         "target_version": result.facts.target_version,

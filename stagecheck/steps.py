@@ -10,22 +10,29 @@ from . import contract
 from .errors import NeedsBypassKey, NoAnswer, SessionClosed
 from .run.checks import expect, expect_json
 from .run.http import describe, elapsed_s, json_body
+from .run.measure import percentile_95
 from .run.platform import (
+    agent_request,
+    ask_agent_api,
     bearer,
     conversation_messages,
+    list_conversations,
     message_contents,
     send_user_message,
+    sign_out,
     start_conversation,
 )
 from .run.sessions import wait_for_refusal
 from .run.users import (
     MAIN_USER_EMAIL,
     OTHER_USER_EMAIL,
+    expired_token,
     forged_token,
     numbered_user_email,
     sign_in_url,
     signed_in_user,
 )
+from .run.world import degrade
 from .vocabulary import Classification
 from .wording import duration, plural
 
@@ -36,21 +43,28 @@ __all__ = [
     "NeedsBypassKey",
     "NoAnswer",
     "SessionClosed",
+    "agent_request",
+    "ask_agent_api",
     "bearer",
     "contract",
     "conversation_messages",
+    "degrade",
     "describe",
     "duration",
     "elapsed_s",
     "expect",
     "expect_json",
+    "expired_token",
     "forged_token",
     "json_body",
+    "list_conversations",
     "message_contents",
     "numbered_user_email",
+    "percentile_95",
     "plural",
     "send_user_message",
     "sign_in_url",
+    "sign_out",
     "signed_in_user",
     "start_conversation",
     "wait_for_refusal",

@@ -7,9 +7,12 @@ from enum import IntEnum, StrEnum
 
 
 class Status(StrEnum):
-    """A scenario's or a step's outcome (behave's words, plus `untested` for never reached)."""
+    """A scenario's or a step's outcome (behave's words, plus `untested` for never reached and
+    `degraded` for a scenario that held its hard budget but not its soft one: neither failed
+    nor unverified, and never GO)."""
 
     PASSED = "passed"
+    DEGRADED = "degraded"
     FAILED = "failed"
     ERROR = "error"
     SKIPPED = "skipped"
@@ -32,7 +35,7 @@ class Status(StrEnum):
 
 FAILED = frozenset({Status.FAILED, Status.ERROR})
 UNVERIFIED = frozenset({Status.UNTESTED, Status.SKIPPED, Status.UNDEFINED, Status.PENDING})
-RAN = frozenset({Status.PASSED, Status.FAILED, Status.ERROR})
+RAN = frozenset({Status.PASSED, Status.DEGRADED, Status.FAILED, Status.ERROR})
 
 
 class Classification(StrEnum):

@@ -18,6 +18,10 @@ from .faults import FaultSwitch
 from .models import MCPToolExecution
 
 AGENT_NAME = "supervisor_agent"
+# The agents a run may ask for by `payload.agent_type`; any other is a run that cannot be carried
+# out, and the user is told so with agent_error. (The contract says a failure is reported with
+# agent_error; asking for an unknown agent is the stand-in's way to make a run fail on demand.)
+AGENT_TYPES = frozenset({"supervisor", "triage", "data", "optimization"})
 TOOL_NAME = "list_agent_servers"
 
 log = logging.getLogger("standin.agents")
@@ -42,12 +46,13 @@ def _event(kind: str, run_id: str, data: dict[str, Any], **extra: Any) -> dict[s
 
 
 async def run_agent(database: Database, user_id: str, user_request: str,
-                    faults: FaultSwitch, slow_completion_s: float = 11.0
+                    faults: FaultSwitch, slow_completion_s: float = 11.0,
+                    agent_type: str | None = None, follow_up: bool = False
                     ) -> AsyncIterator[dict[str, Any]]:
-    """Yield the run's events in the contract's order; agent_error when the tool fails.
+    """Yield the run's events in the contract's order; agent_error when the run fails.
 
     `slow_completion_s` is when agent_completed arrives, counted from the start, under the
-    agent-slow fault."""
+    agent-slow fault; `follow_up` says the run's thread has had a run before."""
     started = time.monotonic()
     if "agent-silent-failure" in faults:
         # At cc536e0b5 register_tool raises AttributeError: name
@@ -55,6 +60,13 @@ async def run_agent(database: Database, user_id: str, user_request: str,
         log.error("agent run failed: AttributeError: name (swallowed, no event sent)")
         return
     run_id = str(uuid.uuid4())
+    if agent_type is not None and agent_type not in AGENT_TYPES:
+        if "agent-error-swallowed" in faults:
+            log.error("agent run failed: no agent %r (swallowed, no event sent)", agent_type)
+            return
+        yield _event("agent_error", run_id, {"status": "error",
+                                             "error": f"no agent named {agent_type!r}"})
+        return
     tool_run_id = str(uuid.uuid4()) if "agent-mixed-run-ids" in faults else run_id
     yield _event("agent_started", run_id, {"status": "started", "user_request": user_request})
     yield _event("agent_thinking", run_id, {"status": "thinking",
@@ -72,7 +84,7 @@ async def run_agent(database: Database, user_id: str, user_request: str,
     if not skip_tool_events:
         yield _event("tool_completed", tool_run_id, {"status": "completed", "result": result},
                      tool_name=TOOL_NAME)
-    if "agent-never-completes" in faults:
+    if "agent-never-completes" in faults or (follow_up and "agent-follow-up-stalls" in faults):
         return
     if "agent-slow" in faults:
         await asyncio.sleep(max(0.0, slow_completion_s - (time.monotonic() - started)))

@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -13,7 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import auth, control, discovery, health, realtime, threads
+from . import agents_api, auth, control, discovery, health, operations, realtime, threads
 from .auth import TokenService
 from .db import BASE_REVISION, Database
 from .faults import FaultSwitch
@@ -41,7 +42,25 @@ class StandinState:
     max_sessions: int = 0
     open_sessions: int = 0
     latency_s: float = 0.0  # added to every HTTP answer: a stand-in that feels remote (benchmarks)
+    # latency-over-hard-budget / latency-over-soft-budget: one answer in ten of each kind is late
+    tail_hard_delay_s: float = 2.5
+    tail_soft_delay_s: float = 1.2
+    tail_counts: dict[str, int] = field(default_factory=dict)
+    live_sessions: set[Any] = field(default_factory=set)    # the open WebSocket sessions
+    agent_threads: set[str] = field(default_factory=set)    # threads that have had an agent run
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def tail_delay(self, kind: str) -> float:
+        """How long to hold this answer back: every tenth answer of a kind under a latency fault,
+        so that the 95th percentile of any ten consecutive samples is late, and nothing else."""
+        if "latency-over-hard-budget" in self.faults:
+            delay = self.tail_hard_delay_s
+        elif "latency-over-soft-budget" in self.faults:
+            delay = self.tail_soft_delay_s
+        else:
+            return 0.0
+        self.tail_counts[kind] = self.tail_counts.get(kind, 0) + 1
+        return delay if self.tail_counts[kind] % 10 == 0 else 0.0
 
     def set_faults(self, names: Iterable[str]) -> None:
         """Switch exactly these faults on, bringing the database schema along when needed;
@@ -89,6 +108,12 @@ def create_app(state: StandinState) -> Starlette:
             Route("/api/health", health.api_health),
             Route("/auth/e2e/test-auth", auth.e2e_test_auth, methods=["POST"]),
             Route("/auth/validate", auth.validate, methods=["POST"]),
+            Route("/auth/logout", auth.logout, methods=["POST"]),
+            Route("/health/ready", operations.ready),
+            Route("/api/discovery/services", operations.services),
+            Route("/api/v1/discovery/services", operations.services),
+            Route("/api/agents/execute", agents_api.execute, methods=["POST"]),
+            Route("/api/agents/{agent}", agents_api.execute_typed, methods=["POST"]),
             Route("/api/mcp/servers", discovery.mcp_servers),
             Route("/api/threads", threads.threads, methods=["GET", "POST"]),
             Route("/api/threads/{thread_id}/messages", threads.thread_messages),

@@ -48,6 +48,21 @@ class TokenService:
 
     def __init__(self, secret: str) -> None:
         self._secret = secret
+        self._revoked: set[str] = set()  # jti of signed-out tokens
+
+    @property
+    def secret(self) -> str:
+        """The signing key (the release gate signs expired tokens with it on the stand-in)."""
+        return self._secret
+
+    def revoke(self, token: str) -> None:
+        """Sign a token out: it is refused from now on (`auth_service.blacklist_token`)."""
+        try:
+            claims = jwt.decode(token, self._secret, algorithms=["HS256"],
+                                options={"verify_exp": False, "verify_aud": False})
+        except jwt.PyJWTError:
+            return
+        self._revoked.add(str(claims.get("jti") or token))
 
     def sign(self, claims: dict[str, Any]) -> str:
         """Sign arbitrary claims with the service's key (tests forge edge cases with it)."""
@@ -60,16 +75,19 @@ class TokenService:
                           "exp": now + ttl_s, "token_type": token_type, "type": token_type,
                           "iss": ISSUER, "aud": AUDIENCE, "jti": str(uuid.uuid4())})
 
-    def check(self, token: str | None, verify_signature: bool = True) -> Identity:
+    def check(self, token: str | None, verify_signature: bool = True, verify_exp: bool = True,
+              accept_refresh: bool = False) -> Identity:
         """The identity of a valid access token; raises InvalidToken.
 
         As `_validate_enhanced_jwt_claims_fast` does: token_type and iat are required, the
-        audience is checked only when the token carries one, a refresh token is refused."""
+        audience is checked only when the token carries one, a refresh token is refused, and a
+        signed-out token is refused. The flags switch a check off, for the faults."""
         if not token:
             raise InvalidToken("missing_token", "No token was given")
         try:
             claims = jwt.decode(token, self._secret, algorithms=["HS256"], issuer=ISSUER,
                                 options={"verify_signature": verify_signature, "verify_aud": False,
+                                         "verify_exp": verify_exp,
                                          "require": ["sub", "exp", "iat", "token_type"]})
         except jwt.ExpiredSignatureError:
             raise InvalidToken("token_expired", "The token has expired") from None
@@ -77,8 +95,10 @@ class TokenService:
             raise InvalidToken("invalid_token", f"The token is not valid: {exc}") from None
         if "aud" in claims and claims["aud"] != AUDIENCE:
             raise InvalidToken("invalid_token", "The token is meant for another audience")
-        if claims["token_type"] != "access":
+        if claims["token_type"] != "access" and not accept_refresh:
             raise InvalidToken("invalid_token_type", "Only access tokens are accepted")
+        if str(claims.get("jti") or token) in self._revoked:
+            raise InvalidToken("token_blacklisted", "The token has been signed out")
         return Identity(user_id=str(claims["sub"]), email=str(claims.get("email", "")),
                         permissions=tuple(claims.get("permissions") or ()),
                         expires_at=float(claims["exp"]))
@@ -89,6 +109,17 @@ def bearer_token(conn: HTTPConnection) -> str | None:
     header = conn.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+def api_identity(state: Any, token: str | None) -> Identity:
+    """The caller of a protected REST route (`auth_integration/auth.py`, `get_current_user`,
+    which asks the auth service); raises InvalidToken. The REST faults switch one check off."""
+    faults = state.faults
+    if token is None and "api-auth-not-enforced" in faults:
+        return Identity(user_id="anonymous", email="", permissions=(), expires_at=0.0)
+    return state.tokens.check(token, verify_signature="api-invalid-token-accepted" not in faults,
+                              verify_exp="expired-token-accepted" not in faults,
+                              accept_refresh="refresh-token-accepted" in faults)
 
 
 def error(status: int, detail: str, **extra: Any) -> JSONResponse:
@@ -154,3 +185,13 @@ async def validate(request: Request) -> JSONResponse:
     return JSONResponse({"valid": True, "user_id": identity.user_id, "email": identity.email,
                          "permissions": list(identity.permissions),
                          "expires_at": identity.expires_at})
+
+
+async def logout(request: Request) -> JSONResponse:
+    """POST /auth/logout: the Bearer token is signed out (blacklisted) and always 200
+    (`auth_service/auth_core/routes/auth_routes.py`, `logout_endpoint`)."""
+    state = request.app.state.standin
+    token = bearer_token(request)
+    if token and "logout-not-enforced" not in state.faults:
+        state.tokens.revoke(token)
+    return JSONResponse({"message": "Successfully logged out", "status": "success"})

@@ -66,6 +66,51 @@ FAULTS: dict[str, Fault] = {
         Fault("message-handler-error",
               "a user message is answered with error_message HANDLER_ERROR "
               "instead of an acknowledgement"),
+        # P2 security and auth
+        Fault("expired-token-accepted",
+              "the backend accepts an expired token, on its API and in live sessions"),
+        Fault("api-invalid-token-accepted",
+              "the backend's API accepts a token whose signature is wrong"),
+        Fault("refresh-token-accepted",
+              "the backend accepts a refresh token as an access token, on its API and in live "
+              "sessions"),
+        Fault("e2e-header-bypass",
+              "a live session with any token string is served when a header name says test or "
+              "e2e (the hole in websocket_core/unified_websocket_auth.py)"),
+        Fault("logout-not-enforced",
+              "POST /auth/logout answers success but the token keeps working"),
+        Fault("api-auth-not-enforced",
+              "the conversation endpoints serve callers without a token"),
+        Fault("thread-write-leak", "a user's message is stored in another user's conversation"),
+        # P3 agent workflows
+        Fault("agent-error-swallowed",
+              "a run that cannot be carried out sends no agent_error: the user hears nothing"),
+        Fault("agent-events-cross-users",
+              "the events of one user's agent run are sent to every open session"),
+        Fault("agent-follow-up-stalls",
+              "a second agent run in the same conversation never completes"),
+        Fault("agent-api-error",
+              "POST /api/agents/* answers {\"status\": \"error\"} instead of a result"),
+        # P4 performance and experience
+        Fault("latency-over-hard-budget",
+              "one in ten health answers, welcomes, pongs and first agent events is 2.5 s late"),
+        Fault("latency-over-soft-budget",
+              "one in ten health answers, welcomes, pongs and first agent events is 1.2 s late"),
+        # P5 data integrity
+        Fault("messages-lost-on-reconnect",
+              "the messages a session stored are deleted when the session ends"),
+        Fault("messages-unicode-mangled",
+              "stored messages lose every character outside ASCII (replaced with ?)"),
+        Fault("messages-truncated", "stored messages are cut to their first 4096 characters"),
+        Fault("messages-duplicated", "every message is stored twice"),
+        Fault("thread-list-misses-newest", "GET /api/threads leaves out the newest conversation"),
+        # P6 operations
+        Fault("version-unreported", "neither health answer reports a version"),
+        Fault("readiness-not-ready",
+              "GET /health/ready answers 503 not ready while the backend serves"),
+        Fault("service-discovery-empty", "GET /api/discovery/services lists no service"),
+        Fault("health-dependency-without-status",
+              "the detailed health lists a dependency without its status"),
     )
 }
 

@@ -28,6 +28,8 @@ async def _misbehave(request: Request) -> None:
         await asyncio.Event().wait()  # cancelled when the server stops
     if "slow-responses" in state.faults:
         await asyncio.sleep(state.slow_delay_s)
+    if request.url.path == "/health":
+        await asyncio.sleep(state.tail_delay("health"))
 
 
 async def health(request: Request) -> JSONResponse:
@@ -38,8 +40,11 @@ async def health(request: Request) -> JSONResponse:
                             status_code=503)
     if state.variant.health_body is HealthBody.OK_ONLY:
         return JSONResponse({"status": "ok"})
-    return JSONResponse({"status": "healthy", "service": SERVICE, "version": state.version,
-                         "timestamp": time.time()})
+    body = {"status": "healthy", "service": SERVICE, "version": state.version,
+            "timestamp": time.time()}
+    if "version-unreported" in state.faults:
+        del body["version"]
+    return JSONResponse(body)
 
 
 def _probe_database(state: StandinState) -> dict[str, Any]:
@@ -67,10 +72,18 @@ async def api_health(request: Request) -> JSONResponse:
         return JSONResponse({"error": "Internal server error"}, status_code=500)
     check = await run_in_threadpool(_probe_database, state)
     up = check["connected"]
-    return JSONResponse({
-        "status": "healthy" if up else "unhealthy",
-        "timestamp": datetime.now(UTC).isoformat(),
-        "checks": {"postgresql": check},
-        "version": state.version,
-        "environment": "standin",
-    }, status_code=200 if up else 503)
+    # ClickHouse and Redis are not configured on staging: they show as not_configured.
+    checks: dict[str, dict[str, Any]] = {
+        "postgresql": check,
+        "clickhouse": {"status": "not_configured", "connected": False, "response_time_ms": None,
+                       "error": None},
+        "redis": {"status": "not_configured", "connected": False, "response_time_ms": None,
+                  "error": None}}
+    if "health-dependency-without-status" in state.faults:
+        del checks["redis"]["status"]
+    body: dict[str, Any] = {"status": "healthy" if up else "unhealthy",
+                            "timestamp": datetime.now(UTC).isoformat(), "checks": checks,
+                            "version": state.version, "environment": "standin"}
+    if "version-unreported" in state.faults:
+        del body["version"]
+    return JSONResponse(body, status_code=200 if up else 503)

@@ -24,7 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from .agents import run_agent
 from .auth import Identity, InvalidToken, bearer_token
 from .limits import NestedTooDeeply, load_json
-from .threads import ThreadNotFound, add_message
+from .threads import ThreadNotFound, add_message, delete_messages
 from .variants import Ack, KeepAlive, Refusal, Welcome
 
 if TYPE_CHECKING:
@@ -36,6 +36,9 @@ AGENT_TYPES = {"start_agent", "execute_agent"}
 SELECTED_SUBPROTOCOL = "jwt-auth"
 ANONYMOUS = Identity(user_id="anonymous", email="", permissions=(), expires_at=0.0)
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+=*")
+# The hole of websocket_core/unified_websocket_auth.py (seed era): a header whose name says
+# "test" or "e2e" switched token validation off. The `e2e-header-bypass` fault opens it.
+_TEST_HEADER = re.compile(r"test|e2e", re.IGNORECASE)
 # Errors a send may raise once the peer has gone; a background sender then just stops.
 _GONE = (WebSocketDisconnect, OSError, RuntimeError)
 
@@ -74,11 +77,17 @@ def _authenticate(websocket: WebSocket, state: StandinState) -> Identity | Inval
         token = _offered_token(websocket, state.variant.raw_jwt_subprotocol)
     except InvalidToken as exc:
         return exc
-    if token is None and "ws-auth-not-enforced" in state.faults:
+    faults = state.faults
+    if token is None and "ws-auth-not-enforced" in faults:
         return ANONYMOUS
+    if token and "e2e-header-bypass" in faults and any(
+            _TEST_HEADER.search(name) for name in websocket.headers):
+        return Identity(user_id="e2e-test-user", email="", permissions=(), expires_at=0.0)
     try:
         return state.tokens.check(token,
-                                  verify_signature="invalid-token-accepted" not in state.faults)
+                                  verify_signature="invalid-token-accepted" not in faults,
+                                  verify_exp="expired-token-accepted" not in faults,
+                                  accept_refresh="refresh-token-accepted" in faults)
     except InvalidToken as exc:
         return exc
 
@@ -121,13 +130,17 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
     state.open_sessions += 1
     session = _Session(websocket, state, outcome)
+    state.live_sessions.add(session)
     try:
         await session.serve(welcome)
     except WebSocketDisconnect:
         pass
     finally:
         state.open_sessions -= 1
+        state.live_sessions.discard(session)
         await session.stop()
+        if session.stored and "messages-lost-on-reconnect" in state.faults:
+            await run_in_threadpool(delete_messages, state.database, session.stored)
 
 
 class _Session:
@@ -140,6 +153,7 @@ class _Session:
         self.connection_id = str(uuid.uuid4())
         self._send_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.stored: list[int] = []  # ids of the messages this session stored
 
     async def send(self, frame: dict[str, Any]) -> None:
         """Send a frame; never after either side closed (ASGI forbids it)."""
@@ -193,6 +207,7 @@ class _Session:
                                  "validation_id": f"test_{int(now * 1000)}"})
             if "slow-responses" in state.faults:
                 await asyncio.sleep(state.slow_delay_s)
+            await asyncio.sleep(state.tail_delay("welcome"))
             if "ws-no-welcome" not in state.faults:
                 await self.send(self._welcome())
             if "ws-drop-after-welcome" in state.faults:
@@ -233,6 +248,7 @@ class _Session:
         raw_payload = frame.get("payload")
         payload: dict[str, Any] = raw_payload if isinstance(raw_payload, dict) else {}
         if kind == "ping":
+            await asyncio.sleep(self.state.tail_delay("pong"))
             now = time.time()
             await self.send({"type": "pong", "data": {"timestamp": now}, "timestamp": now})
         elif kind in ("pong", "heartbeat_ack"):
@@ -244,20 +260,34 @@ class _Session:
             if not isinstance(user_request, str) or not user_request.strip():
                 await self.send(_error("INVALID_MESSAGE", "payload.user_request is required"))
                 return
-            self._spawn(self._agent_run(user_request))
+            thread_id = frame.get("thread_id") or payload.get("thread_id")
+            agent_type = payload.get("agent_type")
+            self._spawn(self._agent_run(user_request,
+                                        str(thread_id) if thread_id is not None else None,
+                                        str(agent_type) if agent_type is not None else None))
         else:
             await self.send({"type": "ack", "received_type": kind, "status": "acknowledged",
                              "timestamp": time.time()})
 
-    async def _agent_run(self, user_request: str) -> None:
+    async def _agent_run(self, user_request: str, thread_id: str | None,
+                         agent_type: str | None) -> None:
         """Stream one run's events; the session keeps answering meanwhile."""
         state = self.state
+        follow_up = thread_id is not None and thread_id in state.agent_threads
+        if thread_id is not None:
+            state.agent_threads.add(thread_id)
+        await asyncio.sleep(state.tail_delay("agent"))
         async for event in run_agent(state.database, self.identity.user_id, user_request,
-                                     state.faults, state.agent_slow_completion_s):
+                                     state.faults, state.agent_slow_completion_s,
+                                     agent_type=agent_type, follow_up=follow_up):
             try:
                 await self.send(event)
             except _GONE:
                 return
+            if "agent-events-cross-users" in state.faults:
+                for other in list(state.live_sessions - {self}):
+                    with contextlib.suppress(*_GONE):
+                        await other.send(event)
 
     def _ack(self, kind: str, message_id: str, extra: dict[str, Any]) -> dict[str, Any]:
         now = time.time()
@@ -285,12 +315,13 @@ class _Session:
         # that cannot be stored is logged on the server and never reported to the user.
         try:
             stored = await run_in_threadpool(add_message, state.database, str(thread_id),
-                                             self.identity.user_id, "user", content)
+                                             self.identity.user_id, "user", content, state.faults)
         except ThreadNotFound:
             log.warning("message for unknown thread %s not stored", thread_id)
             return self._ack(kind, message_id, {"thread_id": str(thread_id)})
         except SQLAlchemyError as exc:
             log.error("storing a message failed: %s", str(exc).splitlines()[0])
             return self._ack(kind, message_id, {"thread_id": str(thread_id)})
+        self.stored.append(stored["id"])
         return self._ack(kind, message_id, {"thread_id": stored["thread_id"],
                                             "stored_message_id": stored["id"]})

@@ -57,6 +57,11 @@ class Standin:
         self.state.version = version
 
     @property
+    def signing_key(self) -> str:
+        """The key its tokens are signed with (a gate on the stand-in signs expired tokens)."""
+        return self.state.tokens.secret
+
+    @property
     def migration_revisions(self) -> tuple[str, ...]:
         """The Alembic revisions from base to head, in order."""
         return MIGRATION_REVISIONS

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from .auth import InvalidToken, bearer_token, error, read_json_object
+from .auth import InvalidToken, api_identity, bearer_token, error, read_json_object
 from .db import Database
 from .faults import FaultSwitch
 from .models import Message, Thread
@@ -57,21 +57,48 @@ def owned_thread(session: Session, thread_id: str, user_id: str, leak: bool = Fa
     return thread
 
 
+STORED_CONTENT_LIMIT = 4096  # what `messages-truncated` cuts a message to
+
+
+def stored_content(content: str, faults: FaultSwitch | None) -> str:
+    """The content as it is stored: exactly as sent, unless a fault mangles it."""
+    if faults is not None and "messages-unicode-mangled" in faults:
+        content = content.encode("ascii", "replace").decode("ascii")
+    if faults is not None and "messages-truncated" in faults:
+        content = content[:STORED_CONTENT_LIMIT]
+    return content
+
+
 def add_message(database: Database, thread_id: str, user_id: str, role: str,
-                content: str) -> dict[str, Any]:
+                content: str, faults: FaultSwitch | None = None) -> dict[str, Any]:
     """Persist a message to one of the user's threads; raises ThreadNotFound."""
+    leak = faults is not None and "thread-write-leak" in faults
+    copies = 2 if faults is not None and "messages-duplicated" in faults else 1
     with database.session() as session:
-        owned_thread(session, thread_id, user_id)
-        message = Message(thread_id=thread_id, user_id=user_id, role=role, content=content)
-        session.add(message)
-        session.flush()
+        owned_thread(session, thread_id, user_id, leak=leak)
+        for _ in range(copies):
+            message = Message(thread_id=thread_id, user_id=user_id, role=role,
+                              content=stored_content(content, faults))
+            session.add(message)
+            session.flush()
         return _message_json(message)
 
 
-def _list_threads(database: Database, user_id: str) -> list[dict[str, Any]]:
+def delete_messages(database: Database, message_ids: list[int]) -> None:
+    """Remove messages (what `messages-lost-on-reconnect` does when their session ends)."""
     with database.session() as session:
-        rows = session.scalars(select(Thread).where(Thread.user_id == user_id)
-                               .order_by(Thread.created_at)).all()
+        for message_id in message_ids:
+            message = session.get(Message, message_id)
+            if message is not None:
+                session.delete(message)
+
+
+def _list_threads(database: Database, user_id: str, faults: FaultSwitch) -> list[dict[str, Any]]:
+    with database.session() as session:
+        rows = list(session.scalars(select(Thread).where(Thread.user_id == user_id)
+                                    .order_by(Thread.created_at)).all())
+        if "thread-list-misses-newest" in faults:
+            rows = rows[:-1]
         return [_thread_json(row) for row in rows]
 
 
@@ -87,7 +114,7 @@ def _list_messages(database: Database, thread_id: str, user_id: str,
 
 def _caller(request: Request) -> str:
     """The user id of the request's bearer token; raises InvalidToken."""
-    return request.app.state.standin.tokens.check(bearer_token(request)).user_id
+    return api_identity(request.app.state.standin, bearer_token(request)).user_id
 
 
 async def threads(request: Request) -> JSONResponse:
@@ -98,7 +125,8 @@ async def threads(request: Request) -> JSONResponse:
         return error(401, str(exc))
     try:
         if request.method == "GET":
-            return JSONResponse(await run_in_threadpool(_list_threads, state.database, user_id))
+            return JSONResponse(await run_in_threadpool(_list_threads, state.database, user_id,
+                                                           state.faults))
         try:
             body = await read_json_object(request, optional=True)
         except ValueError as exc:

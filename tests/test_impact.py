@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from stagecheck.report.impact import business_tags, decide, parse_revenue, roll_up
+from stagecheck.errors import ConfigError
+from stagecheck.report.impact import (
+    business_tags,
+    check_business_tags,
+    decide,
+    owner_tag,
+    parse_revenue,
+    roll_up,
+)
 from stagecheck.report.model import ScenarioResult
 
 
@@ -63,3 +71,58 @@ def test_unverified_counts_tiers_not_already_at_risk() -> None:
 def test_verdict(statuses, decision: str) -> None:
     verdict = decide([scenario(status, p, None) for status, p in statuses])
     assert verdict.decision == decision and verdict.reason
+
+
+def test_degraded_is_at_risk_for_its_tier_never_go() -> None:
+    scenarios = [scenario("passed", 1, 120_000), scenario("degraded", 4, 30_000, name="welcome")]
+    verdict = decide(scenarios)
+    assert verdict.decision == "AT RISK" and "degraded" in verdict.reason and "welcome" in verdict.reason
+    impact = roll_up(scenarios)
+    assert impact.revenue_at_risk == 30_000
+    p4 = next(t for t in impact.by_priority if t.name == "P4")
+    assert (p4.degraded, p4.failed, p4.passed) == (1, 0, 0)
+
+
+def test_degraded_is_neither_failed_nor_unverified() -> None:
+    found = scenario("degraded", 4, 30_000)
+    assert not found.failed and not found.unverified and found.degraded
+
+
+def test_a_p3_failure_and_untested_p2_scenarios_count_both_pools() -> None:
+    scenarios = [scenario("passed", 1, 120_000), scenario("failed", 3, 50_000),
+                 scenario("untested", 2, 80_000), scenario("untested", 2, 80_000)]
+    impact = roll_up(scenarios)
+    assert impact.revenue_at_risk == 50_000 and impact.revenue_unverified == 80_000
+    assert decide(scenarios).decision == "AT RISK"
+
+
+@pytest.mark.parametrize(("tags", "owner"), [
+    ((["p2", "owner:identity-team"], []), "identity-team"),
+    ((["owner:identity-team"], ["owner:agents_team.v2"]), "agents_team.v2"),
+    ((["p1"], []), ""),
+])
+def test_owner_tags(tags, owner: str) -> None:
+    assert owner_tag(*tags) == owner
+
+
+class _Feature:
+    def __init__(self, tags: list[str], scenario_tags: list[str] | None = None) -> None:
+        self.name, self.filename, self.tags = "F", "f.feature", tags
+        self._scenario = type("S", (), {"name": "S", "tags": scenario_tags or []})()
+
+    def walk_scenarios(self):
+        return [self._scenario]
+
+
+@pytest.mark.parametrize(("tags", "message"), [
+    (["p2", "mrr:80k", "owner:a", "owner:b"], "two owners, @owner:a and @owner:b"),
+    (["p2", "mrr:80k", "owner:"], "an owner is a team name"),
+    (["p2", "mrr:80k", "owner:team/x"], "an owner is a team name"),
+])
+def test_bad_owner_tags_are_refused_naming_the_feature(tags: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        check_business_tags([_Feature(tags)])
+
+
+def test_one_owner_per_feature_is_accepted() -> None:
+    check_business_tags([_Feature(["p2", "mrr:80k", "owner:identity-team"])])

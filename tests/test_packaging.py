@@ -25,6 +25,11 @@ paths = [
     "features/platform_health.feature",
     "features/agent_runs.feature",
     "features/conversations.feature",
+    "features/security.feature",
+    "features/agent_workflows.feature",
+    "features/performance.feature",
+    "features/data_integrity.feature",
+    "features/operations.feature",
 ]
 runner = "stagecheck.runner:GateRunner"
 logging_level = "WARNING"

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from behave.parser import parse_file
 
 from standin import FAULTS, VARIANTS, IncompatibleFaultError, check_combination
 from tests.behave_run import FAST, ROOT, run_behave
@@ -109,24 +110,110 @@ PLAIN_WORDS = {
                            "Database sessions are failing"),
 }
 
+# The P2-P6 scenarios, by name.
+EXPIRED_API = "An expired token is refused by the platform's API"
+EXPIRED_SESSION = "A live session with an expired token is refused"
+FOREIGN_KEY = "A token signed with another key is refused by the platform's API"
+REFRESH = "A refresh token is not accepted in place of an access token"
+TEST_HEADER = "A forged token is refused even from a caller posing as the platform's own tests"
+SIGNED_OUT = "A token that was signed out no longer works"
+ANONYMOUS = "The conversation endpoints refuse callers who are not signed in"
+WRITE_LEAK = "A user cannot write into another user's conversation"
+RUN_FAILS = "A run that cannot be carried out tells the user it failed"
+TWO_RUNS = "Two users' runs at the same time each reach only their own user"
+FOLLOW_UP = "A follow-up request in the same conversation completes"
+API_GENERAL = "The general agent answers a request sent over the API"
+API_TRIAGE = "The triage agent answers a request sent over the API"
+HEALTH_FAST = "The backend's health answers stay fast"
+WELCOME_FAST = "New live sessions are welcomed fast"
+PONG_FAST = "A live session answers pings fast"
+FIRST_EVENT_FAST = "An agent shows its first sign of life fast"
+RECONNECT = "Messages survive a reconnect"
+ACCENTS = "A message in accented and non-Latin text comes back exactly as it was written"
+EMOJI = "A message in emoji comes back exactly as it was written"
+TEN_KB = "A 10 KB message comes back whole"
+ONCE = "A conversation lists every message once, in order"
+LISTED = "A new conversation appears in the user's list"
+VERSION = "The backend names the build it runs"
+READY = "The backend says it is ready for traffic"
+SERVICES = "Service discovery says where the platform's services are"
+DEPENDENCIES = "The detailed health names each dependency with its status"
+TIERS = {EXPIRED_API: 2, EXPIRED_SESSION: 2, FOREIGN_KEY: 2, REFRESH: 2, TEST_HEADER: 2,
+         SIGNED_OUT: 2, ANONYMOUS: 2, WRITE_LEAK: 2, RUN_FAILS: 3, TWO_RUNS: 3, FOLLOW_UP: 3,
+         API_GENERAL: 3, API_TRIAGE: 3, HEALTH_FAST: 4, WELCOME_FAST: 4, PONG_FAST: 4,
+         FIRST_EVENT_FAST: 4, RECONNECT: 5, ACCENTS: 5, EMOJI: 5, TEN_KB: 5, ONCE: 5, LISTED: 5,
+         VERSION: 6, READY: 6, SERVICES: 6, DEPENDENCIES: 6}
+
+REQUEST_REFUSED = "the request is refused"
+ALL_REFUSE = "every one of them refuses the caller"
+NOT_WRITTEN = 'the conversation does not contain the message "Written by a stranger"'
+TOLD_FAILED = "the user is told the run failed"
+OWN_EVENTS = "each user sees only the events of their own run"
+FOLLOW_UP_COMPLETES = "the follow-up completes"
+AGENT_ANSWERS = "the agent answers with a result"
+EVERY_MESSAGE = "the conversation lists every message sent"
+EXACT = "the conversation returns the message exactly as it was sent"
+ONCE_IN_ORDER = "the conversation lists each message once, in the order sent"
+INCLUDES = 'the user\'s conversations include "Quarterly planning"'
+NAMES_VERSION = "the backend names its version"
+IS_READY = "the backend answers that it is ready"
+SERVICES_LISTED = "the backend and auth services are listed with their addresses"
+DEPENDENCY_STATUS = "every dependency is named with its status"
+
+
+def within(soft: str, hard: str) -> str:
+    return (f"their 95th percentile stays within the soft budget of {soft} seconds and the hard "
+            f"budget of {hard} seconds")
+
+
+LATE = {HEALTH_FAST: within("0.5", "2"), WELCOME_FAST: within("1", "2"),
+        PONG_FAST: within("0.5", "2"), FIRST_EVENT_FAST: within("1", "2")}
+
+# The P2-P6 faults: fault -> {scenario that must fail: its failing step}, run on the tiers of
+# those scenarios; every other scenario of those tiers passes.
+TIER_DETECTS: dict[str, dict[str, str]] = {
+    "expired-token-accepted": {EXPIRED_API: REQUEST_REFUSED, EXPIRED_SESSION: IS_REFUSED},
+    "api-invalid-token-accepted": {FOREIGN_KEY: REQUEST_REFUSED},
+    "refresh-token-accepted": {REFRESH: REQUEST_REFUSED},
+    "e2e-header-bypass": {TEST_HEADER: IS_REFUSED},
+    "logout-not-enforced": {SIGNED_OUT: REQUEST_REFUSED},
+    "api-auth-not-enforced": {ANONYMOUS: ALL_REFUSE},
+    "thread-write-leak": {WRITE_LEAK: NOT_WRITTEN},
+    "agent-error-swallowed": {RUN_FAILS: TOLD_FAILED},
+    "agent-events-cross-users": {TWO_RUNS: OWN_EVENTS},
+    "agent-follow-up-stalls": {FOLLOW_UP: FOLLOW_UP_COMPLETES},
+    "agent-api-error": {API_GENERAL: AGENT_ANSWERS, API_TRIAGE: AGENT_ANSWERS},
+    "latency-over-hard-budget": LATE,
+    "latency-over-soft-budget": {},  # degraded, not failed: DEGRADES below
+    "messages-lost-on-reconnect": {RECONNECT: EVERY_MESSAGE},
+    "messages-unicode-mangled": {ACCENTS: EXACT, EMOJI: EXACT},
+    "messages-truncated": {TEN_KB: EXACT},
+    "messages-duplicated": {ONCE: ONCE_IN_ORDER},
+    "thread-list-misses-newest": {LISTED: INCLUDES},
+    "version-unreported": {VERSION: NAMES_VERSION},
+    "readiness-not-ready": {READY: IS_READY},
+    "service-discovery-empty": {SERVICES: SERVICES_LISTED},
+    "health-dependency-without-status": {DEPENDENCIES: DEPENDENCY_STATUS},
+}
+DEGRADES = {"latency-over-soft-budget": set(LATE)}
+TIER_VARIANTS = ["default", "handshake-403"]
+
 VARIANT_NAMES = sorted(VARIANTS)
 # A fault's own waits: the slow agent needs more than its 10 s budget to complete at all.
 EXTRA = {"agent-slow": ["-D", "agent_timeout=15"]}
 
 
-def then_steps() -> set[tuple[str, str]]:
-    """(scenario, step) for every Then step (And/But after Then included) of the features."""
-    found, scenario, kind = set(), "", ""
-    for feature in sorted((ROOT / "features").glob("*.feature")):
-        for line in feature.read_text().splitlines():
-            text = line.strip()
-            if text.startswith(("Scenario:", "Scenario Outline:")):
-                scenario = text.split(":", 1)[1].strip().replace("<users>", "5")
-            keyword, _, rest = text.partition(" ")
-            if keyword in ("Given", "When", "Then"):
-                kind = keyword
-            if keyword in ("Given", "When", "Then", "And", "But") and kind == "Then":
-                found.add((scenario, rest.replace("<budget>", "2")))
+def then_steps(tier: str = "") -> set[tuple[str, str]]:
+    """(scenario, step) for every Then step (And/But after Then included) of the features, or of
+    those tagged `tier`; outlines expanded by behave's own parser."""
+    found = set()
+    for path in sorted((ROOT / "features").glob("*.feature")):
+        feature = parse_file(str(path))
+        if tier and tier not in feature.tags:
+            continue
+        for scenario in feature.walk_scenarios():
+            name = scenario.name.split(" -- @")[0]
+            found |= {(name, step.name) for step in scenario.steps if step.step_type == "then"}
     return found
 
 
@@ -138,23 +225,71 @@ def failing_steps(run) -> dict[str, str]:
             if element["status"] in ("failed", "error")}
 
 
+def ran(run) -> set[str]:
+    """The scenarios the run selected and ran: behave's JSON also lists the others, skipped."""
+    return {name for name, element in run.scenarios.items() if element["status"] != "skipped"}
+
+
 def results(report_dir: Path) -> dict:
     return json.loads((report_dir / "latest" / "results.json").read_text())
 
 
 def test_table_covers_every_fault_scenario_and_then_step() -> None:
-    assert set(DETECTS) == set(FAULTS)
+    assert set(DETECTS) | set(TIER_DETECTS) == set(FAULTS)
+    assert not set(DETECTS) & set(TIER_DETECTS)
     assert set().union(*(set(row) for row in DETECTS.values())) == ALL
-    proven = {(scenario, step) for row in DETECTS.values() for scenario, step in row.items()}
+    assert set().union(*(set(row) for row in TIER_DETECTS.values())) == set(TIERS)
+    rows = [*DETECTS.values(), *TIER_DETECTS.values()]
+    proven = {(scenario, step) for row in rows for scenario, step in row.items()}
     never_failing = then_steps() - proven
     assert never_failing == set(), f"Then steps that no fault makes fail: {sorted(never_failing)}"
-    assert {scenario for scenario, _ in then_steps()} == ALL
+    assert {scenario for scenario, _ in then_steps("p1")} == ALL
+    assert {scenario for scenario, _ in then_steps()} == ALL | set(TIERS)
+    for tier in range(2, 7):  # every tier has at least four scenarios
+        assert sum(level == tier for level in TIERS.values()) >= 4, tier
+
+
+def _tier_tags(fault: str) -> str:
+    """The tiers the fault's scenarios belong to, as one tag expression."""
+    scenarios = set(TIER_DETECTS[fault]) | DEGRADES.get(fault, set())
+    return " or ".join(f"@p{tier}" for tier in sorted({TIERS[name] for name in scenarios}))
+
+
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+def test_clean_stand_in_passes_the_whole_gate(tmp_path, variant: str) -> None:
+    run = run_behave(tmp_path, "-D", f"standin_variant={variant}", *FAST)
+    assert ran(run) == ALL | set(TIERS)
+    assert run.failing() == set(), run.stdout[-3000:]
+    assert run.returncode == 0
+    result = results(tmp_path / "reports")
+    assert result["verdict"]["decision"] == "GO"
+    assert {s["status"] for s in result["scenarios"]} == {"passed"}
+    then_steps_run = [step for s in result["scenarios"] for step in s["steps"]
+                      if step["step_type"] == "then"]
+    assert len(then_steps_run) == len(then_steps())
+    assert all(step["checks"] >= 1 for step in then_steps_run)
+
+
+@pytest.mark.parametrize(("variant", "fault"), [(variant, fault) for variant in TIER_VARIANTS
+                                                for fault in sorted(TIER_DETECTS)])
+def test_tier_fault_fails_exactly_its_scenarios_at_the_named_step(tmp_path, variant: str,
+                                                                  fault: str) -> None:
+    tags = _tier_tags(fault)
+    run = run_behave(tmp_path, f"--tags={tags}", "-D", f"standin_fault={fault}",
+                     "-D", f"standin_variant={variant}", *FAST)
+    in_tiers = {name for name, tier in TIERS.items() if f"@p{tier}" in tags.split(" or ")}
+    assert ran(run) == in_tiers
+    assert failing_steps(run) == TIER_DETECTS[fault], run.stdout[-3000:]
+    result = results(tmp_path / "reports")
+    degraded = {s["name"] for s in result["scenarios"] if s["status"] == "degraded"}
+    assert degraded == DEGRADES.get(fault, set())
+    assert result["verdict"]["decision"] == ("NO-GO" if "@p2" in tags else "AT RISK")
 
 
 @pytest.mark.parametrize("variant", VARIANT_NAMES)
 def test_clean_stand_in_passes_every_p1_scenario(tmp_path, variant: str) -> None:
     run = run_behave(tmp_path, "--tags=@p1", "-D", f"standin_variant={variant}", *FAST)
-    assert set(run.scenarios) == ALL
+    assert ran(run) == ALL
     assert run.failing() == set(), run.stdout[-3000:]
     assert run.returncode == 0
     result = results(tmp_path / "reports")
@@ -162,7 +297,7 @@ def test_clean_stand_in_passes_every_p1_scenario(tmp_path, variant: str) -> None
     assert result["facts"]["standin_variant"] == variant
     then_steps_run = [step for s in result["scenarios"] for step in s["steps"]
                       if step["step_type"] == "then"]
-    assert len(then_steps_run) == len(then_steps())  # each one recorded, and none hollow:
+    assert len(then_steps_run) == len(then_steps("p1"))  # each one recorded, and none hollow:
     assert all(step["checks"] >= 1 for step in then_steps_run)
 
 
@@ -183,7 +318,7 @@ def test_fault_fails_exactly_its_scenarios_at_the_named_step(tmp_path, variant: 
                                                              fault: str) -> None:
     run = run_behave(tmp_path, "--tags=@p1", "-D", f"standin_fault={fault}",
                      "-D", f"standin_variant={variant}", *FAST, *EXTRA.get(fault, []))
-    assert set(run.scenarios) == ALL
+    assert ran(run) == ALL
     assert failing_steps(run) == DETECTS[fault], run.stdout[-3000:]
     assert run.returncode != 0
     if fault in PLAIN_WORDS:

@@ -49,7 +49,8 @@ def test_go_exits_0_and_says_so_last(tmp_path: Path) -> None:
                         last_line(run))
     found = verdict(tmp_path)
     assert found["decision"] == "GO" and found["exit_code"] == 0
-    assert found["counts"] == {"selected": 14, "passed": 14, "failed": 0, "not_verified": 0}
+    assert found["counts"] == {"selected": 14, "passed": 14, "failed": 0, "degraded": 0,
+                               "not_verified": 0}
     assert Path(found["reports"]["md"]).is_file() and found["target_version"] == "1.0.0"
 
 
@@ -68,6 +69,34 @@ def test_at_risk_exits_3_unless_allowed(tmp_path: Path, extra: list[str], code: 
     assert run.returncode == code, run.stdout[-2000:]
     assert last_line(run).startswith("Release gate: AT RISK · revenue at risk $50K")
     assert verdict(tmp_path)["decision"] == "AT RISK" and verdict(tmp_path)["exit_code"] == code
+
+
+def test_a_p3_fault_is_at_risk_with_50k_and_names_the_owner(tmp_path: Path) -> None:
+    run = run_behave(tmp_path, "-D", "standin_fault=agent-events-cross-users", *FAST)
+    assert run.returncode == 3, run.stdout[-2000:]
+    assert last_line(run).startswith("Release gate: AT RISK · revenue at risk $50K")
+    found = verdict(tmp_path)
+    assert found["counts"]["failed"] == 1 and found["revenue_at_risk"] == 50_000
+    report = Path(found["reports"]["md"]).read_text()
+    assert "**agents-team** ($50K at risk): “Two users' runs at the same time" in report
+    assert "| P3 | agents-team | $50K |" in report
+
+
+def test_a_degraded_speed_is_at_risk_reported_apart_from_failures(tmp_path: Path) -> None:
+    run = run_behave(tmp_path, "--tags=@p1 or @p4", "-D", "standin_fault=latency-over-soft-budget",
+                     *FAST)
+    assert run.returncode == 3, run.stdout[-2000:]
+    assert last_line(run).startswith("Release gate: AT RISK · revenue at risk $30K")
+    found = verdict(tmp_path)
+    assert found["counts"]["failed"] == 0 and found["counts"]["degraded"] == 4
+    assert "4 scenario(s) degraded, over their soft budget" in found["reason"]
+    results = json.loads((tmp_path / "reports" / "latest" / "results.json").read_text())
+    degraded = [s for s in results["scenarios"] if s["status"] == "degraded"]
+    assert all(s["key_finding"].startswith("degraded: p95 of ") and "over its soft budget"
+               in s["key_finding"] for s in degraded)
+    report = Path(found["reports"]["md"]).read_text()
+    assert "### Degraded (within the hard budget, over the soft one)" in report
+    assert "**platform-team** ($30K at risk)" in report
 
 
 def test_a_report_that_cannot_be_written_exits_2_and_still_says_the_verdict(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from ..wording import plural
 from .capabilities import capabilities
 from .diagnosis import diagnose
 from .evidence import classify, describe_exchange, failing_exchange
-from .impact import business_tags, decide, roll_up
+from .impact import business_tags, decide, owner_tag, roll_up
 from .model import SCHEMA_VERSION, RunFacts, RunResult, ScenarioResult, StepResult
 from .probes import probe_health, probe_schema, probed_version
 
@@ -93,6 +93,8 @@ def _key_finding(result: ScenarioResult, record: ScenarioRecord | None,
         first = next((s.error_message for s in result.steps if s.error_message), "")
         line = first.replace("ASSERT FAILED: ", "").strip().splitlines()[0] if first else ""
         return excerpt(ORIGIN.sub("", line), 200) or "failed"  # paths read better than URLs
+    if result.status == Status.DEGRADED and record is not None:
+        return "degraded: " + "; ".join(record.degraded)
     if result.status == Status.PASSED:
         if record and record.finding:
             return record.finding
@@ -119,6 +121,8 @@ def scenario_result(feature: Any, scenario: Any, record: ScenarioRecord | None,
     status = _status(scenario)
     if record is None and status == Status.SKIPPED:
         status = Status.UNTESTED  # selected, never reached
+    if status == Status.PASSED and record is not None and record.degraded:
+        status = Status.DEGRADED  # passed its hard budgets, not its soft ones
     steps = [_step(step, redact, record) for step in scenario.all_steps]
     result = ScenarioResult(
         name=OUTLINE_SUFFIX.sub("", scenario.name), feature=feature.name, location=str(scenario.location),
@@ -130,6 +134,7 @@ def scenario_result(feature: Any, scenario: Any, record: ScenarioRecord | None,
         assertions=record.assertions if record else 0,
         error_message=next((s.error_message for s in steps if s.error_message), ""),
         skip_reason=redact(str(scenario.skip_reason or "")) if status == Status.SKIPPED else "",
+        owner=owner_tag(map(str, feature.tags), map(str, scenario.tags)),
     )
     failure = _failure(scenario)
     if result.failed:

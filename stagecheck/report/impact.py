@@ -16,7 +16,8 @@ from .model import Impact, ScenarioResult, TierImpact, Verdict
 
 ROLLUP_RULE = (
     "Each priority tier's revenue (its @mrr tag) is one pool, counted once however many of its "
-    "scenarios fail. At risk: the pools of tiers with a failed or errored scenario. Unverified: "
+    "scenarios fail. At risk: the pools of tiers with a failed or errored scenario, or with a "
+    "degraded one (over its soft budget, within its hard one). Unverified: "
     "the pools of tiers with a scenario that did not run (untested after --stop, skipped), "
     "unless already at risk.")
 
@@ -24,6 +25,7 @@ _PRIORITY = parse.compile("p{level:d}")
 # A positive amount, plain or with a k or m unit: mrr:120k, mrr:1.5m, mrr:80000.
 _MRR = re.compile(r"mrr:(?P<amount>\d+(?:\.\d+)?)(?P<unit>[km]?)", re.IGNORECASE)
 _UNITS = {"": 1.0, "k": 1e3, "m": 1e6}
+_OWNER = re.compile(r"owner:(?P<name>[A-Za-z0-9._-]+)")
 
 
 def is_priority_tag(tag: str) -> bool:
@@ -48,6 +50,26 @@ def parse_revenue(tag: str) -> float | None:
         return None
     amount = float(found["amount"]) * _UNITS[found["unit"].lower()]
     return amount if 0 < amount < math.inf else None
+
+
+def is_owner_tag(tag: str) -> bool:
+    return tag.lower().startswith("owner:")
+
+
+def parse_owner(tag: str) -> str | None:
+    """`owner:identity-team` → "identity-team"; None if the name is empty or has other
+    characters than letters, digits, `-`, `_` and `.`."""
+    found = _OWNER.fullmatch(tag)
+    return found["name"] if found else None
+
+
+def owner_tag(feature_tags: Iterable[str], scenario_tags: Iterable[str]) -> str:
+    """The owning team, a scenario's own @owner tag overriding its feature's; "" when none."""
+    owner = ""
+    for tags in (feature_tags, scenario_tags):
+        for tag in tags:
+            owner = parse_owner(str(tag)) or owner
+    return owner
 
 
 def business_tags(feature_tags: Iterable[str], scenario_tags: Iterable[str]
@@ -79,6 +101,13 @@ def _own_tag_problem(where: str, tags: list[str]) -> str:
                     "like @mrr:120k")
     if len(revenues) > 1:
         return f"{where} has two revenue tags, @{revenues[0]} and @{revenues[1]}: give it one"
+    owners = [t for t in tags if is_owner_tag(t)]
+    for tag in owners:
+        if parse_owner(tag) is None:
+            return (f"{where} has @{tag}: an owner is a team name of letters, digits, -, _ and ., "
+                    "like @owner:identity-team")
+    if len(owners) > 1:
+        return f"{where} has two owners, @{owners[0]} and @{owners[1]}: give it one"
     return ""
 
 
@@ -114,14 +143,16 @@ def tier_name(priority: int | None) -> str:
 def _pool(name: str, scenarios: Sequence[ScenarioResult],
           pools: dict[str, float]) -> TierImpact:
     """An impact row; `pools` maps each tier present to its revenue, each counted once."""
-    failed_tiers = {tier_name(s.priority) for s in scenarios if s.failed}
+    failed_tiers = {tier_name(s.priority) for s in scenarios if s.failed or s.degraded}
     unverified_tiers = {tier_name(s.priority) for s in scenarios if s.unverified} - failed_tiers
     return TierImpact(
         name=name, revenue=sum(pools[t] for t in {tier_name(s.priority) for s in scenarios}),
         scenarios=len(scenarios), passed=sum(s.status == Status.PASSED for s in scenarios),
         failed=sum(s.failed for s in scenarios), unverified=sum(s.unverified for s in scenarios),
         at_risk=sum(pools[t] for t in failed_tiers),
-        unverified_revenue=sum(pools[t] for t in unverified_tiers))
+        unverified_revenue=sum(pools[t] for t in unverified_tiers),
+        degraded=sum(s.degraded for s in scenarios),
+        owners=sorted({s.owner for s in scenarios if s.owner}))
 
 
 def roll_up(scenarios: Sequence[ScenarioResult]) -> Impact:
@@ -142,7 +173,8 @@ def roll_up(scenarios: Sequence[ScenarioResult]) -> Impact:
 
 def decide(scenarios: Sequence[ScenarioResult]) -> Verdict:
     """NO-GO: a P1/P2 failure or an unverified P1. AT RISK: only P3-P6 (or unprioritised)
-    failures, or unverified P2+. GO: everything selected passed."""
+    failures, unverified P2+, or a degraded scenario (over its soft budget). GO: everything
+    selected passed."""
     if not scenarios:
         return Verdict(Decision.NO_GO, "no scenario was selected, so nothing was verified")
 
@@ -168,4 +200,8 @@ def decide(scenarios: Sequence[ScenarioResult]) -> Verdict:
         return Verdict(Decision.AT_RISK, f"{plural(len(unverified), 'scenario')} "
                                   f"{'was' if len(unverified) == 1 else 'were'} not verified: "
                                   f"{names(unverified)}")
+    degraded = [s for s in scenarios if s.degraded]
+    if degraded:
+        return Verdict(Decision.AT_RISK, f"{len(degraded)} scenario(s) degraded, over their soft "
+                                  f"budget: {names(degraded)}")
     return Verdict(Decision.GO, f"all {len(scenarios)} selected scenarios passed")

@@ -55,6 +55,7 @@ class ScenarioResult:
     classification: Classification = Classification.NONE
     error_message: str = ""
     skip_reason: str = ""
+    owner: str = ""                  # the team its feature's @owner tag names
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)  # a plain string from a caller becomes the enum
@@ -67,6 +68,10 @@ class ScenarioResult:
     @property
     def unverified(self) -> bool:
         return self.status.unverified
+
+    @property
+    def degraded(self) -> bool:
+        return self.status == Status.DEGRADED
 
     @property
     def hollow(self) -> bool:
@@ -106,6 +111,8 @@ class TierImpact:
     unverified: int
     at_risk: float
     unverified_revenue: float
+    degraded: int = 0                # held the hard budget, not the soft one
+    owners: list[str] = field(default_factory=list)
 
     @property
     def pass_rate(self) -> float:

@@ -14,7 +14,8 @@ from .evidence import failing_exchange
 from .impact import tier_name
 from .model import Capability, RunResult, ScenarioResult, TierImpact, TrendPoint
 
-STATUS_MARK = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.ERROR: "ERROR",
+STATUS_MARK = {Status.PASSED: "PASS", Status.DEGRADED: "DEGRADED", Status.FAILED: "FAIL",
+               Status.ERROR: "ERROR",
                Status.UNTESTED: "NOT REACHED", Status.SKIPPED: "SKIPPED",
                Status.UNDEFINED: "UNDEFINED", Status.PENDING: "PENDING"}
 # How a scenario that did not run is counted, apart from the failures.
@@ -205,12 +206,39 @@ def trend_chart(points: list[TrendPoint], width: int = 640, height: int = 160) -
                       money(max(p.at_risk for p in points)))
 
 
+@dataclass(frozen=True)
+class OwnerWork:
+    """What one owning team has to act on: its broken and degraded scenarios, and the revenue
+    of the tiers they put at risk."""
+
+    owner: str
+    scenarios: list[ScenarioResult]
+    at_risk: str
+
+
+def by_owner(scenarios: list[ScenarioResult], result: RunResult) -> list[OwnerWork]:
+    """The scenarios to act on, grouped by owner (unowned last), most revenue at risk first."""
+    pools = {t.name: t.revenue for t in result.impact.by_priority}
+    groups: dict[str, list[ScenarioResult]] = {}
+    for scenario in scenarios:
+        groups.setdefault(scenario.owner or "no owner", []).append(scenario)
+
+    def revenue(found: list[ScenarioResult]) -> float:
+        return sum(pools.get(f"P{p}" if p else "unprioritised", 0.0)
+                   for p in {s.priority for s in found})
+
+    ordered = sorted(groups.items(), key=lambda item: (item[0] == "no owner", -revenue(item[1]),
+                                                       item[0]))
+    return [OwnerWork(owner, found, money(revenue(found))) for owner, found in ordered]
+
+
 def report_view(result: RunResult) -> dict[str, Any]:
     scenarios = result.scenarios
     ran = [s for s in scenarios if not s.unverified]
     passed = [s for s in scenarios if s.status == Status.PASSED]
     not_run = Counter(s.status for s in scenarios if s.unverified)
     failed = [s for s in scenarios if s.failed]
+    degraded = [s for s in scenarios if s.degraded]
     unverified = [s for s in scenarios if s.unverified]
     undefined_steps = [(s, st) for s in scenarios for st in s.steps
                        if st.status in ("undefined", "pending")]
@@ -223,7 +251,8 @@ def report_view(result: RunResult) -> dict[str, Any]:
         "diagnosis": result.diagnosis,
         "scenarios": scenarios,
         "counts": {"total": len(scenarios), "ran": len(ran), "passed": len(passed),
-                   "failed": len(failed), "unverified": len(unverified)},
+                   "failed": len(failed), "unverified": len(unverified),
+                   "degraded": len(degraded)},
         "not_run": [f"{count} {NOT_RUN_WORDS[status]}" for status, count in not_run.items()],
         "pass_rate": pass_rate(len(passed), len(scenarios)),
         "pass_rate_rule": PASS_RATE_RULE,
@@ -234,6 +263,8 @@ def report_view(result: RunResult) -> dict[str, Any]:
         "critical": critical,
         "works": passed,
         "broken": failed,
+        "degraded": degraded,
+        "owners": by_owner(failed + degraded, result),
         "unverified": unverified,
         "evidence": [evidence(s) for s in failed],
         "priority_bars": bars(result.impact.by_priority, scenarios, lambda s: tier_name(s.priority)),

@@ -251,9 +251,12 @@ def _tls(url: str, verify: bool) -> ssl.SSLContext | None:
 
 async def open_session_async(url: str, token: str | None, log: ExchangeLog,
                              loop: asyncio.AbstractEventLoop, open_timeout: float,
-                             verify_tls: bool = True) -> SessionAttempt:
-    """Open a session with the token as a Bearer header; a refused handshake is an outcome."""
-    headers = {"Authorization": f"Bearer {token}"} if token else None
+                             verify_tls: bool = True,
+                             extra_headers: dict[str, str] | None = None) -> SessionAttempt:
+    """Open a session with the token as a Bearer header (and any extra headers); a refused
+    handshake is an outcome."""
+    headers = {**({"Authorization": f"Bearer {token}"} if token else {}),
+               **(extra_headers or {})} or None
     shown = log.redact(url)
     started = time.perf_counter()
     try:

@@ -55,13 +55,14 @@ class Settings:
     at_risk_exit: int = 3      # the exit status of an AT RISK verdict: 3, or 0 to let it pass
     bypass_key: str = field(default="", repr=False)
     token: str = field(default="", repr=False)
+    signing_key: str = field(default="", repr=False)  # STAGING_JWT_SECRET_KEY: signs expired tokens
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """The credentials: the key, the token, and those the URLs carry."""
         from_urls = (s for url in (self.base_url, self.auth_url, self.ws_url, self.database_url)
                      for s in url_secrets(url))
-        return tuple(s for s in (self.bypass_key, self.token, *from_urls) if s)
+        return tuple(s for s in (self.bypass_key, self.token, self.signing_key, *from_urls) if s)
 
 
 def _duration(name: str, raw: str) -> float:
@@ -226,6 +227,7 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
         _check_standin(variant, faults)
     bypass_key = environ.get("E2E_OAUTH_SIMULATION_KEY", "")
     token = environ.get("STAGING_TEST_JWT_TOKEN", "")
+    signing_key = environ.get("STAGING_JWT_SECRET_KEY", "") if target == "staging" else ""
     urls = {"base_url": "", "auth_url": "", "ws_url": ""}
     insecure_tls = _flag("insecure_tls", userdata.get("insecure_tls"), False)
     # Data written on the throwaway stand-in harms no one; elsewhere it must be asked for.
@@ -268,7 +270,7 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
                     insecure_tls=insecure_tls, allow_destructive=allow_destructive,
                     keep_runs=counts["keep_runs"], at_risk_exit=counts["at_risk_exit"],
                     shard=shard, shard_timings=raw["shard_timings"],
-                    bypass_key=bypass_key, token=token,
+                    bypass_key=bypass_key, token=token, signing_key=signing_key,
                     base_url=urls["base_url"], auth_url=urls["auth_url"], ws_url=urls["ws_url"],
                     http_timeout=durations["http_timeout"],
                     health_timeout=durations["health_timeout"],

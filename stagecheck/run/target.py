@@ -18,6 +18,7 @@ class Target:
     ws_url: str
     bypass_key: str = field(default="", repr=False)
     token: str = field(default="", repr=False)
+    signing_key: str = field(default="", repr=False)  # the platform's token key, when known
     database_url: str = field(default="", repr=False)
     standin_faults: tuple[str, ...] = ()
     standin_variant: str = ""
@@ -28,7 +29,7 @@ class Target:
         """The credentials: the key, the token, and those the URLs carry."""
         from_urls = (s for url in (self.backend_url, self.auth_url, self.ws_url, self.database_url)
                      for s in url_secrets(url))
-        return tuple(s for s in (self.bypass_key, self.token, *from_urls) if s)
+        return tuple(s for s in (self.bypass_key, self.token, self.signing_key, *from_urls) if s)
 
 
 @contextmanager
@@ -36,8 +37,8 @@ def open_target(settings: Settings) -> Iterator[Target]:
     """Staging as configured, or the embedded stand-in on an ephemeral loopback port."""
     if settings.target != "local":
         yield Target(settings.target, settings.base_url, settings.auth_url, settings.ws_url,
-                     settings.bypass_key, settings.token, settings.database_url,
-                     migration_revisions=(settings.expected_revision,)
+                     settings.bypass_key, settings.token, settings.signing_key,
+                     settings.database_url, migration_revisions=(settings.expected_revision,)
                      if settings.expected_revision else ())
         return
     from standin import start_standin  # the suite's only door into the stand-in
@@ -45,6 +46,7 @@ def open_target(settings: Settings) -> Iterator[Target]:
     variant = settings.standin_variant or "default"
     with start_standin(faults=settings.standin_faults, variant=variant) as standin:
         yield Target("local", standin.urls.backend_url, standin.urls.auth_url, standin.urls.ws_url,
-                     standin.bypass_key, "", settings.database_url or standin.database_url,
+                     standin.bypass_key, "", standin.signing_key,
+                     settings.database_url or standin.database_url,
                      settings.standin_faults, settings.standin_variant,
                      standin.migration_revisions)

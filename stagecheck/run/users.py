@@ -27,6 +27,7 @@ class SignedInUser:
     user_id: str
     email: str
     token: str = field(repr=False)
+    refresh_token: str = field(default="", repr=False)
 
 
 def sign_in_url(target: Target) -> str:
@@ -44,7 +45,7 @@ def bypass_sign_in(http: HttpClient, target: Target, email: str,
     expect(http.log, body.get("user"), instance_of(dict),
            f"the sign-in answer should describe the user, but {describe(response, http.log)}")
     return SignedInUser(str(body["user"].get("id")), str(body["user"].get("email")),
-                        str(body["access_token"]))
+                        str(body["access_token"]), str(body.get("refresh_token") or ""))
 
 
 def signed_in_user(http: HttpClient, target: Target, email: str,
@@ -57,6 +58,14 @@ def signed_in_user(http: HttpClient, target: Target, email: str,
                              "is set: set E2E_OAUTH_SIMULATION_KEY to verify it")
     claims = jwt.decode(target.token, options={"verify_signature": False})
     return SignedInUser(str(claims.get("sub")), str(claims.get("email", "")), target.token)
+
+
+def expired_token(user: SignedInUser, signing_key: str) -> str:
+    """The user's own claims, signed with the platform's key, expired a minute ago."""
+    claims = jwt.decode(user.token, options={"verify_signature": False})
+    now = int(time.time())
+    claims.update(iat=now - 1860, exp=now - 60, jti=str(uuid.uuid4()))
+    return jwt.encode(claims, signing_key, algorithm="HS256")
 
 
 def forged_token(user: SignedInUser | None = None) -> str:

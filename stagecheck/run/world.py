@@ -18,7 +18,7 @@ import httpx
 from .. import contract
 from .exchanges import ExchangeLog
 from .http import HttpClient
-from .platform import MessageAnswer
+from .platform import AgentRun, MessageAnswer, run_agent_async, stray_agent_events_async
 from .record import RunRecorder
 from .sessions import LiveSession, SessionAttempt, open_session_async
 from .settings import Settings
@@ -44,14 +44,65 @@ class RunState:
     loop: asyncio.AbstractEventLoop
     recorder: RunRecorder
 
-    async def open_session_async(self, token: str | None, log: ExchangeLog) -> SessionAttempt:
+    async def open_session_async(self, token: str | None, log: ExchangeLog,
+                                 extra_headers: dict[str, str] | None = None) -> SessionAttempt:
         """A live session at the target's WebSocket URL, with the run's timeouts and TLS."""
         return await open_session_async(self.target.ws_url, token, log, self.loop,
                                         self.settings.connect_timeout,
-                                        verify_tls=not self.settings.insecure_tls)
+                                        verify_tls=not self.settings.insecure_tls,
+                                        extra_headers=extra_headers)
 
-    def open_session(self, token: str | None, log: ExchangeLog) -> SessionAttempt:
-        return self.loop.run_until_complete(self.open_session_async(token, log))
+    def open_session(self, token: str | None, log: ExchangeLog,
+                     extra_headers: dict[str, str] | None = None) -> SessionAttempt:
+        return self.loop.run_until_complete(self.open_session_async(token, log, extra_headers))
+
+    def run_agent(self, session: LiveSession, frame: dict[str, Any]) -> AgentRun:
+        """One agent run on the session, with the run's event and completion timeouts."""
+        return self.loop.run_until_complete(run_agent_async(
+            session, frame, self.settings.ws_event_timeout, self.settings.agent_timeout))
+
+    def run_agents_at_once(self, sessions: list[LiveSession], frames: list[dict[str, Any]],
+                           quiet_s: float = 0.5) -> list[AgentRun]:
+        """One run per session, all started together; once all have ended, each session's run
+        also takes in the agent events that still arrive within `quiet_s` (another's, if any)."""
+        async def all_at_once() -> list[AgentRun]:
+            runs = list(await asyncio.gather(*(
+                run_agent_async(session, frame, self.settings.ws_event_timeout,
+                                self.settings.agent_timeout)
+                for session, frame in zip(sessions, frames, strict=True))))
+            strays = await asyncio.gather(*(stray_agent_events_async(session, quiet_s)
+                                            for session in sessions))
+            for run, stray in zip(runs, strays, strict=True):
+                run.events.extend(stray)
+            return runs
+        return self.loop.run_until_complete(all_at_once())
+
+    def welcome_times(self, token: str, log: ExchangeLog, count: int) -> tuple[list[float], list[str]]:
+        """Open `count` sessions one after another, each closed once welcomed: the seconds from
+        opening to welcome, and the problems of those that were not welcomed."""
+        async def one() -> tuple[float | None, str]:
+            started = time.perf_counter()
+            attempt = await self.open_session_async(token, log)
+            if attempt.session is None:
+                return None, f"handshake refused with {attempt.refused_status}"
+            try:
+                await attempt.session.receive_until_async(contract.is_welcome,
+                                                          self.settings.ws_event_timeout,
+                                                          "welcome message")
+                return time.perf_counter() - started, ""
+            except AssertionError as problem:
+                return None, str(problem)
+            finally:
+                await attempt.session.close_async()
+
+        samples, problems = [], []
+        for _ in range(count):
+            seconds, problem = self.loop.run_until_complete(one())
+            if seconds is not None:
+                samples.append(seconds)
+            if problem:
+                problems.append(problem)
+        return samples, problems
 
     async def _open_and_welcome(self, token: str, log: ExchangeLog, track: Track
                                 ) -> tuple[SessionAttempt, Welcome]:
@@ -124,13 +175,13 @@ class Chat:
 
 
 @dataclass
-class AgentRun:
-    """The scenario's agent run: its events, how long it took, and why it ended early."""
+class Latency:
+    """Samples of one latency as a user feels it: what was timed, the seconds, and the samples
+    that never came (why)."""
 
-    events: list[dict[str, Any]] = field(default_factory=list)
-    elapsed_s: float | None = None
-    problem: str | None = None
-    silent: bool = False  # not a single event came
+    what: str = ""
+    samples: list[float] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -142,7 +193,17 @@ class World:
     other_user: SignedInUser | None = None
     users: list[SignedInUser] = field(default_factory=list)
     response: httpx.Response | None = None
+    responses: list[httpx.Response] = field(default_factory=list)  # several answers to judge
     finding: str = ""  # the key finding of a passed scenario, in a few words
     sessions: Sessions = field(default_factory=Sessions)
     chat: Chat = field(default_factory=Chat)
     agent_run: AgentRun = field(default_factory=AgentRun)
+    agent_runs: list[AgentRun] = field(default_factory=list)  # runs of several users, or in turn
+    latency: Latency = field(default_factory=Latency)
+    degraded: list[str] = field(default_factory=list)  # set only through degrade()
+
+
+def degrade(world: World, reason: str) -> None:
+    """Mark the scenario degraded (over a soft budget, within the hard one): it is reported
+    apart from failures, and the verdict cannot be GO."""
+    world.degraded.append(reason)

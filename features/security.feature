@@ -1,0 +1,45 @@
+@p2 @mrr:80k @area:auth @owner:identity-team
+Feature: Security of sign-in and access
+  Every customer trusts the platform to let only them into their account and their
+  conversations. Security and compliance reviews, and every enterprise contract, depend on it:
+  a token that works after it should not, or a stranger writing into a conversation, is a
+  breach to disclose, not just a bug.
+
+  Scenario: An expired token is refused by the platform's API
+    Given a signed-in user
+    When someone lists the user's conversations with the user's expired token
+    Then the request is refused
+
+  Scenario: A live session with an expired token is refused
+    Given a signed-in user
+    When someone opens a live session with the user's expired token
+    Then the session is refused
+
+  Scenario: A token signed with another key is refused by the platform's API
+    When someone lists conversations with a token signed by another key
+    Then the request is refused
+
+  Scenario: A refresh token is not accepted in place of an access token
+    Given a signed-in user
+    When someone lists the user's conversations with the user's refresh token
+    Then the request is refused
+
+  Scenario: A forged token is refused even from a caller posing as the platform's own tests
+    When someone opens a live session with a forged token and the header "X-E2E-Test: true"
+    Then the session is refused
+
+  Scenario: A token that was signed out no longer works
+    Given a signed-in user who has signed out
+    When someone lists the user's conversations with the signed-out token
+    Then the request is refused
+
+  Scenario: The conversation endpoints refuse callers who are not signed in
+    When someone who is not signed in uses the conversation endpoints
+    Then every one of them refuses the caller
+
+  @destructive
+  Scenario: A user cannot write into another user's conversation
+    Given a signed-in user who has started a conversation
+    And another signed-in user with an open live session
+    When the other user sends the message "Written by a stranger" into that conversation
+    Then the conversation does not contain the message "Written by a stranger"

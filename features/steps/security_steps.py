@@ -1,0 +1,166 @@
+"""Security: tokens that must not work (expired, foreign, refresh, signed out, forged behind
+test headers), anonymous callers, and writes into another user's conversation."""
+
+import uuid
+
+from behave import given, then, when
+from hamcrest import equal_to, has_item, is_, is_in, is_not
+
+from stagecheck.steps import (
+    MAIN_USER_EMAIL,
+    OTHER_USER_EMAIL,
+    Classification,
+    NeedsBypassKey,
+    conversation_messages,
+    describe,
+    expect,
+    expired_token,
+    forged_token,
+    list_conversations,
+    message_contents,
+    send_user_message,
+    sign_out,
+    signed_in_user,
+    wait_for_refusal,
+)
+
+REFUSED = [401, 403]
+
+
+def _expired(context):
+    run = context.run
+    if not run.target.signing_key:
+        context.scenario.skip("an expired token needs the platform's signing key: set "
+                              "STAGING_JWT_SECRET_KEY to verify it")
+        return None
+    return expired_token(context.world.user, run.target.signing_key)
+
+
+def _list_with(context, token):
+    run = context.run
+    context.world.response = list_conversations(run.http, run.target, token)
+
+
+def _open_refused(context, token, headers=None):
+    world, run = context.world, context.run
+    world.sessions.attempt = world.sessions.track(run.open_session(token, world.log, headers))
+    wait_for_refusal(world.sessions.attempt, run.settings.ws_event_timeout)
+
+
+@when("someone lists the user's conversations with the user's expired token")
+def step_list_expired(context):
+    token = _expired(context)
+    if token:
+        _list_with(context, token)
+
+
+@when("someone opens a live session with the user's expired token")
+def step_open_expired(context):
+    token = _expired(context)
+    if token:
+        _open_refused(context, token)
+
+
+@when("someone lists conversations with a token signed by another key")
+def step_list_forged(context):
+    _list_with(context, forged_token())
+
+
+@when("someone lists the user's conversations with the user's refresh token")
+def step_list_refresh(context):
+    refresh = context.world.user.refresh_token
+    if not refresh:
+        context.scenario.skip("no refresh token: the sign-in bypass (E2E_OAUTH_SIMULATION_KEY) "
+                              "issues one")
+        return
+    _list_with(context, refresh)
+
+
+@when('someone opens a live session with a forged token and the header "{header}"')
+def step_open_forged_with_header(context, header):
+    name, _, value = header.partition(":")
+    _open_refused(context, forged_token(), {name.strip(): value.strip()})
+
+
+@given("a signed-in user who has signed out")
+def step_signed_out_user(context):
+    run = context.run
+    try:  # signing a shared ready-made token out would break every later scenario
+        context.world.user = signed_in_user(run.http, run.target, MAIN_USER_EMAIL, distinct=True)
+    except NeedsBypassKey as reason:
+        context.scenario.skip(str(reason))
+        return
+    sign_out(run.http, run.target, context.world.user)
+
+
+@when("someone lists the user's conversations with the signed-out token")
+def step_list_signed_out(context):
+    _list_with(context, context.world.user.token)
+
+
+@then("the request is refused")
+def step_request_refused(context):
+    log, response = context.world.log, context.world.response
+    expect(log, response.status_code, is_in(REFUSED),
+           f"a token that is not a valid access token should be refused with 401 or 403, but "
+           f"{describe(response, log)}",
+           summary=f"a token that must not work was accepted ({response.status_code})",
+           classification=Classification.PRODUCT)
+    context.world.finding = f"refused with {response.status_code}"
+
+
+@when("someone who is not signed in uses the conversation endpoints")
+def step_anonymous(context):
+    run, base = context.run, context.run.target.backend_url
+    context.world.responses = [
+        run.http.get(f"{base}/api/threads"),
+        run.http.post(f"{base}/api/threads", json_body={"title": "Anonymous"}),
+        run.http.get(f"{base}/api/threads/{uuid.uuid4()}/messages"),
+    ]
+
+
+@then("every one of them refuses the caller")
+def step_all_refuse(context):
+    log, responses = context.world.log, context.world.responses
+    served = [describe(r, log, 120) for r in responses if r.status_code not in REFUSED]
+    expect(log, served, equal_to([]),
+           f"every conversation endpoint should refuse a caller without a token (401 or 403), but "
+           f"{len(served)} of {len(responses)} did not",
+           summary="a conversation endpoint serves callers who are not signed in",
+           classification=Classification.PRODUCT)
+    context.world.finding = (f"{len(responses)} endpoints refused with "
+                             f"{sorted({r.status_code for r in responses})}")
+
+
+@given("another signed-in user with an open live session")
+def step_other_with_session(context):
+    world, run = context.world, context.run
+    try:
+        world.other_user = signed_in_user(run.http, run.target, OTHER_USER_EMAIL, distinct=True)
+    except NeedsBypassKey as reason:
+        context.scenario.skip(str(reason))
+        return
+    attempt = world.sessions.track(run.open_session(world.other_user.token, world.log))
+    expect(world.log, attempt.refused_status, is_(None),
+           f"{run.target.ws_url} should open a live session for a signed-in user, but refused "
+           f"the handshake with {attempt.refused_status}")
+    world.sessions.current = attempt.session
+
+
+@when('the other user sends the message "{text}" into that conversation')
+def step_other_writes(context, text):
+    world = context.world
+    world.chat.answers.append(send_user_message(world.sessions.current, world.chat.thread_id,
+                                                text, context.run.settings.ws_event_timeout))
+
+
+@then('the conversation does not contain the message "{text}"')
+def step_not_written(context, text):
+    run, world = context.run, context.world
+    response = conversation_messages(run.http, run.target, world.user, world.chat.thread_id)
+    contents = message_contents(run.http, response)  # the owner reads it back first
+    expect(world.log, contents, is_not(has_item(text)),
+           f"another user's message should never be stored in this user's conversation, but it "
+           f"lists {text!r}", summary="another user could write into this user's conversation",
+           classification=Classification.PRODUCT)
+    world.finding = f"the owner's conversation lists {len(contents)} message(s), none of the other user's"

@@ -111,6 +111,9 @@ def _post(url: str, body: bytes, timeout: float, outcome: dict[str, str]) -> Non
     try:
         answer = httpx.post(url, content=body, timeout=timeout, follow_redirects=False,
                             headers={"Content-Type": "application/json"})
+    except httpx.TimeoutException:
+        outcome[url] = f"did not answer within {timeout:g} s"
+        return
     except httpx.HTTPError as exc:
         outcome[url] = f"failed: {type(exc).__name__}"
         return

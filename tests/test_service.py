@@ -147,6 +147,7 @@ def test_spinnaker_starts_then_polls_and_two_requests_for_one_target_join(servic
         assert client.get(f"/runs/{run_id}/report.html").status_code == 409  # still running
         done = poll_until_finished(client, first.headers["location"])
         assert done["decision"] == "GO" and done["version_matches"] is True
+        assert done["outcome"] == "GO" and first.json()["outcome"] in ("queued", "running")
         html = client.get(f"/runs/{run_id}/report.html")
         markdown = client.get(f"/runs/{run_id}/report.md")
         results = client.get(f"/runs/{run_id}/results.json")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RequestError, ResultsFileError
+from ..metrics import NOT_JUDGED
 from ..notify import critical_finding
 from ..report.model import RunResult
 from ..run.settings import Settings
@@ -68,6 +69,9 @@ class GateRun:
         reported = facts.target_version if facts else ""
         return {
             "id": self.id, "status": self.status, "target": self.target,
+            # One field for a poller (Spinnaker's statusJsonPath): the status, then the verdict.
+            "outcome": (str(result.verdict.decision) if result else NOT_JUDGED)
+            if self.status == RunStatus.FINISHED else str(self.status),
             "tags": self.tag_expression, "version": self.version or None,
             "decision": result.verdict.decision if result else None,
             "reason": result.verdict.reason if result else self.problem,

@@ -162,8 +162,13 @@ class RunQueue:
 
     async def _execute(self, run: GateRun) -> None:
         run.status, run.started_at = RunStatus.RUNNING, _now()
-        run.folder.mkdir(parents=True, exist_ok=True)
-        with open(run.folder / CONSOLE, "wb") as console:
+        try:
+            run.folder.mkdir(parents=True, exist_ok=True)
+            console = open(run.folder / CONSOLE, "wb")  # noqa: SIM115 - closed below, with the run
+        except OSError as exc:
+            run.problem = f"the run's folder cannot be written: {exc.strerror or exc}"
+            return
+        with console:
             try:
                 child = await asyncio.create_subprocess_exec(
                     *self.command(run), stdin=subprocess.DEVNULL, stdout=console,

@@ -5,6 +5,8 @@
 - `stagecheck report PATH/results.json [--format md|html|json] [-o FILE]`: render again;
 - `stagecheck merge DIR… [-D setting=value …]`: one run (verdict, report, history entry, exit
   status) from the results of shards run with `-D shard=K/N`;
+- `stagecheck serve [--host H] [--port P] [-D setting=value …]`: the gate on demand over HTTP
+  for release pipelines (see README);
 - `stagecheck --version`.
 """
 
@@ -21,6 +23,7 @@ from .errors import ConfigError, HistoryError, LoopError, ShardError
 from .history.loop import DeployLoop, LoopOptions, loop_settings
 from .history.store import History, target_key
 from .report.__main__ import main as report_main
+from .service import serve_main
 from .shards import merge
 from .vocabulary import ExitCode
 
@@ -76,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         return report_main(argv[1:], prog="stagecheck report")
     if argv[:1] == ["merge"]:
         return merge_main(argv[1:])
+    if argv[:1] == ["serve"]:
+        return serve_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="stagecheck", allow_abbrev=False,
         description="The release gate's commands. The gate itself runs with behave: "
@@ -84,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("report", help="render a report again from a saved results.json")
     sub.add_parser("merge", help="merge the results of sharded runs into one run")
+    sub.add_parser("serve", help="run the gate on demand over HTTP for release pipelines")
     loop = sub.add_parser("loop", allow_abbrev=False, help="re-run the gate until it is green")
     loop.add_argument("--until-green", action="store_true", help="stop at the first GO")
     loop.add_argument("--max-runs", type=_positive(int), default=10, help="at most this many runs")

@@ -13,11 +13,13 @@ from typing import Any
 from .errors import HistoryError
 from .history.changes import compute_changes
 from .history.store import History, target_key
+from .metrics import write_metrics_file
+from .notify import notify
 from .report.build import build_result, iso
 from .report.model import RunResult
 from .report.render import render_summary
 from .report.view import money
-from .report.write import prune_runs, report_paths, write_reports
+from .report.write import prune_runs, report_link, report_paths, write_reports
 from .run.exchanges import redact_url
 from .run.record import RunRecorder
 from .run.settings import Settings
@@ -40,13 +42,15 @@ class GateOutcome:
     interrupted: bool
     exit_code: ExitCode
     part: str = ""  # "shard 1/2 of ": the verdict of a shard is partial
+    report_url: str = ""  # the published report (-D report_base_url=), "" when not published
 
     def line(self) -> str:
         """The verdict line, always the last line of ours on the console."""
         if self.decision is None:
             return f"Release gate: could not judge · {self.problem} · exit {self.exit_code}"
         state = " (interrupted)" if self.interrupted else ""
-        where = f"report {self.report}" if self.report else f"no report: {self.problem}"
+        where = f"report {self.report_url or self.report}" if self.report \
+            else f"no report: {self.problem}"
         gate = f"Release gate ({self.part.strip()} the selection, partial)" if self.part \
             else "Release gate"
         return (f"{gate}: {self.decision}{state} · revenue at risk "
@@ -66,7 +70,8 @@ def exit_code(decision: Decision | None, interrupted: bool, written: bool,
     return ExitCode.GO if decision == Decision.GO else ExitCode.NO_GO
 
 
-def verdict_json(result: RunResult, report_dir: str, code: ExitCode) -> str:
+def verdict_json(result: RunResult, report_dir: str, code: ExitCode,
+                 report_url: str = "") -> str:
     """verdict.json: what a pipeline needs to act on the run, without reading the report."""
     scenarios = result.scenarios
     paths = report_paths(report_dir, result.facts.run_id)
@@ -89,6 +94,7 @@ def verdict_json(result: RunResult, report_dir: str, code: ExitCode) -> str:
         "shard": f"{result.shard.index}/{result.shard.count}" if result.shard else "",
         "merged_from": result.merged_from,
         "reports": {fmt: str(path) for fmt, path in paths.items()},
+        "report_url": report_url,
     }, indent=2, allow_nan=False) + "\n"
 
 
@@ -114,7 +120,7 @@ def open_history(run: RunState, recorder: RunRecorder, tag_expression: str) -> H
     return history
 
 
-def _step_summary(result: RunResult) -> None:
+def _step_summary(result: RunResult, report_url: str) -> None:
     """Append the executive summary to a GitHub Actions job summary, when running in one."""
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if not target:
@@ -122,6 +128,8 @@ def _step_summary(result: RunResult) -> None:
     try:
         with open(target, "a", encoding="utf-8") as summary:
             summary.write(render_summary(result))
+            if report_url:
+                summary.write(f"\n[The full report]({report_url})\n")
     except OSError as exc:
         say(f"stagecheck: the job summary could not be written to {target}: {exc.strerror}")
 
@@ -156,9 +164,10 @@ def publish(result: RunResult, settings: Settings, history: History | None,
             say(f"stagecheck: what changed is unknown this time: {exc}")
     decision, problem = result.verdict.decision, ""
     code = exit_code(decision, result.facts.interrupted, True, settings)
+    url = report_link(settings.report_base_url, result.facts.run_id)
     try:
-        folder: Path | None = write_reports(
-            result, settings.report_dir, {VERDICT_FILE: verdict_json(result, settings.report_dir, code)})
+        folder: Path | None = write_reports(result, settings.report_dir, {
+            VERDICT_FILE: verdict_json(result, settings.report_dir, code, url)})
     except Exception as exc:  # noqa: BLE001 - said in one line, never silent
         problem = f"the report could not be written: {type(exc).__name__}: {exc}"
         say(f"stagecheck: {problem}")
@@ -174,8 +183,22 @@ def publish(result: RunResult, settings: Settings, history: History | None,
     if folder is not None:
         prune_runs(settings.report_dir, settings.keep_runs)
         if result.shard is None:
-            _step_summary(result)
+            _step_summary(result, url)
+    if result.shard is None:  # a shard's verdict is partial: the merge reports the run
+        _after_run(result, settings, key, (url or str(folder / "report.html")) if folder else "")
     shard = f"shard {result.shard.index}/{result.shard.count} of " if result.shard else ""
     return GateOutcome(decision, result.verdict.reason, result.impact.revenue_at_risk,
                        folder / "report.md" if folder else None, problem,
-                       result.facts.interrupted, code, shard)
+                       result.facts.interrupted, code, shard, url if folder else "")
+
+
+def _after_run(result: RunResult, settings: Settings, key: str, report: str) -> None:
+    """The textfile-collector metrics and the notifications; each failure one line, never the
+    run's."""
+    if settings.metrics_file:
+        try:
+            write_metrics_file(settings.metrics_file, [result])
+        except OSError as exc:
+            say(f"stagecheck: the metrics could not be written to {settings.metrics_file}: "
+                f"{exc.strerror or exc}")
+    notify(result, settings, key, report, say)

@@ -92,3 +92,11 @@ def tls_refusal(url: str, reason: str) -> str:
     """The message for a certificate that could not be verified."""
     return (f"the TLS certificate of {url} could not be verified ({reason}); "
             "-D insecure_tls=true skips the check")
+
+
+class RequestError(ValueError):
+    """A request the gate service cannot serve; `status` is the HTTP status that says why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status

@@ -86,3 +86,11 @@ class ExitCode(IntEnum):
     NOT_JUDGED = 2    # bad settings or tags, or the report could not be written
     AT_RISK = 3
     INTERRUPTED = 130
+
+
+class RunStatus(StrEnum):
+    """A run of the gate service (`stagecheck serve`): waiting for its target, running, done."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"

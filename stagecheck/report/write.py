@@ -22,6 +22,11 @@ def report_paths(report_dir: str | Path, run_id: str) -> dict[str, Path]:
     return {fmt: Path(report_dir) / run_id / name for fmt, name in FILES.items()}
 
 
+def report_link(base_url: str, run_id: str) -> str:
+    """Where a run's HTML report is published (`-D report_base_url=`); "" when not published."""
+    return f"{base_url.rstrip('/')}/{run_id}/report.html" if base_url else ""
+
+
 def write_reports(result: RunResult, report_dir: str | Path,
                   extra: Mapping[str, str] | None = None) -> Path:
     """Render every format (and any `extra` files, name -> text) into a temporary folder, then

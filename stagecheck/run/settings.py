@@ -17,14 +17,17 @@ from .exchanges import redact_url, url_secrets
 
 TARGETS = ("local", "staging", "production")
 DURATIONS = {"http_timeout": 30.0, "health_timeout": 5.0, "ws_event_timeout": 15.0,
-             "agent_timeout": 60.0, "connect_timeout": 10.0}
+             "agent_timeout": 60.0, "connect_timeout": 10.0,
+             "notify_timeout": 5.0, "service_deadline": 900.0}
 TEXT = {"target": "local", "standin_fault": "", "standin_variant": "", "base_url": "",
         "auth_url": "", "ws_url": "", "report_dir": "reports", "database_url": "",
-        "expected_revision": "", "history": "", "shard": "", "shard_timings": ""}
+        "expected_revision": "", "history": "", "shard": "", "shard_timings": "",
+        "notify": "", "metrics_file": "", "report_base_url": "", "service_targets": ""}
 FLAGS = ("insecure_tls", "allow_destructive")
-COUNTS = {"keep_runs": 50, "at_risk_exit": 3}
+COUNTS = {"keep_runs": 50, "at_risk_exit": 3, "service_queue": 8}
 KNOWN = set(DURATIONS) | set(TEXT) | set(FLAGS) | set(COUNTS)
 AT_RISK_EXITS = (0, 3)
+SERVICE_TARGETS = ("staging", "production")  # named targets the service may add to local
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
 
@@ -53,6 +56,13 @@ class Settings:
     shard_timings: str = ""    # a results.json whose durations balance the shards
     keep_runs: int = 50        # run folders and history rows kept; 0 keeps everything
     at_risk_exit: int = 3      # the exit status of an AT RISK verdict: 3, or 0 to let it pass
+    notify: tuple[str, ...] = ()  # Slack-compatible incoming webhooks (https, or loopback http)
+    notify_timeout: float = 5.0
+    metrics_file: str = ""     # a Prometheus textfile-collector file written after each run
+    report_base_url: str = ""  # reports are published at <base>/<run-id>/report.html
+    service_targets: tuple[str, ...] = ()  # named targets `stagecheck serve` allows beside local
+    service_queue: int = 8     # runs the service holds at once (running or waiting)
+    service_deadline: float = 900.0  # seconds a service run may take
     bypass_key: str = field(default="", repr=False)
     token: str = field(default="", repr=False)
     signing_key: str = field(default="", repr=False)  # STAGING_JWT_SECRET_KEY: signs expired tokens
@@ -200,6 +210,31 @@ def check_database_url(url: str) -> None:
                           f"{parsed.database}")
 
 
+def _notify_urls(raw: str) -> tuple[str, ...]:
+    """Each incoming-webhook URL: https, or http on loopback (the summary is business data).
+    A webhook URL is a secret: messages name only its scheme and host."""
+    urls = []
+    for url in (u.strip() for u in raw.split(",") if u.strip()):
+        parts = urlsplit(url)
+        where = f"{parts.scheme}://{parts.hostname or ''}"
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"setting notify must be https:// URLs of incoming webhooks, not {where}…")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise ConfigError(f"setting notify refuses plain http:// to {where}, which is not "
+                              "loopback: use https://")
+        urls.append(url)
+    return tuple(urls)
+
+
+def _service_targets(raw: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in raw.split(",") if n.strip())
+    for name in names:
+        if name not in SERVICE_TARGETS:
+            raise ConfigError(f"setting service_targets names {name!r}; the service can add "
+                              f"{' and '.join(SERVICE_TARGETS)} to the stand-in targets")
+    return names
+
+
 def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Settings:
     """Read and check every setting; raises ConfigError with one sentence naming the setting."""
     environ = os.environ if environ is None else environ
@@ -215,6 +250,15 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
         raise ConfigError(f"setting at_risk_exit must be 3 (AT RISK fails the pipeline) or 0 (it "
                           f"passes), not {counts['at_risk_exit']}")
     shard = _shard(raw["shard"], raw["shard_timings"])
+    if counts["service_queue"] < 1:
+        raise ConfigError("setting service_queue must be 1 or more, not 0")
+    notify = _notify_urls(raw["notify"])
+    report_base_url = check_url("report_base_url", raw["report_base_url"], ("http", "https")) \
+        if raw["report_base_url"] else ""
+    service_targets = _service_targets(raw["service_targets"])
+    if raw["metrics_file"] and not raw["metrics_file"].endswith(".prom"):
+        raise ConfigError("setting metrics_file must end in .prom (the textfile collector reads "
+                          f"only those), not {raw['metrics_file']!r}")
     target = raw["target"]
     if target not in TARGETS:
         raise ConfigError(f"setting target must be one of {', '.join(TARGETS)}, not {target!r}")
@@ -276,4 +320,8 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
                     health_timeout=durations["health_timeout"],
                     ws_event_timeout=durations["ws_event_timeout"],
                     agent_timeout=durations["agent_timeout"],
-                    connect_timeout=durations["connect_timeout"])
+                    connect_timeout=durations["connect_timeout"],
+                    notify=notify, notify_timeout=durations["notify_timeout"],
+                    metrics_file=raw["metrics_file"], report_base_url=report_base_url,
+                    service_targets=service_targets, service_queue=counts["service_queue"],
+                    service_deadline=durations["service_deadline"])

@@ -11,6 +11,7 @@ keeps the file whole whatever happens to a writer, and every write takes the loc
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import sqlite3
@@ -93,10 +94,10 @@ class PastOutcome:
 @dataclass(frozen=True)
 class ScenarioHistory:
     """One scenario of this run against its outcomes in the past runs where it ran (newest
-    first), as far as what changed needs them; computed in SQL (see `History.histories`)."""
+    first), as far as what changed needs them (see `History.histories`)."""
 
     position: int             # its place in the run
-    last_status: str | None   # the newest past outcome, None if it never ran before
+    last_status: str | None   # the newest past outcome (passed or failed); None: never ran
     failing_streak: int       # past outcomes failing in a row, newest first
     since_run_id: str | None  # the oldest run of that streak
     since_started_at: str | None
@@ -261,33 +262,47 @@ class History:
     def histories(self, past: list[PastRun], scenarios: list[tuple[str, str, float]],
                   version: str, window: int, factor: float) -> dict[int, ScenarioHistory]:
         """For this run's scenarios (key, status, duration) that ran, their history over the
-        `past` runs (newest first), in one SQL query: only those where something may have
-        changed (a failure, a status other than the last, flips, or a duration at least
-        `factor` times the fastest usual one), keyed by the scenario's place in the run."""
+        `past` runs (newest first, at most 62), keyed by the scenario's place in the run.
+
+        One aggregate query reads each past run's outcomes by primary key and folds them, per
+        scenario, into bit masks (bit n: the n-th newest past run): where it ran, where it
+        passed, where the run was on this version; and its fastest passing time. Durations are
+        read only for the few that may be markedly slower."""
         if not past or not scenarios:
             return {}
-        ran = tuple(map(str, RAN))
+        if len(past) > MAX_PAST:
+            raise ValueError(f"at most {MAX_PAST} past runs are compared at once")
         with self._write() as db:
-            db.execute("CREATE TEMP TABLE IF NOT EXISTS current_run (position INTEGER PRIMARY "
-                       "KEY, scenario_key TEXT, status TEXT, duration_s REAL)")
             db.execute("CREATE TEMP TABLE IF NOT EXISTS past_run (n INTEGER PRIMARY KEY, "
-                       "run_id TEXT, started_at TEXT, target_version TEXT)")
-            db.execute("DELETE FROM temp.current_run")
+                       "run_id TEXT, same_version INTEGER)")
             db.execute("DELETE FROM temp.past_run")
-            db.executemany("INSERT INTO temp.past_run VALUES (?, ?, ?, ?)",
-                           ((n, r.run_id, r.started_at, r.target_version)
+            db.executemany("INSERT INTO temp.past_run VALUES (?, ?, ?)",
+                           ((n, r.run_id, r.target_version == version)
                             for n, r in enumerate(past)))
-            db.executemany("INSERT INTO temp.current_run VALUES (?, ?, ?, ?)",
-                           ((i, key, status, duration)
-                            for i, (key, status, duration) in enumerate(scenarios)
-                            if status in ran))
-            rows = db.execute(HISTORIES, {"version": version, "window": window, "factor": factor,
-                                          "ran1": ran[0], "ran2": ran[1], "ran3": ran[2]})
-            return {row[0]: ScenarioHistory(
-                row[0], row[1], row[2] or 0, row[3], row[4],
-                tuple(float(d) for d in row[5].split(",")) if row[5] else (),
-                row[6] or 0, row[7] or 0, None if row[8] is None else bool(row[8]))
-                for row in rows}
+            folded = {key: rest for key, *rest in db.execute(FOLDED, tuple(map(str, RAN)))}
+            found: dict[int, ScenarioHistory] = {}
+            for position, (key, status, duration) in enumerate(scenarios):
+                if status not in RAN or key not in folded:
+                    continue
+                ran, passed, same, fastest = folded[key]
+                slower = (status == Status.PASSED and fastest is not None
+                          and duration >= factor * fastest)
+                if status == Status.PASSED and not ran & ~passed and not slower:
+                    continue  # passed now and every time before: nothing changed
+                usual: tuple[float, ...] = ()
+                if slower:
+                    usual = self._usual_durations(db, key, [past[n].run_id
+                                                            for n in _bits(passed)[:window]])
+                found[position] = _history(position, past, ran, passed, same, usual, window)
+        return found
+
+    @staticmethod
+    def _usual_durations(db: sqlite3.Connection, key: str, run_ids: list[str]
+                         ) -> tuple[float, ...]:
+        marks = ", ".join("?" * len(run_ids))
+        return tuple(d for (d,) in db.execute(
+            f"SELECT duration_s FROM scenario_runs WHERE scenario_key = ? AND run_id IN ({marks})",
+            (key, *run_ids)))
 
     def tested_versions(self, key: str) -> set[str]:
         with self._write() as db:
@@ -309,50 +324,42 @@ def _script(db: sqlite3.Connection, script: str) -> None:
             db.execute("\n".join(lines))
 
 
-# One row per scenario of this run where something may have changed. `ran` numbers each
-# scenario's past outcomes where it ran, newest first (k), with running counts of passes
-# and of outcomes on this version; the streak is the outcomes before the first pass.
-HISTORIES = """
-WITH ran AS (
-    SELECT c.position, s.status, s.duration_s, p.run_id, p.started_at,
-           coalesce(p.target_version = :version, 0) AS same_version,
-           row_number() OVER w AS k,
-           sum(s.status = 'passed') OVER w AS passes,
-           sum(coalesce(p.target_version = :version, 0)) OVER w AS same_seen
-    FROM temp.past_run p
-    JOIN scenario_runs s ON s.run_id = p.run_id
-    JOIN temp.current_run c ON c.scenario_key = s.scenario_key
-    WHERE s.status IN (:ran1, :ran2, :ran3)
-    WINDOW w AS (PARTITION BY c.position ORDER BY p.n ROWS UNBOUNDED PRECEDING)
-),
-flips AS (
-    SELECT position, status = 'passed' AS passed, same_seen,
-           lag(status = 'passed') OVER (PARTITION BY position ORDER BY k) AS before
-    FROM ran WHERE same_version AND same_seen < :window
-),
-summary AS (
-    SELECT position,
-           max(CASE WHEN k = 1 THEN status END) AS last_status,
-           sum(passes = 0) AS streak,
-           group_concat(CASE WHEN status = 'passed' AND passes <= :window THEN duration_s END)
-               AS usual,
-           min(CASE WHEN status = 'passed' AND passes <= :window THEN duration_s END)
-               AS fastest
-    FROM ran GROUP BY position
-),
-flipped AS (
-    SELECT position, count(*) AS runs, sum(coalesce(before != passed, 0)) AS flips,
-           max(CASE WHEN same_seen = 1 THEN passed END) AS newest_passed
-    FROM flips GROUP BY position
-)
-SELECT c.position, m.last_status, m.streak, since.run_id, since.started_at, m.usual,
-       f.runs, f.flips, f.newest_passed
-FROM temp.current_run c
-JOIN summary m ON m.position = c.position
-LEFT JOIN flipped f ON f.position = c.position
-LEFT JOIN ran since ON since.position = c.position AND since.k = m.streak
-WHERE c.status != 'passed' OR m.last_status != 'passed'
-   OR coalesce(f.flips, 0) + coalesce(f.newest_passed = 0, 0) >= 2
-   OR c.duration_s >= :factor * m.fastest
-ORDER BY c.position
+MAX_PAST = 62  # past runs fit in the bits of one SQLite integer
+# Per scenario, over the past runs (temp.past_run, n = 0 the newest): bit masks of the runs where
+# it ran, where it passed, and where the run was on this version; its fastest passing time.
+FOLDED = """
+SELECT s.scenario_key,
+       sum(1 << p.n),
+       sum(CASE WHEN s.status = 'passed' THEN 1 << p.n ELSE 0 END),
+       sum(CASE WHEN p.same_version THEN 1 << p.n ELSE 0 END),
+       min(CASE WHEN s.status = 'passed' THEN s.duration_s END)
+FROM temp.past_run p CROSS JOIN scenario_runs s ON s.run_id = p.run_id
+WHERE s.status IN (?, ?, ?)
+GROUP BY s.scenario_key
 """
+
+
+def _bits(mask: int) -> list[int]:
+    """The set bits of a mask, lowest (the newest run) first."""
+    found = []
+    while mask:
+        low = mask & -mask
+        found.append(low.bit_length() - 1)
+        mask ^= low
+    return found
+
+
+def _history(position: int, past: list[PastRun], ran: int, passed: int, same: int,
+             usual: tuple[float, ...], window: int) -> ScenarioHistory:
+    """A scenario's history from its bit masks (see FOLDED)."""
+    newest = _bits(ran)[0]
+    first_pass = passed & -passed
+    streak_mask = (ran & ~passed) & (first_pass - 1 if first_pass else ran)
+    streak = _bits(streak_mask)
+    since = past[streak[-1]] if streak else None
+    same_version = [bool(passed >> n & 1) for n in _bits(ran & same)[:window - 1]]
+    flips = sum(a != b for a, b in itertools.pairwise(same_version))
+    return ScenarioHistory(position, Status.PASSED if passed >> newest & 1 else Status.FAILED,
+                           len(streak), since.run_id if since else None,
+                           since.started_at if since else None, usual, len(same_version), flips,
+                           same_version[0] if same_version else None)

@@ -18,6 +18,7 @@ from .errors import ConfigError
 from .report.build import tag_expression_of
 from .run.exchanges import ExchangeLog, Redactor
 from .run.http import HttpClient
+from .run.limits import raise_descriptor_limit
 from .run.record import RunRecorder
 from .run.settings import load_settings
 from .run.target import open_target
@@ -34,6 +35,7 @@ def run_fixture(context: Context) -> Iterator[RunState]:
     """Check the settings, open the target (starting the stand-in when local) and the clients;
     after the run, write the report while the target is still up for the probes."""
     recorder = RunRecorder()
+    raise_descriptor_limit()
     with contextlib.ExitStack() as stack:
         try:
             settings = load_settings(context.config.userdata)

@@ -10,6 +10,7 @@ from . import contract
 from .errors import NeedsBypassKey, NoAnswer, SessionClosed
 from .run.checks import expect, expect_json
 from .run.http import describe, elapsed_s, json_body
+from .run.limits import OUT_OF_DESCRIPTORS
 from .run.platform import (
     bearer,
     conversation_messages,
@@ -25,12 +26,14 @@ from .run.users import (
     numbered_user_email,
     sign_in_url,
     signed_in_user,
+    signed_in_users,
 )
 from .vocabulary import Classification
 
 __all__ = [
     "MAIN_USER_EMAIL",
     "OTHER_USER_EMAIL",
+    "OUT_OF_DESCRIPTORS",
     "Classification",
     "NeedsBypassKey",
     "NoAnswer",
@@ -49,6 +52,7 @@ __all__ = [
     "send_user_message",
     "sign_in_url",
     "signed_in_user",
+    "signed_in_users",
     "start_conversation",
     "wait_for_refusal",
 ]

@@ -22,6 +22,7 @@ from .run.limits import raise_descriptor_limit
 from .run.record import RunRecorder
 from .run.settings import load_settings
 from .run.target import open_target
+from .run.users import largest_crowd
 from .run.world import RunState, World
 
 DESTRUCTIVE_SKIP = {
@@ -39,7 +40,8 @@ def run_fixture(context: Context) -> Iterator[RunState]:
     with contextlib.ExitStack() as stack:
         try:
             settings = load_settings(context.config.userdata)
-            target = stack.enter_context(open_target(settings))
+            target = stack.enter_context(open_target(
+                settings, largest_crowd(context._runner.features)))
         except ConfigError as exc:
             print(f"stagecheck: {exc}", file=sys.stderr, flush=True)
             raise

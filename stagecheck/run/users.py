@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import jwt
@@ -19,6 +22,18 @@ from .target import Target
 MAIN_USER_EMAIL = "release-gate@e2e.test"
 OTHER_USER_EMAIL = "release-gate-other@e2e.test"
 SIGN_IN_CONCURRENCY = 16  # sign-ins in flight at once for "Given N signed-in users"
+
+
+# The wording of "Given N signed-in users" (features/steps/sign_in_steps.py): how many users
+# a scenario signs in, and then opens live sessions for at the same time.
+CROWD_STEP = re.compile(r"^(\d+) signed-in users$")
+
+
+def largest_crowd(features: Iterable[Any]) -> int:
+    """The most users any scenario of these features signs in at once (Examples rows expanded)."""
+    return max((int(match[1]) for feature in features for scenario in feature.walk_scenarios()
+                for step in scenario.all_steps if (match := CROWD_STEP.match(step.name))),
+               default=0)
 
 
 def numbered_user_email(number: int) -> str:

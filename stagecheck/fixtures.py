@@ -46,8 +46,10 @@ def run_fixture(context: Context) -> Iterator[RunState]:
             print(f"stagecheck: {exc}", file=sys.stderr, flush=True)
             raise
         log = ExchangeLog(Redactor(settings.secrets + target.secrets))
-        http = HttpClient(log, settings.http_timeout, settings.connect_timeout,
-                          verify=not settings.insecure_tls)
+        tls = any(url.startswith(("https:", "wss:"))
+                  for url in (target.backend_url, target.auth_url, target.ws_url))
+        http = HttpClient(log, settings.http_timeout, settings.connect_timeout,  # certificates
+                          verify=tls and not settings.insecure_tls)  # loaded only for TLS
         stack.callback(http.close)
         loop = asyncio.new_event_loop()
         stack.callback(loop.close)

@@ -6,8 +6,6 @@ import json
 import time
 
 import httpx
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.exc import SQLAlchemyError
 
 from .. import contract
 from ..run.exchanges import Redactor, excerpt
@@ -19,7 +17,8 @@ def probe_health(backend_url: str, timeout: float, redact: Redactor,
     url = f"{backend_url}/health"
     started = time.perf_counter()
     try:
-        response = httpx.get(url, timeout=timeout, verify=verify)
+        # Certificates are loaded (a tenth of a second) only where there is TLS to verify.
+        response = httpx.get(url, timeout=timeout, verify=verify and url.startswith("https:"))
     except httpx.HTTPError as exc:
         return HealthProbe(url, None, time.perf_counter() - started, "", False,
                            redact(str(exc) or type(exc).__name__))
@@ -44,7 +43,11 @@ def probed_version(probe: HealthProbe | None) -> str:
 
 def probe_schema(database_url: str, expected_tables: tuple[str, ...],
                  revisions: tuple[str, ...]) -> SchemaProbe:
-    """Tables the contract expects that are missing, and the Alembic revision against head."""
+    """Tables the contract expects that are missing, and the Alembic revision against head.
+    SQLAlchemy is imported here, after a failure, not at every start."""
+    from sqlalchemy import create_engine, inspect, text
+    from sqlalchemy.exc import SQLAlchemyError
+
     engine = create_engine(database_url)
     shown = engine.url.render_as_string(hide_password=True)
     head = revisions[-1] if revisions else ""

@@ -136,8 +136,9 @@ def plain() -> None:
         loop.close()
 
 
-def timed(command: list[str]) -> tuple[float, float]:
-    """Wall seconds from process start to exit, and the process's peak RSS in MB."""
+def timed(command: list[str]) -> tuple[float, float, float]:
+    """Wall seconds from process start to exit, the process's peak RSS in MB, and its CPU
+    seconds (user and system: less sensitive than wall time to a busy machine)."""
     started = time.perf_counter()
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -146,7 +147,7 @@ def timed(command: list[str]) -> tuple[float, float]:
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(command)} exited {proc.returncode}: "
                          f"{proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def gate_modules(folder: Path) -> list[str]:
@@ -182,19 +183,24 @@ def main() -> None:
         }
         for command in commands.values():  # warm the disk cache and the template cache
             timed(command)
-        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+        runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in commands}
         for _ in range(args.repeat):
             for name, command in commands.items():
                 runs[name].append(timed(command))
-    wall = {name: statistics.median(w for w, _ in r) for name, r in runs.items()}
-    rss = {name: statistics.median(m for _, m in r) for name, r in runs.items()}
+    wall = {name: statistics.median(w for w, _, _ in r) for name, r in runs.items()}
+    rss = {name: statistics.median(m for _, m, _ in r) for name, r in runs.items()}
+    cpu = {name: statistics.median(c for _, _, c in r) for name, r in runs.items()}
     for name, r in runs.items():
         print(f"{name:13s} wall median {wall[name]:.3f} s (runs: "
-              f"{', '.join(f'{w:.3f}' for w, _ in r)}); peak RSS median {rss[name]:.1f} MB")
-    print(f"gate / import floor: {wall['gate'] / wall['import floor']:.2f}x (goal <= 1.5x); "
-          f"gate / plain script: {wall['gate'] / wall['plain script']:.2f}x (goal <= 1.2x); "
-          f"peak RSS gate / import floor: {rss['gate'] / rss['import floor']:.2f}x (goal <= 1.3x); "
-          f"modules in the floor: {len(modules)}; median of {args.repeat} runs each")
+              f"{', '.join(f'{w:.3f}' for w, _, _ in r)}); CPU median {cpu[name]:.3f} s; "
+              f"peak RSS median {rss[name]:.1f} MB")
+    for what, figures in (("wall", wall), ("CPU", cpu)):
+        print(f"{what}: gate / import floor {figures['gate'] / figures['import floor']:.2f}x "
+              f"(goal <= 1.5x); gate / plain script "
+              f"{figures['gate'] / figures['plain script']:.2f}x (goal <= 1.2x)")
+    print(f"peak RSS: gate / import floor {rss['gate'] / rss['import floor']:.2f}x (goal <= 1.3x); "
+          f"modules in the floor: {len(modules)}; median of {args.repeat} runs each; "
+          f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

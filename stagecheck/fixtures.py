@@ -19,9 +19,11 @@ from .errors import ConfigError
 from .report.build import tag_expression_of
 from .run.exchanges import ExchangeLog, Redactor
 from .run.http import HttpClient
+from .run.limits import raise_descriptor_limit
 from .run.record import RunRecorder
 from .run.settings import load_settings
 from .run.target import open_target
+from .run.users import largest_crowd
 from .run.world import RunState, World
 
 DESTRUCTIVE_SKIP = {
@@ -35,21 +37,27 @@ def run_fixture(context: Context) -> Iterator[RunState]:
     """Check the settings, open the target (starting the stand-in when local) and the clients;
     after the run, write the report while the target is still up for the probes."""
     recorder = RunRecorder()
+    raise_descriptor_limit()
     with contextlib.ExitStack() as stack:
         try:
             settings = load_settings(context.config.userdata)
-            target = stack.enter_context(open_target(settings))
+            target = stack.enter_context(open_target(
+                settings, largest_crowd(context._runner.features)))
         except ConfigError as exc:
             print(f"stagecheck: {exc}", file=sys.stderr, flush=True)
             raise
         log = ExchangeLog(Redactor(settings.secrets + target.secrets))
-        http = HttpClient(log, settings.http_timeout, settings.connect_timeout,
-                          verify=not settings.insecure_tls, proxies=settings.target != "local")
+        tls = any(url.startswith(("https:", "wss:"))
+                  for url in (target.backend_url, target.auth_url, target.ws_url))
+        http = HttpClient(log, settings.http_timeout, settings.connect_timeout,  # certificates
+                          verify=tls and not settings.insecure_tls,  # loaded only for TLS
+                          proxies=settings.target != "local")
         stack.callback(http.close)
         loop = asyncio.new_event_loop()
         stack.callback(loop.close)
         context.run = RunState(settings, target, http, loop, recorder)
-        history = open_history(context.run, recorder, tag_expression_of(context.config))
+        history = None if settings.shard else open_history(  # a shard is part of a run:
+            context.run, recorder, tag_expression_of(context.config))  # the merge records it
         try:
             yield context.run
         finally:

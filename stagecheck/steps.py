@@ -10,6 +10,7 @@ from . import contract
 from .errors import NeedsBypassKey, NoAnswer, SessionClosed
 from .run.checks import expect, expect_json
 from .run.http import describe, elapsed_s, json_body
+from .run.limits import OUT_OF_DESCRIPTORS
 from .run.measure import percentile_95
 from .run.platform import (
     agent_request,
@@ -31,6 +32,7 @@ from .run.users import (
     numbered_user_email,
     sign_in_url,
     signed_in_user,
+    signed_in_users,
 )
 from .run.world import degrade
 from .vocabulary import Classification
@@ -39,6 +41,7 @@ from .wording import duration, plural
 __all__ = [
     "MAIN_USER_EMAIL",
     "OTHER_USER_EMAIL",
+    "OUT_OF_DESCRIPTORS",
     "Classification",
     "NeedsBypassKey",
     "NoAnswer",
@@ -66,6 +69,7 @@ __all__ = [
     "sign_in_url",
     "sign_out",
     "signed_in_user",
+    "signed_in_users",
     "start_conversation",
     "wait_for_refusal",
 ]

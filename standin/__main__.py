@@ -7,7 +7,7 @@ import sys
 
 from .errors import StandinError
 from .faults import FAULTS
-from .server import serve
+from .server import DEFAULT_BACKLOG, serve
 from .variants import DEFAULT_VARIANT, VARIANTS, check_combination
 
 
@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--variant", default=DEFAULT_VARIANT, metavar="NAME",
                         help="the platform's shapes to play (default %(default)s; "
                              "see --list-variants)")
+    parser.add_argument("--backlog", type=int, default=DEFAULT_BACKLOG,
+                        help="connections that may wait to be accepted (default %(default)s; "
+                             "the kernel caps it at net.core.somaxconn)")
     parser.add_argument("--list-faults", action="store_true", help="list the faults and exit")
     parser.add_argument("--list-variants", action="store_true",
                         help="list the variants and exit")
@@ -60,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
     try:
         serve(args.fault, args.database_url, args.host, args.port, args.platform_version, tls,
-              announce=lambda line: print(line, flush=True), variant=args.variant)
+              announce=lambda line: print(line, flush=True), variant=args.variant,
+              backlog=args.backlog)
     except StandinError as exc:
         print(f"standin: {exc}", file=sys.stderr)
         return 2

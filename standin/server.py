@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
@@ -28,6 +29,7 @@ from .limits import exposure_warning
 from .variants import DEFAULT_VARIANT, Variant, check_combination, get_variant
 
 START_TIMEOUT_S = 10.0
+DEFAULT_BACKLOG = 2048  # connections waiting to be accepted; more for many at once
 MIGRATION_REVISIONS = (BASE_REVISION, HEAD_REVISION)
 
 
@@ -77,7 +79,11 @@ class Standin:
 
 
 class _Server(uvicorn.Server):
-    """Uvicorn, stopping on SIGINT/SIGTERM and then returning normally rather than re-raising."""
+    """Uvicorn, stopping on SIGINT/SIGTERM and then returning normally rather than re-raising;
+    stopped from another thread at once, without waiting on idle connections."""
+
+    _wake: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.should_exit and sig == signal.SIGINT:
@@ -85,8 +91,40 @@ class _Server(uvicorn.Server):
         else:
             self.should_exit = True
 
+    def stop(self) -> None:
+        """Ask the server to stop, from any thread; its main loop wakes at once."""
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has already ended
+                loop.call_soon_threadsafe(wake.set)
 
-def _bind(host: str, port: int) -> socket.socket:
+    async def main_loop(self) -> None:
+        """uvicorn's ticks (the date header once a second), but woken by `stop` at once
+        rather than at the next tenth of a second."""
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.1)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Idle keep-alive connections close at once; only when a connection or a task is
+        still busy after that does uvicorn's graceful wait (and its fixed 0.1 s) apply."""
+        for server in self.servers:
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        await asyncio.sleep(0)  # let the idle ones close
+        if self.server_state.connections or self.server_state.tasks:
+            await super().shutdown(sockets)
+            return
+        for server in self.servers:
+            await server.wait_closed()
+
+
+def _bind(host: str, port: int, backlog: int = DEFAULT_BACKLOG) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # Naming IPPROTO_TCP lets asyncio recognise the socket as TCP and set TCP_NODELAY on every
     # accepted connection; without it each HTTP answer waits ~40 ms for a delayed ACK.
@@ -99,7 +137,7 @@ def _bind(host: str, port: int) -> socket.socket:
         if exc.errno == errno.EADDRINUSE:
             raise StartError(f"port {port} on {host} is already in use") from None
         raise StartError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(2048)
+    sock.listen(backlog)  # the kernel caps it at net.core.somaxconn
     sock.setblocking(False)
     return sock
 
@@ -114,8 +152,8 @@ def _urls(sock: socket.socket, tls: bool) -> StandinURLs:
 
 @contextlib.contextmanager
 def _prepared(faults: Iterable[str], database_url: str | None, host: str, port: int,
-              version: str, tls: tuple[str, str] | None, variant: str
-              ) -> Iterator[tuple[Standin, uvicorn.Server, socket.socket]]:
+              version: str, tls: tuple[str, str] | None, variant: str,
+              backlog: int = DEFAULT_BACKLOG) -> Iterator[tuple[Standin, _Server, socket.socket]]:
     """Check the inputs, then bind, migrate and build the app; undo all of it on the way out."""
     active = frozenset(faults)
     check_combination(variant, active)
@@ -126,7 +164,7 @@ def _prepared(faults: Iterable[str], database_url: str | None, host: str, port: 
             database_url = f"sqlite:///{Path(folder) / 'standin.db'}"
         database = Database(database_url)
         stack.callback(database.dispose)
-        sock = _bind(host, port)
+        sock = _bind(host, port, backlog)
         stack.callback(sock.close)
         database.check_reachable()
         state = StandinState(
@@ -149,11 +187,14 @@ def _prepared(faults: Iterable[str], database_url: str | None, host: str, port: 
 def start_standin(faults: Iterable[str] = (), database_url: str | None = None,
                   host: str = "127.0.0.1", port: int = 0, version: str = DEFAULT_VERSION,
                   tls: tuple[str, str] | None = None,
-                  variant: str = DEFAULT_VARIANT) -> Iterator[Standin]:
+                  variant: str = DEFAULT_VARIANT,
+                  backlog: int = DEFAULT_BACKLOG) -> Iterator[Standin]:
     """Run the stand-in in a background thread (ephemeral loopback port by default);
     `tls` is (certificate file, key file) to serve https:// and wss://; `variant` names one of
-    VARIANTS. Raises a StandinError (unknown or incompatible names among them) before starting."""
-    with _prepared(faults, database_url, host, port, version, tls, variant) as (
+    VARIANTS; `backlog` is how many connections may wait to be accepted (at least the default).
+    Raises a StandinError (unknown or incompatible names among them) before starting."""
+    with _prepared(faults, database_url, host, port, version, tls, variant,
+                   max(backlog, DEFAULT_BACKLOG)) as (
             handle, server, sock):
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                                   name="standin", daemon=True)
@@ -161,14 +202,14 @@ def start_standin(faults: Iterable[str] = (), database_url: str | None = None,
         deadline = time.monotonic() + START_TIMEOUT_S
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
+                server.stop()
                 thread.join(START_TIMEOUT_S)
                 raise StartError(f"the stand-in did not start within {START_TIMEOUT_S:.0f} s")
             time.sleep(0.005)
         try:
             yield handle
         finally:
-            server.should_exit = True
+            server.stop()
             thread.join(START_TIMEOUT_S)
 
 
@@ -176,9 +217,10 @@ def serve(faults: Iterable[str] = (), database_url: str | None = None,
           host: str = "127.0.0.1", port: int = 8000, version: str = DEFAULT_VERSION,
           tls: tuple[str, str] | None = None,
           announce: Callable[[str], object] = print,
-          variant: str = DEFAULT_VARIANT) -> None:
+          variant: str = DEFAULT_VARIANT, backlog: int = DEFAULT_BACKLOG) -> None:
     """Run the stand-in in the foreground until SIGINT or SIGTERM."""
-    with _prepared(faults, database_url, host, port, version, tls, variant) as (
+    with _prepared(faults, database_url, host, port, version, tls, variant,
+                   max(backlog, DEFAULT_BACKLOG)) as (
             handle, server, sock):
         announce(handle.urls.line())
         if warning := exposure_warning(host):

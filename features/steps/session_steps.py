@@ -8,6 +8,7 @@ from hamcrest import equal_to, is_, less_than_or_equal_to
 
 from stagecheck.steps import (
     MAIN_USER_EMAIL,
+    OUT_OF_DESCRIPTORS,
     Classification,
     SessionClosed,
     contract,
@@ -134,7 +135,11 @@ def step_all_welcomed(context, budget):
     problems = [f"session {i}: {welcome.problem}" for i, welcome in enumerate(welcomes, 1)
                 if welcome.problem]
     expect(world.log, problems, equal_to([]),
-           f"all {len(world.users)} sessions should be welcomed, but not all were")
+           f"all {len(world.users)} sessions should be welcomed, but {len(problems)} were not, "
+           f"the first because {problems[0].split(': ', 1)[-1] if problems else ''}",
+           summary=next((p.split(": ", 1)[-1] for p in problems if OUT_OF_DESCRIPTORS in p), ""),
+           classification=Classification.ENVIRONMENT
+           if any(OUT_OF_DESCRIPTORS in p for p in problems) else None)
     slowest = max(welcome.seconds or 0.0 for welcome in welcomes)
     expect(world.log, slowest, less_than_or_equal_to(budget),
            f"all {len(world.users)} sessions should be welcomed within {budget:g} s, "

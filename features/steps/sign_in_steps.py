@@ -13,6 +13,7 @@ from stagecheck.steps import (
     numbered_user_email,
     sign_in_url,
     signed_in_user,
+    signed_in_users,
 )
 
 
@@ -33,8 +34,8 @@ def step_another_signed_in_user(context):
 @given("{count:d} signed-in users")
 def step_many_signed_in_users(context, count):
     run = context.run
-    context.world.users = [signed_in_user(run.http, run.target, numbered_user_email(i))
-                           for i in range(1, count + 1)]
+    context.world.users = signed_in_users(run.http, run.target,
+                                          [numbered_user_email(i) for i in range(1, count + 1)])
 
 
 def _sign_in(context, key):

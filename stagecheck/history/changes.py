@@ -1,14 +1,14 @@
 """What changed since the last runs on the same target: newly failing, fixed, still failing,
-flaky, markedly slower, and the trend of the last runs."""
+flaky, markedly slower, and the trend of the last runs. The comparison of each scenario with
+its past outcomes runs in SQL (`History.histories`), so its cost stays flat in Python."""
 
 from __future__ import annotations
 
-import itertools
 import statistics
 
 from ..report.model import Changes, Flaky, RunResult, Slower, StillFailing, TrendPoint
-from ..vocabulary import RAN, Status
-from .store import History, PastOutcome, PastRun, scenario_key
+from ..vocabulary import Status
+from .store import History, PastRun, ScenarioHistory, scenario_key
 
 FLAKY_WINDOW = 10      # runs on the same target and version looked at for flips
 TREND_RUNS = 30
@@ -23,19 +23,19 @@ def _trend_point(run: PastRun) -> TrendPoint:
 
 
 def compute_changes(result: RunResult, history: History, key: str) -> Changes:
+    """Against the runs on this target that completed before this one started (never one
+    still running, nor one killed mid-way)."""
     facts = result.facts
-    past = [r for r in history.past_runs(key, facts.started_at, TREND_RUNS)
-            if r.run_id != facts.run_id]
-    outcomes = history.outcomes([r.run_id for r in past])
+    past = history.past_runs(key, facts.started_at, TREND_RUNS, exclude=facts.run_id)
     previous = past[0] if past else None
     changes = Changes(previous_run_id=previous.run_id if previous else "",
                       previous_verdict=previous.verdict or "" if previous else "")
-    for scenario in result.scenarios:
-        ran_before = [outcomes.get(scenario_key(scenario.feature, scenario.name), {}).get(r.run_id)
-                      for r in past]
-        earlier = [o for o in ran_before if o is not None and o.status in RAN]
-        _classify(changes, scenario.name, scenario.status, scenario.duration_s, earlier,
-                  facts.target_version, past)
+    found = history.histories(
+        past, [(scenario_key(s.feature, s.name), s.status, s.duration_s) for s in result.scenarios],
+        facts.target_version, FLAKY_WINDOW, SLOWER_FACTOR)
+    for position, scenario_history in found.items():
+        scenario = result.scenarios[position]
+        _classify(changes, scenario.name, scenario.status, scenario.duration_s, scenario_history)
     current = TrendPoint(facts.run_id, facts.started_at,
                          round(sum(s.status == Status.PASSED for s in result.scenarios)
                                / len(result.scenarios), 4) if result.scenarios else 0.0,
@@ -45,34 +45,25 @@ def compute_changes(result: RunResult, history: History, key: str) -> Changes:
 
 
 def _classify(changes: Changes, name: str, status: str, duration_s: float,
-              earlier: list[PastOutcome], version: str, past: list[PastRun]) -> None:
-    """`earlier`: this scenario's outcomes in runs where it ran, newest first."""
-    if status not in RAN:
-        return
+              past: ScenarioHistory) -> None:
+    """One scenario that ran, against its past outcomes where it ran."""
     failing = status != Status.PASSED
-    last = earlier[0] if earlier else None
-    if last is not None:
-        was_failing = last.status != Status.PASSED
+    if past.last_status is not None:
+        was_failing = past.last_status != Status.PASSED
         if failing and not was_failing:
             changes.newly_failing.append(name)
         elif not failing and was_failing:
             changes.fixed.append(name)
         elif failing:
-            streak = 1
-            for outcome in earlier:
-                if outcome.status == Status.PASSED:
-                    break
-                streak += 1
-            since = earlier[streak - 2]
-            started = next((r.started_at for r in past if r.run_id == since.run_id), "")
-            changes.still_failing.append(StillFailing(name, since.run_id, started, streak))
-    same_version = [o.status for o in earlier if o.target_version == version][:FLAKY_WINDOW - 1]
-    sequence = [status, *same_version]
-    flips = sum((a == Status.PASSED) != (b == Status.PASSED) for a, b in itertools.pairwise(sequence))
+            changes.still_failing.append(StillFailing(name, past.since_run_id or "",
+                                                      past.since_started_at or "",
+                                                      past.failing_streak + 1))
+    flips = past.same_version_flips
+    if past.newest_same_version_passed is not None:
+        flips += past.newest_same_version_passed == failing
     if flips >= 2:
-        changes.flaky.append(Flaky(name, flips, len(sequence)))
-    usual = [o.duration_s for o in earlier if o.status == Status.PASSED][:FLAKY_WINDOW]
-    if status == Status.PASSED and usual:
-        typical = statistics.median(usual)
+        changes.flaky.append(Flaky(name, flips, past.same_version_runs + 1))
+    if status == Status.PASSED and past.usual_durations:
+        typical = statistics.median(past.usual_durations)
         if duration_s >= SLOWER_FACTOR * typical and duration_s - typical >= SLOWER_MIN_S:
             changes.slower.append(Slower(name, round(duration_s, 3), round(typical, 3)))

@@ -1,68 +1,74 @@
-"""Run history in an embedded SQLite database (SQLAlchemy Core): each run's facts, figures and
-per-scenario outcomes, so that a report can say what changed and the loop what it has tested.
+"""Run history in an embedded SQLite database (the standard library's sqlite3): each run's facts,
+figures and per-scenario outcomes, so that a report can say what changed and the loop what it
+has tested.
 
-A run is inserted as `running` when it starts and completed when its report is written; a
-run that never completes (the process was killed) is marked `interrupted` by the next run.
-SQLite's journal keeps the file whole whatever happens to a writer.
+A run is inserted as `running`, with its host and process, when it starts, and completed when
+its report is written. A run left `running` is marked `interrupted` only once its process is
+gone (another run on the same host finds it dead), so runs at the same time on one history
+never mislabel each other; reports compare only against runs that completed. SQLite's journal
+keeps the file whole whatever happens to a writer, and every write takes the lock up front.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
+import socket
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import (
-    Column,
-    Engine,
-    Float,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    create_engine,
-    event,
-    select,
-    update,
-)
-from sqlalchemy.engine import Connection
 
 from ..errors import HistoryError
 from ..report.model import RunResult
-from ..vocabulary import RecordState, Status
+from ..vocabulary import RAN, RecordState, Status
 
-SCHEMA_VERSION = 1
-metadata = MetaData()
+SCHEMA_VERSION = 2
+BUSY_TIMEOUT_S = 30
 
-runs = Table(
-    "runs", metadata,
-    Column("run_id", String, primary_key=True),
-    Column("target_key", String, nullable=False, index=True),
-    Column("started_at", String, nullable=False),
-    Column("finished_at", String),
-    Column("state", String, nullable=False),            # running, finished, interrupted
-    Column("verdict", String),
-    Column("revenue_at_risk", Float),
-    Column("revenue_unverified", Float),
-    Column("scenarios", Integer),
-    Column("passed", Integer),
-    Column("failed", Integer),
-    Column("unverified", Integer),
-    Column("target_version", String),
-    Column("tag_expression", String),
-)
-
-scenario_runs = Table(
-    "scenario_runs", metadata,
-    Column("run_id", String, ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
-    Column("scenario_key", String, primary_key=True),
-    Column("name", String, nullable=False),
-    Column("status", String, nullable=False),
-    Column("duration_s", Float, nullable=False),
-)
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    target_key TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    state TEXT NOT NULL,                -- running, finished, interrupted
+    verdict TEXT,
+    revenue_at_risk REAL,
+    revenue_unverified REAL,
+    scenarios INTEGER,
+    passed INTEGER,
+    failed INTEGER,
+    unverified INTEGER,
+    target_version TEXT,
+    tag_expression TEXT,
+    host TEXT,                          -- where the run's process is (schema 2)
+    pid INTEGER,
+    process_start TEXT                  -- the process's start time, so a reused pid is not it
+);
+CREATE TABLE IF NOT EXISTS scenario_runs (
+    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    scenario_key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    duration_s REAL NOT NULL,
+    PRIMARY KEY (run_id, scenario_key)
+);
+"""
+# The past runs of a target, newest first; scenario outcomes are then read by primary key.
+INDICES = """
+CREATE INDEX IF NOT EXISTS runs_by_target ON runs (target_key, started_at, run_id);
+CREATE INDEX IF NOT EXISTS runs_running ON runs (state) WHERE state = 'running';
+"""
+SCHEMA_1_TO_2 = """
+ALTER TABLE runs ADD COLUMN host TEXT;
+ALTER TABLE runs ADD COLUMN pid INTEGER;
+ALTER TABLE runs ADD COLUMN process_start TEXT;
+"""
+# Runs a report compares against: those that wrote their results (finished, or stopped by
+# Ctrl-C), never one still running or killed mid-way.
+COMPLETED = "finished_at IS NOT NULL AND state != 'running'"
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,22 @@ class PastOutcome:
     target_version: str | None
 
 
+@dataclass(frozen=True)
+class ScenarioHistory:
+    """One scenario of this run against its outcomes in the past runs where it ran (newest
+    first), as far as what changed needs them (see `History.histories`)."""
+
+    position: int             # its place in the run
+    last_status: str | None   # the newest past outcome (passed or failed); None: never ran
+    failing_streak: int       # past outcomes failing in a row, newest first
+    since_run_id: str | None  # the oldest run of that streak
+    since_started_at: str | None
+    usual_durations: tuple[float, ...]  # its last passing durations (FLAKY_WINDOW)
+    same_version_runs: int    # past outcomes on this target version looked at for flips
+    same_version_flips: int   # flips among those
+    newest_same_version_passed: bool | None
+
+
 def scenario_key(feature: str, name: str) -> str:
     return f"{feature} / {name}"
 
@@ -99,46 +121,89 @@ def target_key(target: str, backend_url: str, standin_faults: tuple[str, ...] = 
     return "local" + variant + "".join(f"+{fault}" for fault in sorted(standin_faults))
 
 
+def process_start(pid: int) -> str:
+    """When a process started (Linux: clock ticks since boot), "" where that is unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22, counted after the command name
+
+
+def process_alive(host: str | None, pid: int | None, started: str | None) -> bool:
+    """Whether a run's process may still be running: on another host we cannot tell, so yes."""
+    if host != socket.gethostname() or pid is None:
+        return host is not None and host != socket.gethostname()
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process: it exists
+    return not started or process_start(pid) in ("", started)
+
+
 class History:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise HistoryError(f"cannot create {self.path.parent}: {exc.strerror}") from None
-        self._engine: Engine = create_engine(f"sqlite:///{self.path}",
-                                             connect_args={"timeout": 30})
-        event.listen(self._engine, "connect", _pragmas)
-        with self._begin() as conn:
-            metadata.create_all(conn)
-            version = conn.exec_driver_sql("PRAGMA user_version").scalar()
+            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise HistoryError(f"cannot open {self.path}: "
+                               f"{getattr(exc, 'strerror', None) or exc}") from None
+        with self._write() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+        with self._write(immediate=True) as db:  # one process at a time creates or upgrades
+            version = db.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
-                conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                _script(db, SCHEMA)
+            elif version == 1:
+                _script(db, SCHEMA_1_TO_2)
             elif version != SCHEMA_VERSION:
                 raise HistoryError(f"{self.path} has history schema {version}; this stagecheck "
                                    f"writes schema {SCHEMA_VERSION}")
+            _script(db, INDICES)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        from sqlalchemy.exc import SQLAlchemyError
+    def _write(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        """A transaction (BEGIN IMMEDIATE: the write lock up front, waited for up to 30 s);
+        a database problem becomes one HistoryError sentence."""
         try:
-            with self._engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            raise HistoryError(f"history database {self.path}: {reason}") from None
+            if immediate:
+                self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            if self._db.in_transaction:
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise HistoryError(f"history database {self.path}: {str(exc).splitlines()[0]}"
+                               ) from None
 
     def close(self) -> None:
-        self._engine.dispose()
+        self._db.close()
 
     def start(self, run_id: str, key: str, started_at: str, tag_expression: str) -> None:
-        """Record a run as running; runs left running by a process that died are interrupted."""
-        with self._begin() as conn:
-            conn.execute(update(runs).where(runs.c.state == RecordState.RUNNING)
-                         .values(state=RecordState.INTERRUPTED))
-            conn.execute(runs.insert().values(run_id=run_id, target_key=key,
-                                              started_at=started_at, state=RecordState.RUNNING,
-                                              tag_expression=tag_expression))
+        """Record a run as running, with its host and process; runs left running by a process
+        that is gone are marked interrupted."""
+        pid = os.getpid()
+        with self._write(immediate=True) as db:
+            running = db.execute("SELECT run_id, host, pid, process_start FROM runs "
+                                 "WHERE state = 'running'").fetchall()
+            gone = [(run,) for run, host, other, started in running
+                    if not process_alive(host, other, started)]
+            db.executemany("UPDATE runs SET state = 'interrupted' WHERE run_id = ?", gone)
+            db.execute("INSERT INTO runs (run_id, target_key, started_at, state, tag_expression, "
+                       "host, pid, process_start) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+                       (run_id, key, started_at, tag_expression, socket.gethostname(), pid,
+                        process_start(pid)))
 
     def finish(self, result: RunResult, key: str) -> None:
         facts = result.facts
@@ -152,68 +217,158 @@ class History:
             "failed": sum(s.failed for s in result.scenarios),
             "unverified": sum(s.unverified for s in result.scenarios),
             "target_version": facts.target_version, "tag_expression": facts.tag_expression}
-        with self._begin() as conn:
-            done = conn.execute(update(runs).where(runs.c.run_id == facts.run_id).values(**values))
+        columns = ", ".join(values)
+        with self._write(immediate=True) as db:
+            done = db.execute(f"UPDATE runs SET ({columns}) = ({', '.join('?' * len(values))}) "
+                              "WHERE run_id = ?", (*values.values(), facts.run_id))
             if done.rowcount == 0:
-                conn.execute(runs.insert().values(run_id=facts.run_id, **values))
-            conn.execute(scenario_runs.delete().where(scenario_runs.c.run_id == facts.run_id))
-            rows = [{"run_id": facts.run_id, "scenario_key": scenario_key(s.feature, s.name),
-                         "name": s.name, "status": s.status, "duration_s": s.duration_s}
-                    for s in result.scenarios]
-            if rows:
-                conn.execute(scenario_runs.insert(), rows)
+                db.execute(f"INSERT INTO runs (run_id, {columns}) VALUES "
+                           f"(?, {', '.join('?' * len(values))})",
+                           (facts.run_id, *values.values()))
+            db.execute("DELETE FROM scenario_runs WHERE run_id = ?", (facts.run_id,))
+            db.executemany("INSERT OR REPLACE INTO scenario_runs VALUES (?, ?, ?, ?, ?)",
+                           [(facts.run_id, scenario_key(s.feature, s.name), s.name, str(s.status),
+                             s.duration_s) for s in result.scenarios])
 
-    def past_runs(self, key: str, before: str, limit: int = 30) -> list[PastRun]:
-        """Completed runs on this target that started before `before`, newest first."""
-        query = (select(runs).where(runs.c.target_key == key, runs.c.state != RecordState.RUNNING,
-                                    runs.c.started_at <= before)
-                 .order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(limit))
-        with self._begin() as conn:
-            return [PastRun(r.run_id, r.started_at, r.state, r.verdict, r.revenue_at_risk,
-                            r.scenarios, r.passed, r.target_version) for r in conn.execute(query)]
+
+    def past_runs(self, key: str, before: str, limit: int = 30,
+                  exclude: str = "") -> list[PastRun]:
+        """Completed runs on this target that started before `before` (and, within the same
+        second, were recorded before the run `exclude`), newest first."""
+        with self._write() as db:
+            rows = db.execute(
+                "SELECT run_id, started_at, state, verdict, revenue_at_risk, scenarios, passed, "
+                "target_version FROM runs WHERE target_key = ? AND started_at <= ? AND "
+                f"{COMPLETED} AND run_id != ? AND rowid < coalesce((SELECT rowid FROM runs "
+                "WHERE run_id = ?), 9e18) ORDER BY started_at DESC, rowid DESC LIMIT ?",
+                (key, before, exclude, exclude, limit)).fetchall()
+        return [PastRun(*row) for row in rows]
 
     def outcomes(self, run_ids: list[str]) -> dict[str, dict[str, PastOutcome]]:
         """scenario key -> run id -> outcome, for these runs."""
-        if not run_ids:
-            return {}
-        query = (select(scenario_runs, runs.c.target_version)
-                 .join(runs, runs.c.run_id == scenario_runs.c.run_id)
-                 .where(scenario_runs.c.run_id.in_(run_ids)))
         found: dict[str, dict[str, PastOutcome]] = {}
-        with self._begin() as conn:
-            for row in conn.execute(query):
-                found.setdefault(row.scenario_key, {})[row.run_id] = PastOutcome(
-                    row.run_id, row.status, row.duration_s, row.target_version)
+        with self._write() as db:
+            for run_id in run_ids:
+                for key, status, duration, version in db.execute(
+                        "SELECT s.scenario_key, s.status, s.duration_s, r.target_version "
+                        "FROM scenario_runs s JOIN runs r USING (run_id) WHERE s.run_id = ?",
+                        (run_id,)):
+                    found.setdefault(key, {})[run_id] = PastOutcome(run_id, status, duration,
+                                                                    version)
         return found
 
+    def histories(self, past: list[PastRun], scenarios: list[tuple[str, str, float]],
+                  version: str, window: int, factor: float) -> dict[int, ScenarioHistory]:
+        """For this run's scenarios (key, status, duration) that ran, their history over the
+        `past` runs (newest first, at most 62), keyed by the scenario's place in the run.
+
+        One aggregate query reads each past run's outcomes by primary key and folds them, per
+        scenario, into bit masks (bit n: the n-th newest past run): where it ran, where it
+        passed, where the run was on this version; and its fastest passing time. Durations are
+        read only for the few that may be markedly slower."""
+        if not past or not scenarios:
+            return {}
+        if len(past) > MAX_PAST:
+            raise ValueError(f"at most {MAX_PAST} past runs are compared at once")
+        with self._write() as db:
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS past_run (n INTEGER PRIMARY KEY, "
+                       "run_id TEXT, same_version INTEGER)")
+            db.execute("DELETE FROM temp.past_run")
+            db.executemany("INSERT INTO temp.past_run VALUES (?, ?, ?)",
+                           ((n, r.run_id, r.target_version == version)
+                            for n, r in enumerate(past)))
+            folded = {key: rest for key, *rest in db.execute(FOLDED, tuple(map(str, RAN)))}
+            found: dict[int, ScenarioHistory] = {}
+            for position, (key, status, duration) in enumerate(scenarios):
+                if status not in RAN or key not in folded:
+                    continue
+                ran, passed, same, fastest = folded[key]
+                slower = (status == Status.PASSED and fastest is not None
+                          and duration >= factor * fastest)
+                if status == Status.PASSED and not ran & ~passed and not slower:
+                    continue  # passed now and every time before: nothing changed
+                usual: tuple[float, ...] = ()
+                if slower:
+                    usual = self._usual_durations(db, key, [past[n].run_id
+                                                            for n in _bits(passed)[:window]])
+                found[position] = _history(position, past, ran, passed, same, usual, window)
+        return found
+
+    @staticmethod
+    def _usual_durations(db: sqlite3.Connection, key: str, run_ids: list[str]
+                         ) -> tuple[float, ...]:
+        marks = ", ".join("?" * len(run_ids))
+        return tuple(d for (d,) in db.execute(
+            f"SELECT duration_s FROM scenario_runs WHERE scenario_key = ? AND run_id IN ({marks})",
+            (key, *run_ids)))
+
     def tested_versions(self, key: str) -> set[str]:
-        query = select(runs.c.target_version).where(
-            runs.c.target_key == key, runs.c.state == RecordState.FINISHED,
-            runs.c.target_version.is_not(None)).distinct()
-        with self._begin() as conn:
-            return {v for (v,) in conn.execute(query) if v}
+        with self._write() as db:
+            rows = db.execute("SELECT DISTINCT target_version FROM runs WHERE target_key = ? "
+                              "AND state = 'finished' AND target_version IS NOT NULL", (key,))
+            return {version for (version,) in rows if version}
 
     def prune(self, keep: int) -> int:
-        """Delete all but the newest `keep` runs (their scenario rows go with them); how many
-        were deleted. keep=0 keeps everything."""
+        """Delete all but the newest `keep` runs (their scenario rows go with them: ON DELETE
+        CASCADE); how many were deleted. keep=0 keeps everything."""
         if keep <= 0:
             return 0
-        newest = (select(runs.c.run_id).order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
-                  .limit(keep).scalar_subquery())
-        with self._begin() as conn:
-            old = [r for (r,) in conn.execute(select(runs.c.run_id)
-                                              .where(runs.c.run_id.not_in(newest)))]
-            if old:
-                conn.execute(scenario_runs.delete().where(scenario_runs.c.run_id.in_(old)))
-                conn.execute(runs.delete().where(runs.c.run_id.in_(old)))
-        return len(old)
+        with self._write() as db:
+            deleted = db.execute(
+                "DELETE FROM runs WHERE run_id NOT IN (SELECT run_id FROM runs "
+                "ORDER BY started_at DESC, run_id DESC LIMIT ?)", (keep,)).rowcount
+        return int(deleted)
 
     def state_of(self, run_id: str) -> str | None:
-        with self._begin() as conn:
-            return conn.execute(select(runs.c.state).where(runs.c.run_id == run_id)).scalar()
+        with self._write() as db:
+            row = db.execute("SELECT state FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return row[0] if row else None
 
 
-def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.execute("PRAGMA journal_mode=WAL")
-    dbapi_connection.execute("PRAGMA synchronous=FULL")
-    dbapi_connection.execute("PRAGMA foreign_keys=ON")
+def _script(db: sqlite3.Connection, script: str) -> None:
+    """Statements one by one, inside the caller's transaction (executescript would commit)."""
+    for statement in script.split(";"):
+        lines = [line.split("--")[0] for line in statement.splitlines()]
+        if "".join(lines).strip():
+            db.execute("\n".join(lines))
+
+
+MAX_PAST = 62  # past runs fit in the bits of one SQLite integer
+# Per scenario, over the past runs (temp.past_run, n = 0 the newest): bit masks of the runs where
+# it ran, where it passed, and where the run was on this version; its fastest passing time.
+FOLDED = """
+SELECT s.scenario_key,
+       sum(1 << p.n),
+       sum(CASE WHEN s.status = 'passed' THEN 1 << p.n ELSE 0 END),
+       sum(CASE WHEN p.same_version THEN 1 << p.n ELSE 0 END),
+       min(CASE WHEN s.status = 'passed' THEN s.duration_s END)
+FROM temp.past_run p CROSS JOIN scenario_runs s ON s.run_id = p.run_id
+WHERE s.status IN (?, ?, ?)
+GROUP BY s.scenario_key
+"""
+
+
+def _bits(mask: int) -> list[int]:
+    """The set bits of a mask, lowest (the newest run) first."""
+    found = []
+    while mask:
+        low = mask & -mask
+        found.append(low.bit_length() - 1)
+        mask ^= low
+    return found
+
+
+def _history(position: int, past: list[PastRun], ran: int, passed: int, same: int,
+             usual: tuple[float, ...], window: int) -> ScenarioHistory:
+    """A scenario's history from its bit masks (see FOLDED)."""
+    newest = _bits(ran)[0]
+    first_pass = passed & -passed
+    streak_mask = (ran & ~passed) & (first_pass - 1 if first_pass else ran)
+    streak = _bits(streak_mask)
+    since = past[streak[-1]] if streak else None
+    same_version = [bool(passed >> n & 1) for n in _bits(ran & same)[:window - 1]]
+    flips = sum(a != b for a, b in itertools.pairwise(same_version))
+    return ScenarioHistory(position, Status.PASSED if passed >> newest & 1 else Status.FAILED,
+                           len(streak), since.run_id if since else None,
+                           since.started_at if since else None, usual, len(same_version), flips,
+                           same_version[0] if same_version else None)

@@ -6,11 +6,10 @@ import json
 import sqlite3
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import httpx
-from sqlalchemy import Engine, create_engine, inspect, make_url, text
-from sqlalchemy.exc import SQLAlchemyError
 
 from .. import contract
 from ..errors import TargetError
@@ -18,13 +17,17 @@ from ..run.bounded import get_bounded
 from ..run.exchanges import Redactor, excerpt, redact_url
 from .model import HealthProbe, SchemaProbe
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
 
 def probe_health(backend_url: str, timeout: float, redact: Redactor,
                  verify: bool = True) -> HealthProbe:
     url = f"{backend_url}/health"
     started = time.perf_counter()
     try:
-        response = get_bounded(url, timeout, verify, shown=redact(url))
+        response = get_bounded(url, timeout, verify and url.startswith("https:"),  # no CA
+                               shown=redact(url))  # certificates to load without TLS
     except (httpx.HTTPError, TargetError) as exc:
         return HealthProbe(redact(url), None, time.perf_counter() - started, "", False,
                            redact(str(exc) or type(exc).__name__))
@@ -49,7 +52,10 @@ def probed_version(probe: HealthProbe | None) -> str:
 
 def read_only_engine(database_url: str, timeout: float = 10.0) -> Engine:
     """An engine that only reads: a SQLite file is opened read-only (never created), other
-    databases in read-only transactions, each connection attempt bounded in time."""
+    databases in read-only transactions, each connection attempt bounded in time. SQLAlchemy
+    is imported here, after a failure, not at every start."""
+    from sqlalchemy import create_engine, make_url
+
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         path = Path(url.database or "").resolve()
@@ -64,6 +70,9 @@ def read_only_engine(database_url: str, timeout: float = 10.0) -> Engine:
 def probe_schema(database_url: str, expected_tables: tuple[str, ...],
                  revisions: tuple[str, ...]) -> SchemaProbe:
     """Tables the contract expects that are missing, and the Alembic revision against head."""
+    from sqlalchemy import inspect, text
+    from sqlalchemy.exc import SQLAlchemyError
+
     engine = read_only_engine(database_url)
     shown = redact_url(engine.url.render_as_string(hide_password=True))
     head = revisions[-1] if revisions else ""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import html
+import os
 import re
 from functools import cache
 from pathlib import Path
 
 from jinja2 import (
     Environment,
+    FileSystemBytecodeCache,
     FileSystemLoader,
     StrictUndefined,
     pass_eval_context,
@@ -72,10 +74,19 @@ def md_html(value: object) -> Markup:
 
 @cache
 def environment(folder: Path = TEMPLATES) -> Environment:
+    """The templates, compiled once and kept in the user's cache folder between runs (Jinja
+    checks each one's source and compiles it again when it changed); no cache if unwritable."""
+    cache_root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    bytecode: FileSystemBytecodeCache | None = None
+    try:
+        (cache_root / "stagecheck" / "templates").mkdir(parents=True, exist_ok=True)
+        bytecode = FileSystemBytecodeCache(str(cache_root / "stagecheck" / "templates"))
+    except OSError:
+        pass
     env = Environment(loader=FileSystemLoader(folder), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html", "html.j2"]),
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                      finalize=md_every_field)
+                      finalize=md_every_field, bytecode_cache=bytecode)
     env.filters.update(cell=md_cell, fence=md_fence, prose=md_prose, md_html=md_html)
     return env
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from .exchanges import url_secrets
 from .settings import Settings
 
+CROWD_MARGIN = 64  # connections beyond the largest crowd: sign-ins, probes
+
 
 @dataclass(frozen=True)
 class Target:
@@ -33,8 +35,9 @@ class Target:
 
 
 @contextmanager
-def open_target(settings: Settings) -> Iterator[Target]:
-    """Staging as configured, or the embedded stand-in on an ephemeral loopback port."""
+def open_target(settings: Settings, crowd: int = 0) -> Iterator[Target]:
+    """Staging as configured, or the embedded stand-in on an ephemeral loopback port, able to
+    take `crowd` connections at once (its listen backlog)."""
     if settings.target != "local":
         yield Target(settings.target, settings.base_url, settings.auth_url, settings.ws_url,
                      settings.bypass_key, settings.token, settings.signing_key,
@@ -44,7 +47,8 @@ def open_target(settings: Settings) -> Iterator[Target]:
     from standin import start_standin  # the suite's only door into the stand-in
 
     variant = settings.standin_variant or "default"
-    with start_standin(faults=settings.standin_faults, variant=variant) as standin:
+    with start_standin(faults=settings.standin_faults, variant=variant,
+                       backlog=crowd + CROWD_MARGIN) as standin:
         yield Target("local", standin.urls.backend_url, standin.urls.auth_url, standin.urls.ws_url,
                      standin.bypass_key, "", standin.signing_key,
                      settings.database_url or standin.database_url,

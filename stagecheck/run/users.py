@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
+import httpx
 import jwt
 from hamcrest import has_key, instance_of
 
@@ -16,6 +21,19 @@ from .target import Target
 
 MAIN_USER_EMAIL = "release-gate@e2e.test"
 OTHER_USER_EMAIL = "release-gate-other@e2e.test"
+SIGN_IN_CONCURRENCY = 16  # sign-ins in flight at once for "Given N signed-in users"
+
+
+# The wording of "Given N signed-in users" (features/steps/sign_in_steps.py): how many users
+# a scenario signs in, and then opens live sessions for at the same time.
+CROWD_STEP = re.compile(r"^(\d+) signed-in users$")
+
+
+def largest_crowd(features: Iterable[Any]) -> int:
+    """The most users any scenario of these features signs in at once (Examples rows expanded)."""
+    return max((int(match[1]) for feature in features for scenario in feature.walk_scenarios()
+                for step in scenario.all_steps if (match := CROWD_STEP.match(step.name))),
+               default=0)
 
 
 def numbered_user_email(number: int) -> str:
@@ -34,11 +52,20 @@ def sign_in_url(target: Target) -> str:
     return f"{target.auth_url}/auth/e2e/test-auth"
 
 
+def _ask_sign_in(http: HttpClient, target: Target, email: str,
+                 key: str | None = None) -> httpx.Response:
+    return http.post(sign_in_url(target), json_body={"email": email, "name": "Release Gate"},
+                     headers={"X-E2E-Bypass-Key": target.bypass_key if key is None else key})
+
+
 def bypass_sign_in(http: HttpClient, target: Target, email: str,
                    key: str | None = None) -> SignedInUser:
     """Sign an E2E user in with the bypass key, checking the contract's answer."""
-    response = http.post(sign_in_url(target), json_body={"email": email, "name": "Release Gate"},
-                         headers={"X-E2E-Bypass-Key": target.bypass_key if key is None else key})
+    return _checked(http, _ask_sign_in(http, target, email, key))
+
+
+def _checked(http: HttpClient, response: httpx.Response) -> SignedInUser:
+    """The signed-in user of a sign-in answer, after checking it against the contract."""
     body = expect_json(http.log, response, 200, "the sign-in bypass should accept the key")
     expect(http.log, body, has_key("access_token"),
            f"the sign-in answer should carry an access token, but {describe(response, http.log)}")
@@ -66,6 +93,19 @@ def expired_token(user: SignedInUser, signing_key: str) -> str:
     now = int(time.time())
     claims.update(iat=now - 1860, exp=now - 60, jti=str(uuid.uuid4()))
     return jwt.encode(claims, signing_key, algorithm="HS256")
+
+
+def signed_in_users(http: HttpClient, target: Target, emails: list[str],
+                    concurrency: int = SIGN_IN_CONCURRENCY) -> list[SignedInUser]:
+    """Users for the scenario, signed in `concurrency` at a time (the requests in threads on
+    the run's one HTTP client, each recorded as it completes); every answer is then checked
+    in order, as `signed_in_user` checks one."""
+    if not target.bypass_key:
+        return [signed_in_user(http, target, email) for email in emails]
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(emails))),
+                            thread_name_prefix="sign-in") as pool:
+        answers = [pool.submit(_ask_sign_in, http, target, email) for email in emails]
+    return [_checked(http, answer.result()) for answer in answers]
 
 
 def forged_token(user: SignedInUser | None = None) -> str:

@@ -18,6 +18,7 @@ import httpx
 from .. import contract
 from .exchanges import ExchangeLog
 from .http import HttpClient
+from .limits import out_of_descriptors, out_of_descriptors_problem
 from .platform import AgentRun, MessageAnswer, run_agent_async, stray_agent_events_async
 from .record import RunRecorder
 from .sessions import LiveSession, SessionAttempt, open_session_async
@@ -107,15 +108,18 @@ class RunState:
     async def _open_and_welcome(self, token: str, log: ExchangeLog, track: Track
                                 ) -> tuple[SessionAttempt, Welcome]:
         started = time.perf_counter()
-        attempt = track(await self.open_session_async(token, log))
+        try:
+            attempt = track(await self.open_session_async(token, log))
+        except (AssertionError, OSError) as problem:  # every session ends here, none pending
+            return SessionAttempt(), Welcome(problem=_problem(problem))
         if attempt.session is None:
             return attempt, Welcome(problem=f"handshake refused with {attempt.refused_status}")
         try:
             await attempt.session.receive_until_async(contract.is_welcome,
                                                       self.settings.ws_event_timeout,
                                                       "welcome message")
-        except AssertionError as problem:
-            return attempt, Welcome(problem=str(problem))
+        except (AssertionError, OSError) as problem:
+            return attempt, Welcome(problem=_problem(problem))
         return attempt, Welcome(seconds=time.perf_counter() - started)
 
     def open_all_and_welcome(self, tokens: list[str], log: ExchangeLog, track: Track
@@ -144,6 +148,10 @@ class RunState:
             return list(await asyncio.gather(*(ping(session) for session in sessions)))
 
         return [problem for problem in self.loop.run_until_complete(ping_every_one()) if problem]
+
+
+def _problem(exc: BaseException) -> str:
+    return out_of_descriptors_problem() if out_of_descriptors(exc) else str(exc)
 
 
 @dataclass

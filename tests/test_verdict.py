@@ -89,7 +89,7 @@ def test_a_degraded_speed_is_at_risk_reported_apart_from_failures(tmp_path: Path
     assert last_line(run).startswith("Release gate: AT RISK · revenue at risk $30K")
     found = verdict(tmp_path)
     assert found["counts"]["failed"] == 0 and found["counts"]["degraded"] == 4
-    assert "4 scenario(s) degraded, over their soft budget" in found["reason"]
+    assert "4 scenarios degraded, over their soft budget" in found["reason"]
     results = json.loads((tmp_path / "reports" / "latest" / "results.json").read_text())
     degraded = [s for s in results["scenarios"] if s["status"] == "degraded"]
     assert all(s["key_finding"].startswith("degraded: p95 of ") and "over its soft budget"

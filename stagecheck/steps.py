@@ -7,9 +7,10 @@ from stagecheck (as httpx's users import from `httpx`, never from its private mo
 from __future__ import annotations
 
 from . import contract
-from .errors import NeedsBypassKey, NoAnswer, SessionClosed
+from .errors import LoadRunFailed, NeedsBypassKey, NoAnswer, SessionClosed
 from .run.checks import expect, expect_json
 from .run.http import describe, elapsed_s, json_body
+from .run.load import LoadPlan
 from .run.platform import (
     bearer,
     conversation_messages,
@@ -32,6 +33,8 @@ __all__ = [
     "MAIN_USER_EMAIL",
     "OTHER_USER_EMAIL",
     "Classification",
+    "LoadPlan",
+    "LoadRunFailed",
     "NeedsBypassKey",
     "NoAnswer",
     "SessionClosed",

@@ -37,6 +37,8 @@ class StandinState:
     agent_slow_completion_s: float = 11.0
     max_sessions: int = 0
     open_sessions: int = 0
+    busy_sessions: int = 8        # slow-under-load: more open sessions than this is "under load"
+    busy_frame_delay_s: float = 2.5
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def set_faults(self, names: Iterable[str]) -> None:

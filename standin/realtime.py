@@ -138,10 +138,13 @@ class _Session:
         self.identity = identity
         self.connection_id = str(uuid.uuid4())
         self._send_lock = asyncio.Lock()
+        self.opened_busy = state.open_sessions > state.busy_sessions  # opened under load
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def send(self, frame: dict[str, Any]) -> None:
         async with self._send_lock:
+            if self.opened_busy and "slow-under-load" in self.state.faults:
+                await asyncio.sleep(self.state.busy_frame_delay_s)
             await self.websocket.send_json(frame)
 
     def _spawn(self, work: Any) -> None:

@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "stagecheck"
 # Lower number = lower layer. A module may import from its own layer and the ones below.
 LAYERS = {"vocabulary": 0, "errors": 0, "contract": 0, "run": 1, "report": 2, "history": 3,
-          "conclude": 4, "fixtures": 4, "runner": 4, "steps": 4, "__main__": 4, "__init__": 4}
+          "conclude": 4, "fixtures": 4, "runner": 4, "shards": 4, "steps": 4, "__main__": 4, "__init__": 4}
 
 
 def layer_of(parts: tuple[str, ...]) -> int:

@@ -18,10 +18,15 @@ DURATIONS = {"http_timeout": 30.0, "health_timeout": 5.0, "ws_event_timeout": 15
              "agent_timeout": 60.0, "connect_timeout": 10.0}
 TEXT = {"target": "local", "standin_fault": "", "standin_variant": "", "base_url": "",
         "auth_url": "", "ws_url": "", "report_dir": "reports", "database_url": "",
-        "expected_revision": "", "history": "", "shard": "", "shard_timings": ""}
+        "expected_revision": "", "history": "", "shard": "", "shard_timings": "",
+        "load_python": ""}
 FLAGS = ("insecure_tls", "allow_destructive")
-COUNTS = {"keep_runs": 50, "at_risk_exit": 3}
-KNOWN = set(DURATIONS) | set(TEXT) | set(FLAGS) | set(COUNTS)
+COUNTS = {"keep_runs": 50, "at_risk_exit": 3, "load_workers": 0}
+SCALES = {"load_scale": 1.0}  # load tier: users and durations of the Examples times this
+# Userdata that runners of behave add for themselves (behavex: each worker's number); accepted
+# and not used.
+IGNORED = {"worker_id"}
+KNOWN = set(DURATIONS) | set(TEXT) | set(FLAGS) | set(COUNTS) | set(SCALES) | IGNORED
 AT_RISK_EXITS = (0, 3)
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
@@ -51,6 +56,9 @@ class Settings:
     shard_timings: str = ""    # a results.json whose durations balance the shards
     keep_runs: int = 50        # run folders and history rows kept; 0 keeps everything
     at_risk_exit: int = 3      # the exit status of an AT RISK verdict: 3, or 0 to let it pass
+    load_scale: float = 1.0    # the load tier's users and durations times this (0.1: a quick run)
+    load_workers: int = 0      # Locust workers beside its master; 0 runs Locust alone
+    load_python: str = ""      # the Python that runs Locust; "" is the one running behave
     bypass_key: str = field(default="", repr=False)
     token: str = field(default="", repr=False)
 
@@ -76,6 +84,16 @@ def _count(name: str, raw: str) -> int:
         raise ConfigError(f"setting {name} must be a whole number, not {raw!r}") from None
     if value < 0:
         raise ConfigError(f"setting {name} must be 0 or more, not {raw!r}")
+    return value
+
+
+def _scale(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"setting {name} must be a number, like 0.1, not {raw!r}") from None
+    if not math.isfinite(value) or not 0 < value <= 100:
+        raise ConfigError(f"setting {name} must be more than 0 and at most 100, not {raw!r}")
     return value
 
 
@@ -157,6 +175,9 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
         raise ConfigError(f"setting at_risk_exit must be 3 (AT RISK fails the pipeline) or 0 (it "
                           f"passes), not {counts['at_risk_exit']}")
     shard = _shard(raw["shard"], raw["shard_timings"])
+    load_scale = _scale("load_scale", str(userdata.get("load_scale", SCALES["load_scale"])).strip())
+    if raw["load_python"] and not Path(raw["load_python"]).is_file():
+        raise ConfigError(f"setting load_python names no file: {raw['load_python']!r}")
     target = raw["target"]
     if target not in TARGETS:
         raise ConfigError(f"setting target must be one of {', '.join(TARGETS)}, not {target!r}")
@@ -208,6 +229,8 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
                     insecure_tls=insecure_tls, allow_destructive=allow_destructive,
                     keep_runs=counts["keep_runs"], at_risk_exit=counts["at_risk_exit"],
                     shard=shard, shard_timings=raw["shard_timings"],
+                    load_scale=load_scale, load_workers=counts["load_workers"],
+                    load_python=raw["load_python"],
                     bypass_key=bypass_key, token=token,
                     base_url=urls["base_url"], auth_url=urls["auth_url"], ws_url=urls["ws_url"],
                     http_timeout=durations["http_timeout"],

@@ -18,6 +18,7 @@ import httpx
 from .. import contract
 from .exchanges import ExchangeLog
 from .http import HttpClient
+from .load import LoadPlan, LoadResult, run_load
 from .platform import MessageAnswer
 from .record import RunRecorder
 from .sessions import LiveSession, SessionAttempt, open_session_async
@@ -75,6 +76,11 @@ class RunState:
             return list(await asyncio.gather(*(self._open_and_welcome(token, log, track)
                                                for token in tokens)))
         return self.loop.run_until_complete(all_at_once())
+
+    def run_load(self, plan: LoadPlan, log: ExchangeLog) -> LoadResult:
+        """Locust's run of the plan (scaled by the caller) against the target, as evidence on
+        `log`; LoadRunFailed with the cause when Locust is missing, fails or overruns."""
+        return run_load(self.settings, self.target, log, self.recorder.run_id, plan)
 
     def ping_all(self, sessions: list[LiveSession]) -> list[str]:
         """Ping every session at once; the problems of those that did not answer with a pong."""
@@ -146,3 +152,5 @@ class World:
     sessions: Sessions = field(default_factory=Sessions)
     chat: Chat = field(default_factory=Chat)
     agent_run: AgentRun = field(default_factory=AgentRun)
+    load_plan: LoadPlan | None = None   # the load tier: who arrives, how fast (set by Given)
+    load: LoadResult | None = None      # what Locust measured (set by When)

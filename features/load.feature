@@ -23,4 +23,4 @@ Feature: The platform under load
 
     Examples:
       | users | rate | seconds | budget |
-      | 200   | 50   | 60      | 10     |
+      | 200   | 50   | 120     | 10     |

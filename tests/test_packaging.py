@@ -25,6 +25,7 @@ paths = [
     "features/platform_health.feature",
     "features/agent_runs.feature",
     "features/conversations.feature",
+    "features/load.feature",
 ]
 runner = "stagecheck.runner:GateRunner"
 logging_level = "WARNING"

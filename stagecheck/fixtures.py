@@ -77,6 +77,7 @@ def scenario_fixture(context: Context) -> Iterator[World]:
         record.exchanges = list(log.exchanges)
         record.assertions = log.assertions
         record.finding = context.world.finding
+        record.measures = dict(context.world.measures)
 
 
 def record_step(context: Context, step: Any) -> None:

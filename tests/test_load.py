@@ -15,6 +15,9 @@ import pytest
 from behave.parser import parse_file
 
 from stagecheck.errors import ConfigError, LoadRunFailed
+from stagecheck.history.changes import compute_changes
+from stagecheck.history.store import History
+from stagecheck.report.model import RunResult
 from stagecheck.run.load import NOT_INSTALLED, LoadPlan, run_locust
 from stagecheck.run.settings import load_settings
 from tests.behave_run import ROOT, run_behave
@@ -83,7 +86,27 @@ def test_clean_stand_in_passes_with_locusts_percentiles_as_evidence(tmp_path) ->
     assert welcome.startswith("welcome: 20 samples, p50 ") and " p95 " in welcome
     assert "p95 welcome time" in load[SESSIONS]["key_finding"]
     assert "p95 agent run" in load[AGENTS]["key_finding"]
+    assert load[SESSIONS]["measures"]["welcome p95"] == rows["locust welcome"]["elapsed_s"]
     assert run.elapsed_s < 60
+    _history_notices_a_markedly_slower_p95(tmp_path)
+
+
+def _history_notices_a_markedly_slower_p95(tmp_path: Path) -> None:
+    """The history keeps the percentiles: the same run again with its welcome p95 four times
+    higher (and 0.5 s more) is markedly slower; its durations alone are not."""
+    text = (tmp_path / "reports" / "latest" / "results.json").read_text()
+    history = History(tmp_path / "measures.sqlite")
+    history.finish(RunResult.from_json(text), "local")
+    again = RunResult.from_json(text)
+    again.facts.run_id, again.facts.started_at = "again", "9999-01-01T00:00:00+00:00"
+    history.finish(again, "local")
+    assert compute_changes(again, history, "local").slower == []
+    sessions = next(s for s in again.scenarios if s.name == SESSIONS)
+    usual = sessions.measures["welcome p95"]
+    sessions.measures["welcome p95"] = usual * 4 + 0.5
+    slower = compute_changes(again, history, "local").slower
+    history.close()
+    assert [(s.name, s.usual_s) for s in slower] == [(f"{SESSIONS} (welcome p95)", round(usual, 3))]
 
 
 @pytest.mark.parametrize("fault", sorted(LOAD_DETECTS))

@@ -18,6 +18,7 @@ def _run(context, seconds, user_class):
     users, rate = context.world.load_plan
     plan = LoadPlan.scaled(users, rate, seconds, user_class, context.run.settings.load_scale)
     context.world.load = context.run.run_load(plan, context.world.log)
+    context.world.measures.update(context.world.load.measures())
 
 
 @when("they hold live sessions for {seconds:d} seconds")

@@ -36,12 +36,36 @@ def compute_changes(result: RunResult, history: History, key: str) -> Changes:
         earlier = [o for o in ran_before if o is not None and o.status in RAN]
         _classify(changes, scenario.name, scenario.status, scenario.duration_s, earlier,
                   facts.target_version, past)
+    _slower_measures(changes, result, history.measures([r.run_id for r in past]), outcomes, past)
     current = TrendPoint(facts.run_id, facts.started_at,
                          round(sum(s.status == Status.PASSED for s in result.scenarios)
                                / len(result.scenarios), 4) if result.scenarios else 0.0,
                          result.impact.revenue_at_risk, result.verdict.decision)
     changes.trend = [_trend_point(r) for r in reversed(past[:TREND_RUNS - 1])] + [current]
     return changes
+
+
+def _slower_measures(changes: Changes, result: RunResult,
+                     measures: dict[tuple[str, str], dict[str, float]],
+                     outcomes: dict[str, dict[str, PastOutcome]], past: list[PastRun]) -> None:
+    """A measure (a load run's p95) markedly above its usual value in the earlier runs where the
+    scenario passed, judged as durations are."""
+    for scenario in result.scenarios:
+        if scenario.status != Status.PASSED:
+            continue
+        key = scenario_key(scenario.feature, scenario.name)
+        passed = outcomes.get(key, {})
+        for name, value in scenario.measures.items():
+            found = measures.get((key, name), {})
+            usual = [found[r.run_id] for r in past if r.run_id in found
+                     and passed.get(r.run_id) is not None
+                     and passed[r.run_id].status == Status.PASSED][:FLAKY_WINDOW]
+            if not usual:
+                continue
+            typical = statistics.median(usual)
+            if value >= SLOWER_FACTOR * typical and value - typical >= SLOWER_MIN_S:
+                changes.slower.append(Slower(f"{scenario.name} ({name})", round(value, 3),
+                                             round(typical, 3)))
 
 
 def _classify(changes: Changes, name: str, status: str, duration_s: float,

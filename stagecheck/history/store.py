@@ -64,6 +64,16 @@ scenario_runs = Table(
     Column("duration_s", Float, nullable=False),
 )
 
+# What a scenario measured besides its duration (a load run's percentiles), so that a markedly
+# slower p95 is noticed as a slower duration is.
+scenario_measures = Table(
+    "scenario_measures", metadata,
+    Column("run_id", String, ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("scenario_key", String, primary_key=True),
+    Column("measure", String, primary_key=True),
+    Column("value", Float, nullable=False),
+)
+
 
 @dataclass(frozen=True)
 class PastRun:
@@ -162,6 +172,13 @@ class History:
                     for s in result.scenarios]
             if rows:
                 conn.execute(scenario_runs.insert(), rows)
+            conn.execute(scenario_measures.delete()
+                         .where(scenario_measures.c.run_id == facts.run_id))
+            measured = [{"run_id": facts.run_id, "scenario_key": scenario_key(s.feature, s.name),
+                         "measure": name, "value": value}
+                        for s in result.scenarios for name, value in s.measures.items()]
+            if measured:
+                conn.execute(scenario_measures.insert(), measured)
 
     def past_runs(self, key: str, before: str, limit: int = 30) -> list[PastRun]:
         """Completed runs on this target that started before `before`, newest first."""
@@ -186,6 +203,17 @@ class History:
                     row.run_id, row.status, row.duration_s, row.target_version)
         return found
 
+    def measures(self, run_ids: list[str]) -> dict[tuple[str, str], dict[str, float]]:
+        """(scenario key, measure) -> run id -> value, for these runs."""
+        if not run_ids:
+            return {}
+        found: dict[tuple[str, str], dict[str, float]] = {}
+        with self._begin() as conn:
+            for row in conn.execute(select(scenario_measures)
+                                    .where(scenario_measures.c.run_id.in_(run_ids))):
+                found.setdefault((row.scenario_key, row.measure), {})[row.run_id] = row.value
+        return found
+
     def tested_versions(self, key: str) -> set[str]:
         query = select(runs.c.target_version).where(
             runs.c.target_key == key, runs.c.state == RecordState.FINISHED,
@@ -205,6 +233,8 @@ class History:
                                               .where(runs.c.run_id.not_in(newest)))]
             if old:
                 conn.execute(scenario_runs.delete().where(scenario_runs.c.run_id.in_(old)))
+                conn.execute(scenario_measures.delete()
+                             .where(scenario_measures.c.run_id.in_(old)))
                 conn.execute(runs.delete().where(runs.c.run_id.in_(old)))
         return len(old)
 

@@ -127,6 +127,7 @@ def scenario_result(feature: Any, scenario: Any, record: ScenarioRecord | None,
         assertions=record.assertions if record else 0,
         error_message=next((s.error_message for s in steps if s.error_message), ""),
         skip_reason=redact(str(scenario.skip_reason or "")) if status == Status.SKIPPED else "",
+        measures=dict(record.measures) if record else {},
     )
     failure = _failure(scenario)
     if result.failed:

@@ -55,6 +55,7 @@ class ScenarioResult:
     classification: Classification = Classification.NONE
     error_message: str = ""
     skip_reason: str = ""
+    measures: dict[str, float] = field(default_factory=dict)  # percentiles of a load run, in s
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)  # a plain string from a caller becomes the enum

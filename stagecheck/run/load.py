@@ -92,6 +92,11 @@ class LoadResult:
     def of(self, name: str) -> RequestStats:
         return self.stats.get(name) or RequestStats("", name)
 
+    def measures(self) -> dict[str, float]:
+        """The percentiles the history keeps, so that a markedly slower load run is noticed."""
+        return {f"{row.name} {p}": value for row in self.stats.values() if row.count
+                for p, value in (("p50", row.p50_s), ("p95", row.p95_s), ("p99", row.p99_s))}
+
     def failure_text(self, name: str) -> str:
         return "; ".join(self.failures.get(name, []))
 

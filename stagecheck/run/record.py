@@ -21,6 +21,7 @@ class ScenarioRecord:
     exchanges: list[Exchange] = field(default_factory=list)
     assertions: int = 0
     finding: str = ""
+    measures: dict[str, float] = field(default_factory=dict)  # "welcome p95 s" -> 0.041
     step_checks: dict[int, int] = field(default_factory=dict)  # id(step) -> checks it made
     attached: int = 0  # exchanges already attached to a step
 

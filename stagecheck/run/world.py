@@ -149,6 +149,7 @@ class World:
     users: list[SignedInUser] = field(default_factory=list)
     response: httpx.Response | None = None
     finding: str = ""  # the key finding of a passed scenario, in a few words
+    measures: dict[str, float] = field(default_factory=dict)  # kept in the history
     sessions: Sessions = field(default_factory=Sessions)
     chat: Chat = field(default_factory=Chat)
     agent_run: AgentRun = field(default_factory=AgentRun)

@@ -23,6 +23,7 @@ from .run.record import RunRecorder
 from .run.settings import load_settings
 from .run.target import open_target
 from .run.world import RunState, World
+from .shards import behavex_worker, select_part
 
 DESTRUCTIVE_SKIP = {
     False: "writes data on the target: run with -D allow_destructive=true to include it",
@@ -49,6 +50,8 @@ def run_fixture(context: Context) -> Iterator[RunState]:
         loop = asyncio.new_event_loop()
         stack.callback(loop.close)
         context.run = RunState(settings, target, http, loop, recorder)
+        if settings.partial or behavex_worker(context.config.userdata):
+            context.gate_shard = select_part(context._runner.features, context.config)
         history = open_history(context.run, recorder, tag_expression_of(context.config))
         try:
             yield context.run

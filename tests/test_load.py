@@ -160,6 +160,7 @@ def test_scaled_plans_keep_at_least_one_user_and_second() -> None:
     ({"load_scale": "a tenth"}, "load_scale must be a number"),
     ({"load_workers": "-1"}, "load_workers must be 0 or more"),
     ({"load_python": "/no/such/python"}, "load_python names no file"),
+    ({"partial": "true", "shard": "1/2"}, "partial and shard cannot combine"),
 ])
 def test_bad_load_settings_are_refused_in_one_sentence(userdata, words) -> None:
     with pytest.raises(ConfigError, match=words):
@@ -168,4 +169,5 @@ def test_bad_load_settings_are_refused_in_one_sentence(userdata, words) -> None:
 
 def test_load_settings_and_behavex_worker_id_are_accepted() -> None:
     settings = load_settings({"load_scale": "0.1", "load_workers": "2", "worker_id": "3"}, {})
-    assert (settings.load_scale, settings.load_workers) == (0.1, 2)
+    assert (settings.load_scale, settings.load_workers, settings.partial) == (0.1, 2, False)
+    assert load_settings({"partial": "true"}, {}).partial

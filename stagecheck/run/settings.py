@@ -20,7 +20,7 @@ TEXT = {"target": "local", "standin_fault": "", "standin_variant": "", "base_url
         "auth_url": "", "ws_url": "", "report_dir": "reports", "database_url": "",
         "expected_revision": "", "history": "", "shard": "", "shard_timings": "",
         "load_python": ""}
-FLAGS = ("insecure_tls", "allow_destructive")
+FLAGS = ("insecure_tls", "allow_destructive", "partial")
 COUNTS = {"keep_runs": 50, "at_risk_exit": 3, "load_workers": 0}
 SCALES = {"load_scale": 1.0}  # load tier: users and durations of the Examples times this
 # Userdata that runners of behave add for themselves (behavex: each worker's number); accepted
@@ -59,6 +59,7 @@ class Settings:
     load_scale: float = 1.0    # the load tier's users and durations times this (0.1: a quick run)
     load_workers: int = 0      # Locust workers beside its master; 0 runs Locust alone
     load_python: str = ""      # the Python that runs Locust; "" is the one running behave
+    partial: bool = False      # a part of the run (a behavex worker's): merged by stagecheck merge
     bypass_key: str = field(default="", repr=False)
     token: str = field(default="", repr=False)
 
@@ -175,6 +176,10 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
         raise ConfigError(f"setting at_risk_exit must be 3 (AT RISK fails the pipeline) or 0 (it "
                           f"passes), not {counts['at_risk_exit']}")
     shard = _shard(raw["shard"], raw["shard_timings"])
+    partial = _flag("partial", userdata.get("partial"), False)
+    if partial and shard:
+        raise ConfigError("setting partial and shard cannot combine: a run is either shard K/N "
+                          "or a part of a behavex run")
     load_scale = _scale("load_scale", str(userdata.get("load_scale", SCALES["load_scale"])).strip())
     if raw["load_python"] and not Path(raw["load_python"]).is_file():
         raise ConfigError(f"setting load_python names no file: {raw['load_python']!r}")
@@ -230,7 +235,7 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
                     keep_runs=counts["keep_runs"], at_risk_exit=counts["at_risk_exit"],
                     shard=shard, shard_timings=raw["shard_timings"],
                     load_scale=load_scale, load_workers=counts["load_workers"],
-                    load_python=raw["load_python"],
+                    load_python=raw["load_python"], partial=partial,
                     bypass_key=bypass_key, token=token,
                     base_url=urls["base_url"], auth_url=urls["auth_url"], ws_url=urls["ws_url"],
                     http_timeout=durations["http_timeout"],

@@ -163,7 +163,7 @@ def test_a_schema_1_history_is_upgraded_and_keeps_its_runs(tmp_path: Path) -> No
     assert compute_changes(run, history, "local").newly_failing == ["Scenario 0"]
     history.close()
     with contextlib.closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 def _gate(history: Path, reports: Path) -> list[str]:

@@ -1,4 +1,4 @@
-@p4 @mrr:30k @area:performance @owner:platform-reliability
+@p4 @load @mrr:30k @area:performance @owner:platform-reliability
 Feature: The platform under load
   A launch, a campaign or the start of the working day brings many users at once. Each of
   them must still be let in quickly, keep a live session open, and see an agent run finish

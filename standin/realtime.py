@@ -128,6 +128,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     if limit and state.open_sessions >= limit:
         await websocket.close(code=1008, reason="Too many sessions")
         return
+    lost = state.lost_on_reconnect.pop(outcome.user_id, [])
+    if lost and "messages-lost-on-reconnect" in state.faults:  # the user came back: gone
+        await run_in_threadpool(delete_messages, state.database, lost)
     state.open_sessions += 1
     session = _Session(websocket, state, outcome)
     state.live_sessions.add(session)
@@ -140,7 +143,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         state.live_sessions.discard(session)
         await session.stop()
         if session.stored and "messages-lost-on-reconnect" in state.faults:
-            await run_in_threadpool(delete_messages, state.database, session.stored)
+            state.lost_on_reconnect.setdefault(outcome.user_id, []).extend(session.stored)
 
 
 class _Session:

@@ -73,7 +73,7 @@ def test_the_load_feature_is_p4_and_the_p1_gate_does_not_run_it() -> None:
 
 
 def test_clean_stand_in_passes_with_locusts_percentiles_as_evidence(tmp_path) -> None:
-    run = run_behave(tmp_path, "--tags=@p4", *WAITS, timeout=120)
+    run = run_behave(tmp_path, "--tags=@load", *WAITS, timeout=120)
     assert run.failing() == set(), run.stdout[-3000:]
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     result = results(tmp_path)
@@ -111,7 +111,7 @@ def _history_notices_a_markedly_slower_p95(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fault", sorted(LOAD_DETECTS))
 def test_each_fault_fails_the_load_scenarios_at_the_named_step(tmp_path, fault: str) -> None:
-    run = run_behave(tmp_path, "--tags=@p4", "-D", f"standin_fault={fault}", *WAITS, timeout=120)
+    run = run_behave(tmp_path, "--tags=@load", "-D", f"standin_fault={fault}", *WAITS, timeout=120)
     assert failing_steps(run) == LOAD_DETECTS[fault], run.stdout[-3000:]
     assert run.returncode == 3  # AT RISK: only P4 failed
     if fault == "slow-under-load":
@@ -125,7 +125,7 @@ def test_locust_missing_fails_the_scenario_with_the_cause(tmp_path) -> None:
     bare = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True,
                    timeout=60)
-    run = run_behave(tmp_path, "--tags=@p4", "-n", "hold live sessions", "-D", "load_scale=0.1",
+    run = run_behave(tmp_path, "--tags=@load", "-n", "hold live sessions", "-D", "load_scale=0.1",
                      "-D", f"load_python={bare / 'bin' / 'python'}", timeout=60)
     assert failing_steps(run) == {SESSIONS: "they hold live sessions for 60 seconds"}
     assert NOT_INSTALLED in run.errors(SESSIONS)

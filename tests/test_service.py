@@ -127,7 +127,7 @@ def test_flagger_hook_is_200_on_go_and_412_with_the_reason_under_a_fault(service
     assert clean.status_code == 200 and clean.text.startswith("GO: all 14 selected scenarios")
     faulty = hook("local+health-down")
     assert faulty.status_code == 412
-    assert faulty.text.startswith("NO-GO: 1 critical scenario(s) failed") and "$120K" in faulty.text
+    assert faulty.text.startswith("NO-GO: 1 critical scenario failed") and "$120K" in faulty.text
     # A rollback hook succeeds when the release must be rolled back.
     assert hook("local+health-down", hook="rollback").status_code == 200
     for answer in (clean, faulty):

@@ -24,6 +24,7 @@ from ..run.bounded import get_bounded
 from ..run.exchanges import redact_url
 from ..run.settings import Settings, load_settings
 from ..vocabulary import Decision
+from ..wording import plural
 from .store import History, target_key
 
 Say = Callable[[str], None]
@@ -138,7 +139,7 @@ class DeployLoop:
             seen = f"health reports version {version}, already tested" if version else \
                 f"health at {redact_url(self.settings.base_url)} does not answer"
             if not self._wait(self.options.interval_s,
-                              f"waiting for a new deploy ({seen}; {checks} check(s), "
+                              f"waiting for a new deploy ({seen}; {plural(checks, 'check')}, "
                               f"{time.monotonic() - self.started:.0f} s so far)"):
                 return False
 

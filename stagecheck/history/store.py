@@ -286,7 +286,9 @@ class History:
             raise ValueError(f"at most {MAX_PAST} past runs are compared at once")
         with self._write() as db:
             _past_runs(db, past, version)
-            folded = {key: rest for key, *rest in db.execute(FOLDED, tuple(map(str, RAN)))}
+            ran_statuses = sorted(map(str, RAN))
+            query = FOLDED.format(statuses=", ".join("?" * len(ran_statuses)))
+            folded = {key: rest for key, *rest in db.execute(query, ran_statuses)}
             found: dict[int, ScenarioHistory] = {}
             for position, (key, status, duration) in enumerate(scenarios):
                 if status not in RAN or key not in folded:
@@ -373,7 +375,7 @@ SELECT s.scenario_key,
        sum(CASE WHEN p.same_version THEN 1 << p.n ELSE 0 END),
        min(CASE WHEN s.status = 'passed' THEN s.duration_s END)
 FROM temp.past_run p CROSS JOIN scenario_runs s ON s.run_id = p.run_id
-WHERE s.status IN (?, ?, ?)
+WHERE s.status IN ({statuses})
 GROUP BY s.scenario_key
 """
 

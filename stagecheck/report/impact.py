@@ -202,6 +202,7 @@ def decide(scenarios: Sequence[ScenarioResult]) -> Verdict:
                                   f"{names(unverified)}")
     degraded = [s for s in scenarios if s.degraded]
     if degraded:
-        return Verdict(Decision.AT_RISK, f"{len(degraded)} scenario(s) degraded, over their soft "
-                                  f"budget: {names(degraded)}")
+        return Verdict(Decision.AT_RISK, f"{plural(len(degraded), 'scenario')} degraded, over "
+                                  f"{'its' if len(degraded) == 1 else 'their'} soft budget: "
+                                  f"{names(degraded)}")
     return Verdict(Decision.GO, f"all {len(scenarios)} selected scenarios passed")

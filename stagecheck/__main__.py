@@ -48,10 +48,12 @@ def _version() -> str:
 def merge_main(argv: list[str]) -> int:
     """`stagecheck merge DIR…`: the shards' results as one run, with the gate's exit status."""
     parser = argparse.ArgumentParser(
-        prog="stagecheck merge", description="Merge the results of sharded runs (-D shard=K/N) "
-        "into one run: one verdict, one report, one history entry.")
+        prog="stagecheck merge", description="Merge the results of sharded runs (-D shard=K/N), "
+        "or the parts in a report folder (behavex's workers), into one run: one verdict, one "
+        "report, one history entry.")
     parser.add_argument("folders", nargs="+", type=Path,
-                        help="each shard's report folder (or its results.json)")
+                        help="each shard's report folder (or its results.json), or a report "
+                             "folder of parts")
     parser.add_argument("-D", dest="define", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting, as for behave (report_dir, history, keep_runs, ...)")
     args = parser.parse_args(argv)

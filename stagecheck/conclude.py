@@ -91,7 +91,8 @@ def verdict_json(result: RunResult, report_dir: str, code: ExitCode,
         "target": result.facts.target,
         "target_version": result.facts.target_version,
         "interrupted": result.facts.interrupted,
-        "shard": f"{result.shard.index}/{result.shard.count}" if result.shard else "",
+        "shard": ("part" if result.shard.count == 0 else
+                  f"{result.shard.index}/{result.shard.count}") if result.shard else "",
         "merged_from": result.merged_from,
         "reports": {fmt: str(path) for fmt, path in paths.items()},
         "report_url": report_url,
@@ -180,13 +181,15 @@ def publish(result: RunResult, settings: Settings, history: History | None,
         except HistoryError as exc:
             say(f"stagecheck: this run could not be added to the history: {exc}")
         history.close()
-    if folder is not None:
+    part = result.shard is not None and result.shard.count == 0  # a behavex worker's part
+    if folder is not None and not part:  # the merge needs every part left in the folder
         prune_runs(settings.report_dir, settings.keep_runs)
         if result.shard is None:
             _step_summary(result, url)
     if result.shard is None:  # a shard's verdict is partial: the merge reports the run
         _after_run(result, settings, key, (url or str(folder / "report.html")) if folder else "")
-    shard = f"shard {result.shard.index}/{result.shard.count} of " if result.shard else ""
+    shard = ("a part of " if part else f"shard {result.shard.index}/{result.shard.count} of ") \
+        if result.shard else ""
     return GateOutcome(decision, result.verdict.reason, result.impact.revenue_at_risk,
                        folder / "report.md" if folder else None, problem,
                        result.facts.interrupted, code, shard, url if folder else "")

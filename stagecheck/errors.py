@@ -68,6 +68,14 @@ class NoAnswer(CheckFailed):
         super().__init__(message, summary, Classification.PRODUCT)
 
 
+class LoadRunFailed(CheckFailed):
+    """Locust is missing, failed to start, or did not finish by its deadline: the load could
+    not be measured."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, message, Classification.TEST)
+
+
 class NeedsBypassKey(Exception):
     """Signing in a fresh user needs the bypass key, and only a token was configured."""
 

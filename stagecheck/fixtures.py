@@ -25,6 +25,7 @@ from .run.settings import load_settings
 from .run.target import open_target
 from .run.users import largest_crowd
 from .run.world import RunState, World
+from .shards import behavex_worker, select_part
 
 DESTRUCTIVE_SKIP = {
     False: "writes data on the target: run with -D allow_destructive=true to include it",
@@ -56,8 +57,11 @@ def run_fixture(context: Context) -> Iterator[RunState]:
         loop = asyncio.new_event_loop()
         stack.callback(loop.close)
         context.run = RunState(settings, target, http, loop, recorder)
-        history = None if settings.shard else open_history(  # a shard is part of a run:
-            context.run, recorder, tag_expression_of(context.config))  # the merge records it
+        part = settings.partial or behavex_worker(context.config.userdata)
+        if part:  # a behavex worker's part: partial results of the whole selection
+            context.gate_shard = select_part(context._runner.features, context.config)
+        history = None if settings.shard or part else open_history(  # a shard or a part is
+            context.run, recorder, tag_expression_of(context.config))  # merged: the merge records it
         try:
             yield context.run
         finally:
@@ -86,6 +90,7 @@ def scenario_fixture(context: Context) -> Iterator[World]:
         record.assertions = log.assertions
         record.finding = context.world.finding
         record.degraded = list(context.world.degraded)
+        record.measures = dict(context.world.measures)
 
 
 def record_step(context: Context, step: Any) -> None:

@@ -4,17 +4,27 @@ shards' partial results.
 
 The split depends only on the selection and, when given, the durations of an earlier run
 (`-D shard_timings=results.json`), so every machine computes the same one.
+
+A part (`-D partial=true`, and every behavex parallel worker, which says `-D worker_id=N`) runs
+what its runner gave it (behavex: one feature or scenario) and records the whole selection of
+the configured features, so that the merge of all the parts in a report folder knows what no
+part ran.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from behave.configuration import Configuration
+from behave.model_core import Status as BehaveStatus
+from behave.runner_util import collect_feature_locations, parse_features
 
 from .errors import ResultsFileError, ShardError
 from .history.store import scenario_key
@@ -33,6 +43,8 @@ from .run.record import new_run_id
 from .vocabulary import Status
 
 NOT_IN_ANY_SHARD = "not run: the results of the shard that runs it were not merged"
+NOT_IN_ANY_PART = "not run: no merged part ran it"
+PART = 0  # Shard.count of a part: not one of N shards, but what its runner gave it
 LINE = re.compile(r":(\d+)$")
 
 
@@ -104,6 +116,38 @@ def select_shard(features: list[Any], config: Any, index: int, count: int,
     return Shard(index, count, selection)
 
 
+def _pre_skipped(scenario: Any) -> bool:
+    """Marked skipped before the run: behave does so for scenarios outside `file:line`."""
+    return all(s.status == BehaveStatus.skipped for s in getattr(scenario, "scenarios", [scenario]))
+
+
+def behavex_worker(userdata: Any) -> bool:
+    """Whether this run is one of behavex's parallel pieces: behavex adds -D worker_id and runs
+    them in its pool's processes, named behave_worker-N (its serial run is the main process)."""
+    return "worker_id" in userdata and \
+        multiprocessing.current_process().name.startswith("behave_worker-")
+
+
+def select_part(features: list[Any], config: Any) -> Shard:
+    """Keep in `features` only what this run was given (`file:line` locations); the record
+    names the whole selection of the configured features, this part's share marked 1."""
+    whole_paths = Configuration(command_args=[], load_config=True).paths or ["features"]
+    whole = parse_features(collect_feature_locations(whole_paths), language=config.lang)
+    mine = {u.key for u in _units(features, config) if not _pre_skipped(u.model)}
+    selection = []
+    for unit in _units(whole, config):
+        priority, revenue, area = business_tags(map(str, unit.feature.tags),
+                                                map(str, unit.model.tags))
+        selection.append(SelectedScenario(
+            unit.key, unit.model.name, unit.feature.name, str(unit.model.location),
+            sorted({*map(str, unit.feature.tags), *map(str, unit.model.tags)}), priority,
+            revenue, area, 1 if unit.key in mine else 0))
+    for feature in features:
+        feature.scenarios[:] = [s for s in feature.scenarios if not _pre_skipped(s)]
+        feature.run_items[:] = [s for s in feature.run_items if not _pre_skipped(s)]
+    return Shard(PART, PART, selection)
+
+
 def _load(folder: Path) -> RunResult:
     """A shard's results: DIR/latest/results.json, DIR/results.json, or the file itself."""
     for candidate in (folder / "latest" / "results.json", folder / "results.json", folder):
@@ -113,6 +157,37 @@ def _load(folder: Path) -> RunResult:
             except (ResultsFileError, UnicodeDecodeError) as exc:
                 raise ShardError(f"{candidate} is not a stagecheck results file: {exc}") from None
     raise ShardError(f"no results.json in {folder}")
+
+
+def _load_all(folder: Path) -> list[RunResult]:
+    """A shard's results; or, for a report folder whose latest run is a part, every part in it."""
+    first = _load(folder)
+    if first.shard is None or first.shard.count != PART or not (folder / "latest").exists():
+        return [first]
+    parts = [_load(run) for run in sorted(folder.iterdir())
+             if run.is_dir() and not run.is_symlink() and (run / "results.json").is_file()]
+    return [r for r in parts if r.shard is not None and r.shard.count == PART]
+
+
+def _merge_parts(results: list[RunResult]) -> list[ScenarioResult]:
+    """The parts' scenarios, and a stub for each selected one that no part ran."""
+    _same(results, "selection", lambda r: (r.facts.tag_expression,
+                                           [s.key for s in r.shard.selection]))
+    ran: dict[str, str] = {}
+    for result in results:
+        assert result.shard is not None
+        for selected in result.shard.selection:
+            if selected.shard:
+                if selected.key in ran:
+                    raise ShardError(f"“{selected.name}” was run by two parts "
+                                     f"({ran[selected.key]} and {result.facts.run_id}): give "
+                                     "each behavex run its own report_dir")
+                ran[selected.key] = result.facts.run_id
+    first = results[0].shard
+    assert first is not None
+    return [s for r in results for s in r.scenarios] + [
+        replace(_stub(s), key_finding=NOT_IN_ANY_PART) for s in first.selection
+        if s.key not in ran]
 
 
 def _same(results: list[RunResult], what: str, value: Any) -> None:
@@ -140,15 +215,19 @@ def _wall(results: list[RunResult]) -> float:
 
 def merge(folders: Sequence[Path]) -> RunResult:
     """One run from the shards' results; ShardError (one sentence) when they cannot be merged."""
-    results = [_load(Path(folder)) for folder in folders]
+    results = [result for folder in folders for result in _load_all(Path(folder))]
     shards = [r.shard for r in results]
     if any(s is None for s in shards):
-        raise ShardError("every folder to merge must hold a shard's results (-D shard=K/N)")
+        raise ShardError("every folder to merge must hold a shard's results (-D shard=K/N) "
+                         "or a part's (a behavex worker's, or -D partial=true)")
     _same(results, "target", lambda r: (r.facts.target, r.facts.standin_variant,
                                         sorted(r.facts.standin_faults)))
+    _same(results, "kind", lambda r: r.shard.count == PART)
+    _same(results, "target version", lambda r: r.facts.target_version)
+    if results[0].shard and results[0].shard.count == PART:
+        return _merged(results, _merge_parts(results))
     _same(results, "selection", lambda r: (r.facts.tag_expression, r.shard.count,
                                            [(s.key, s.shard) for s in r.shard.selection]))
-    _same(results, "target version", lambda r: r.facts.target_version)
     by_index: dict[int, RunResult] = {}
     for result in results:
         assert result.shard is not None
@@ -156,6 +235,15 @@ def merge(folders: Sequence[Path]) -> RunResult:
             raise ShardError(f"shard {result.shard.index}/{result.shard.count} is given twice: "
                              "its scenarios would count twice")
         by_index[result.shard.index] = result
+    first = results[0].shard
+    assert first is not None
+    scenarios = [s for r in results for s in r.scenarios]
+    scenarios += [_stub(s) for s in first.selection if s.shard not in by_index]
+    return _merged(results, scenarios)
+
+
+def _merged(results: list[RunResult], scenarios: list[ScenarioResult]) -> RunResult:
+    """One run of the shards' (or parts') results and scenarios, in the selection's order."""
     first = results[0]
     assert first.shard is not None
     order = {f.feature: i for i, f in reversed(list(enumerate(first.shard.selection)))}
@@ -164,8 +252,6 @@ def merge(folders: Sequence[Path]) -> RunResult:
         line = LINE.search(s.location)
         return order.get(s.feature, len(order)), int(line[1]) if line else 0
 
-    scenarios = [s for r in results for s in r.scenarios]
-    scenarios += [_stub(s) for s in first.shard.selection if s.shard not in by_index]
     scenarios.sort(key=position)
     facts = RunFacts(
         run_id=new_run_id(), started_at=min(r.facts.started_at for r in results),

@@ -7,10 +7,11 @@ from stagecheck (as httpx's users import from `httpx`, never from its private mo
 from __future__ import annotations
 
 from . import contract
-from .errors import NeedsBypassKey, NoAnswer, SessionClosed
+from .errors import LoadRunFailed, NeedsBypassKey, NoAnswer, SessionClosed
 from .run.checks import expect, expect_json
 from .run.http import describe, elapsed_s, json_body
 from .run.limits import OUT_OF_DESCRIPTORS
+from .run.load import LoadPlan
 from .run.measure import percentile_95
 from .run.platform import (
     agent_request,
@@ -43,6 +44,8 @@ __all__ = [
     "OTHER_USER_EMAIL",
     "OUT_OF_DESCRIPTORS",
     "Classification",
+    "LoadPlan",
+    "LoadRunFailed",
     "NeedsBypassKey",
     "NoAnswer",
     "SessionClosed",

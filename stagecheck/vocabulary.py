@@ -57,6 +57,7 @@ class Decision(StrEnum):
 class Channel(StrEnum):
     HTTP = "http"
     WS = "ws"
+    LOAD = "load"  # one row of a Locust run's statistics
 
 
 class RecordState(StrEnum):

@@ -48,6 +48,8 @@ class StandinState:
     tail_counts: dict[str, int] = field(default_factory=dict)
     live_sessions: set[Any] = field(default_factory=set)    # the open WebSocket sessions
     agent_threads: set[str] = field(default_factory=set)    # threads that have had an agent run
+    busy_sessions: int = 8        # slow-under-load: more open sessions than this is "under load"
+    busy_frame_delay_s: float = 2.5
     # messages-lost-on-reconnect: what a user's closed sessions stored, deleted when they return
     lost_on_reconnect: dict[str, list[int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

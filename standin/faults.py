@@ -63,6 +63,9 @@ FAULTS: dict[str, Fault] = {
         Fault("discovery-server-without-status", "discovery lists a server without a status"),
         Fault("agent-mixed-run-ids", "the events of one agent run carry two different run_ids"),
         Fault("agent-slow", "agent_completed arrives about 11 s after the start (budget 10 s)"),
+        Fault("slow-under-load",
+              "a session opened while more than 8 are open sends every frame 2.5 s late "
+              "(welcome, pongs, agent events)"),
         Fault("message-handler-error",
               "a user message is answered with error_message HANDLER_ERROR "
               "instead of an acknowledgement"),

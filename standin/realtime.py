@@ -155,12 +155,15 @@ class _Session:
         self.identity = identity
         self.connection_id = str(uuid.uuid4())
         self._send_lock = asyncio.Lock()
+        self.opened_busy = state.open_sessions > state.busy_sessions  # opened under load
         self._tasks: set[asyncio.Task[None]] = set()
         self.stored: list[int] = []  # ids of the messages this session stored
 
     async def send(self, frame: dict[str, Any]) -> None:
         """Send a frame; never after either side closed (ASGI forbids it)."""
         async with self._send_lock:
+            if self.opened_busy and "slow-under-load" in self.state.faults:
+                await asyncio.sleep(self.state.busy_frame_delay_s)
             if WebSocketState.DISCONNECTED in (self.websocket.application_state,
                                                self.websocket.client_state):
                 raise WebSocketDisconnect(1000)

@@ -184,6 +184,18 @@ class Probe:
             await asyncio.gather(*(one() for _ in range(3)))
         asyncio.run(run())
 
+    def welcome_under_load(self) -> None:
+        """Twelve sessions open at once (more than slow-under-load's eight) are each welcomed
+        within the fast budget."""
+        async def one() -> None:
+            async with websockets.connect(self.s.urls.ws_url, open_timeout=3,
+                                          additional_headers=bearer(self.token)) as ws:
+                await recv_until(ws, is_welcome, FAST_S)
+
+        async def run() -> None:
+            await asyncio.gather(*(one() for _ in range(12)))
+        asyncio.run(run())
+
     def _agent(self) -> AgentRun:
         """One agent run, shared by the agent clauses of this probe: events until agent_completed
         or agent_error, or until AGENT_WAIT_S has passed."""

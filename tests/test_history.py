@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from stagecheck.history import store
 from stagecheck.history.changes import (
     FLAKY_WINDOW,
     SLOWER_FACTOR,
@@ -163,8 +164,25 @@ def test_a_schema_1_history_is_upgraded_and_keeps_its_runs(tmp_path: Path) -> No
     assert compute_changes(run, history, "local").newly_failing == ["Scenario 0"]
     history.close()
     with contextlib.closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
 
+
+
+def test_a_schema_2_history_gains_the_measures_and_keeps_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite"
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        for statement in store.SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute("INSERT INTO runs (run_id, target_key, started_at, finished_at, state, "
+                   "target_version) VALUES ('old', 'local', '2026-01-01T00:00:00+00:00', "
+                   "'2026-01-01T00:00:01+00:00', 'finished', '1.0')")
+        db.execute("PRAGMA user_version = 2")
+    History(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert db.execute("SELECT run_id FROM runs").fetchall() == [("old",)]
+        assert db.execute("SELECT count(*) FROM scenario_measures").fetchone()[0] == 0
 
 def _gate(history: Path, reports: Path) -> list[str]:
     # The whole P1 gate: a run that stays "running" for a second or more, long enough for the

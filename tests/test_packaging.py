@@ -25,6 +25,7 @@ paths = [
     "features/platform_health.feature",
     "features/agent_runs.feature",
     "features/conversations.feature",
+    "features/load.feature",
     "features/security.feature",
     "features/agent_workflows.feature",
     "features/performance.feature",

@@ -13,6 +13,7 @@ from behave.parser import parse_file
 
 from standin import FAULTS, VARIANTS, IncompatibleFaultError, check_combination
 from tests.behave_run import FAST, ROOT, run_behave
+from tests.test_load import AGENTS, LOAD_DETECTS, SESSIONS, load_then_steps
 
 WELCOMED = "A signed-in user opens a live session and is welcomed"
 NO_TOKEN = "A live session without a token is refused"
@@ -63,6 +64,11 @@ NOT_SHOWN = "it is not shown to the other user"
 SIGNED_IN_SCENARIOS = {WELCOMED: SIGNED_IN, PING: WITH_SESSION, MESSAGE: WITH_SESSION,
                        CONCURRENT: MANY_SIGNED_IN, DISCOVERY: SIGNED_IN, AGENT_RUN: WITH_SESSION,
                        ORDER: WITH_SESSION, PRIVACY: WITH_CONVERSATION}
+
+# Faults of clauses no scenario of DETECTS or TIER_DETECTS depends on, proven by the tests named
+# here instead.
+PROVEN_ELSEWHERE = {"slow-under-load": "tests/test_load.py"}
+LOAD = {SESSIONS, AGENTS}  # the load feature's scenarios: LOAD_DETECTS in tests/test_load.py
 
 # fault -> {scenario that must fail: the step at which it must fail}; every other scenario passes.
 DETECTS: dict[str, dict[str, str]] = {
@@ -235,16 +241,21 @@ def results(report_dir: Path) -> dict:
 
 
 def test_table_covers_every_fault_scenario_and_then_step() -> None:
-    assert set(DETECTS) | set(TIER_DETECTS) == set(FAULTS)
+    assert set(DETECTS) | set(TIER_DETECTS) | set(PROVEN_ELSEWHERE) == set(FAULTS)
     assert not set(DETECTS) & set(TIER_DETECTS)
+    assert not (set(DETECTS) | set(TIER_DETECTS)) & set(PROVEN_ELSEWHERE)
+    assert set(LOAD_DETECTS) <= set(FAULTS)
     assert set().union(*(set(row) for row in DETECTS.values())) == ALL
     assert set().union(*(set(row) for row in TIER_DETECTS.values())) == set(TIERS)
-    rows = [*DETECTS.values(), *TIER_DETECTS.values()]
-    proven = {(scenario, step) for row in rows for scenario, step in row.items()}
-    never_failing = then_steps() - proven
-    assert never_failing == set(), f"Then steps that no fault makes fail: {sorted(never_failing)}"
+    # P1 by DETECTS, P2-P6 by TIER_DETECTS, the load feature by tests/test_load.py.
+    load = load_then_steps()
+    tiers = then_steps() - then_steps("p1") - load
+    for table, steps in ((DETECTS, then_steps("p1")), (TIER_DETECTS, tiers), (LOAD_DETECTS, load)):
+        proven = {(scenario, step) for row in table.values() for scenario, step in row.items()}
+        never_failing = steps - proven
+        assert never_failing == set(), f"Then steps that no fault makes fail: {sorted(never_failing)}"
     assert {scenario for scenario, _ in then_steps("p1")} == ALL
-    assert {scenario for scenario, _ in then_steps()} == ALL | set(TIERS)
+    assert {scenario for scenario, _ in then_steps()} == ALL | set(TIERS) | LOAD
     for tier in range(2, 7):  # every tier has at least four scenarios
         assert sum(level == tier for level in TIERS.values()) >= 4, tier
 
@@ -252,13 +263,14 @@ def test_table_covers_every_fault_scenario_and_then_step() -> None:
 def _tier_tags(fault: str) -> str:
     """The tiers the fault's scenarios belong to, as one tag expression."""
     scenarios = set(TIER_DETECTS[fault]) | DEGRADES.get(fault, set())
-    return " or ".join(f"@p{tier}" for tier in sorted({TIERS[name] for name in scenarios}))
+    tiers = " or ".join(f"@p{tier}" for tier in sorted({TIERS[name] for name in scenarios}))
+    return f"({tiers}) and not @load"  # the load tier: tests/test_load.py
 
 
 @pytest.mark.parametrize("variant", VARIANT_NAMES)
 def test_clean_stand_in_passes_the_whole_gate(tmp_path, variant: str) -> None:
-    run = run_behave(tmp_path, "-D", f"standin_variant={variant}", *FAST)
-    assert ran(run) == ALL | set(TIERS)
+    run = run_behave(tmp_path, "-D", f"standin_variant={variant}", "-D", "load_scale=0.1", *FAST)
+    assert ran(run) == ALL | set(TIERS) | LOAD
     assert run.failing() == set(), run.stdout[-3000:]
     assert run.returncode == 0
     result = results(tmp_path / "reports")
@@ -277,7 +289,7 @@ def test_tier_fault_fails_exactly_its_scenarios_at_the_named_step(tmp_path, vari
     tags = _tier_tags(fault)
     run = run_behave(tmp_path, f"--tags={tags}", "-D", f"standin_fault={fault}",
                      "-D", f"standin_variant={variant}", *FAST)
-    in_tiers = {name for name, tier in TIERS.items() if f"@p{tier}" in tags.split(" or ")}
+    in_tiers = {name for name, tier in TIERS.items() if f"@p{tier}" in tags}
     assert ran(run) == in_tiers
     assert failing_steps(run) == TIER_DETECTS[fault], run.stdout[-3000:]
     result = results(tmp_path / "reports")

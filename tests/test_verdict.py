@@ -72,7 +72,8 @@ def test_at_risk_exits_3_unless_allowed(tmp_path: Path, extra: list[str], code: 
 
 
 def test_a_p3_fault_is_at_risk_with_50k_and_names_the_owner(tmp_path: Path) -> None:
-    run = run_behave(tmp_path, "-D", "standin_fault=agent-events-cross-users", *FAST)
+    run = run_behave(tmp_path, "--tags=not @load", "-D",
+                     "standin_fault=agent-events-cross-users", *FAST)
     assert run.returncode == 3, run.stdout[-2000:]
     assert last_line(run).startswith("Release gate: AT RISK · revenue at risk $50K")
     found = verdict(tmp_path)
@@ -83,8 +84,8 @@ def test_a_p3_fault_is_at_risk_with_50k_and_names_the_owner(tmp_path: Path) -> N
 
 
 def test_a_degraded_speed_is_at_risk_reported_apart_from_failures(tmp_path: Path) -> None:
-    run = run_behave(tmp_path, "--tags=@p1 or @p4", "-D", "standin_fault=latency-over-soft-budget",
-                     *FAST)
+    run = run_behave(tmp_path, "--tags=(@p1 or @p4) and not @load", "-D",
+                     "standin_fault=latency-over-soft-budget", *FAST)
     assert run.returncode == 3, run.stdout[-2000:]
     assert last_line(run).startswith("Release gate: AT RISK · revenue at risk $30K")
     found = verdict(tmp_path)

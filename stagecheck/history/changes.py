@@ -36,12 +36,30 @@ def compute_changes(result: RunResult, history: History, key: str) -> Changes:
     for position, scenario_history in found.items():
         scenario = result.scenarios[position]
         _classify(changes, scenario.name, scenario.status, scenario.duration_s, scenario_history)
+    _slower_measures(changes, result, history, past)
     current = TrendPoint(facts.run_id, facts.started_at,
                          round(sum(s.status == Status.PASSED for s in result.scenarios)
                                / len(result.scenarios), 4) if result.scenarios else 0.0,
                          result.impact.revenue_at_risk, result.verdict.decision)
     changes.trend = [_trend_point(r) for r in reversed(past[:TREND_RUNS - 1])] + [current]
     return changes
+
+
+def _slower_measures(changes: Changes, result: RunResult, history: History,
+                     past: list[PastRun]) -> None:
+    """A measure (a load run's p95) of a passed scenario markedly above its usual value in the
+    earlier runs where the scenario passed, judged as durations are."""
+    measured = {(scenario_key(s.feature, s.name), name): (s.name, value)
+                for s in result.scenarios if s.status == Status.PASSED
+                for name, value in s.measures.items()}
+    usual = history.usual_measures(past, list(measured), FLAKY_WINDOW)
+    for measure, (scenario, value) in measured.items():
+        if measure not in usual:
+            continue
+        typical = statistics.median(usual[measure])
+        if value >= SLOWER_FACTOR * typical and value - typical >= SLOWER_MIN_S:
+            changes.slower.append(Slower(f"{scenario} ({measure[1]})", round(value, 3),
+                                         round(typical, 3)))
 
 
 def _classify(changes: Changes, name: str, status: str, duration_s: float,

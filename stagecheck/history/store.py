@@ -24,7 +24,7 @@ from ..errors import HistoryError
 from ..report.model import RunResult
 from ..vocabulary import RAN, RecordState, Status
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30
 
 SCHEMA = """
@@ -54,6 +54,17 @@ CREATE TABLE IF NOT EXISTS scenario_runs (
     status TEXT NOT NULL,
     duration_s REAL NOT NULL,
     PRIMARY KEY (run_id, scenario_key)
+);
+"""
+# What a scenario measured besides its duration (a load run's percentiles), so that a markedly
+# slower p95 is noticed as a slower duration is (schema 3).
+SCHEMA_2_TO_3 = """
+CREATE TABLE IF NOT EXISTS scenario_measures (
+    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    scenario_key TEXT NOT NULL,
+    measure TEXT NOT NULL,              -- "welcome p95"
+    value REAL NOT NULL,                -- seconds
+    PRIMARY KEY (run_id, scenario_key, measure)
 );
 """
 # The past runs of a target, newest first; scenario outcomes are then read by primary key.
@@ -159,9 +170,9 @@ class History:
         with self._write(immediate=True) as db:  # one process at a time creates or upgrades
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
-                _script(db, SCHEMA)
-            elif version == 1:
-                _script(db, SCHEMA_1_TO_2)
+                _script(db, SCHEMA + SCHEMA_2_TO_3)
+            elif version in (1, 2):
+                _script(db, (SCHEMA_1_TO_2 if version == 1 else "") + SCHEMA_2_TO_3)
             elif version != SCHEMA_VERSION:
                 raise HistoryError(f"{self.path} has history schema {version}; this stagecheck "
                                    f"writes schema {SCHEMA_VERSION}")
@@ -229,7 +240,10 @@ class History:
             db.executemany("INSERT OR REPLACE INTO scenario_runs VALUES (?, ?, ?, ?, ?)",
                            [(facts.run_id, scenario_key(s.feature, s.name), s.name, str(s.status),
                              s.duration_s) for s in result.scenarios])
-
+            db.execute("DELETE FROM scenario_measures WHERE run_id = ?", (facts.run_id,))
+            db.executemany("INSERT OR REPLACE INTO scenario_measures VALUES (?, ?, ?, ?)",
+                           [(facts.run_id, scenario_key(s.feature, s.name), name, value)
+                            for s in result.scenarios for name, value in s.measures.items()])
 
     def past_runs(self, key: str, before: str, limit: int = 30,
                   exclude: str = "") -> list[PastRun]:
@@ -271,12 +285,7 @@ class History:
         if len(past) > MAX_PAST:
             raise ValueError(f"at most {MAX_PAST} past runs are compared at once")
         with self._write() as db:
-            db.execute("CREATE TEMP TABLE IF NOT EXISTS past_run (n INTEGER PRIMARY KEY, "
-                       "run_id TEXT, same_version INTEGER)")
-            db.execute("DELETE FROM temp.past_run")
-            db.executemany("INSERT INTO temp.past_run VALUES (?, ?, ?)",
-                           ((n, r.run_id, r.target_version == version)
-                            for n, r in enumerate(past)))
+            _past_runs(db, past, version)
             ran_statuses = sorted(map(str, RAN))
             query = FOLDED.format(statuses=", ".join("?" * len(ran_statuses)))
             folded = {key: rest for key, *rest in db.execute(query, ran_statuses)}
@@ -295,6 +304,27 @@ class History:
                                                             for n in _bits(passed)[:window]])
                 found[position] = _history(position, past, ran, passed, same, usual, window)
         return found
+
+    def usual_measures(self, past: list[PastRun], measured: list[tuple[str, str]], window: int
+                       ) -> dict[tuple[str, str], tuple[float, ...]]:
+        """For this run's measures (scenario key, measure name), their values in the newest
+        `window` past runs (newest first, at most 62) where the scenario passed and measured
+        them: one query, and none for a run that measured nothing."""
+        keys = sorted({key for key, _ in measured})
+        if not past or not keys:
+            return {}
+        if len(past) > MAX_PAST:
+            raise ValueError(f"at most {MAX_PAST} past runs are compared at once")
+        wanted = set(measured)
+        found: dict[tuple[str, str], list[float]] = {}
+        with self._write() as db:
+            _past_runs(db, past, "")
+            for key, name, value in db.execute(
+                    USUAL_MEASURES.format(marks=", ".join("?" * len(keys))),
+                    (str(Status.PASSED), *keys, window)):
+                if (key, name) in wanted:
+                    found.setdefault((key, name), []).append(value)
+        return {measure: tuple(values) for measure, values in found.items()}
 
     @staticmethod
     def _usual_durations(db: sqlite3.Connection, key: str, run_ids: list[str]
@@ -348,6 +378,29 @@ FROM temp.past_run p CROSS JOIN scenario_runs s ON s.run_id = p.run_id
 WHERE s.status IN ({statuses})
 GROUP BY s.scenario_key
 """
+
+
+# Per scenario and measure, its values in the past runs (temp.past_run) where the scenario
+# passed, newest first, at most `window` of them.
+USUAL_MEASURES = """
+SELECT scenario_key, measure, value FROM (
+    SELECT m.scenario_key, m.measure, m.value, p.n,
+           row_number() OVER (PARTITION BY m.scenario_key, m.measure ORDER BY p.n) AS newest
+    FROM temp.past_run p
+    CROSS JOIN scenario_runs s ON s.run_id = p.run_id AND s.status = ?
+    JOIN scenario_measures m ON m.run_id = s.run_id AND m.scenario_key = s.scenario_key
+    WHERE s.scenario_key IN ({marks})
+) WHERE newest <= ? ORDER BY n
+"""
+
+
+def _past_runs(db: sqlite3.Connection, past: list[PastRun], version: str) -> None:
+    """The past runs compared against, as temp.past_run (n = 0 the newest)."""
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS past_run (n INTEGER PRIMARY KEY, "
+               "run_id TEXT, same_version INTEGER)")
+    db.execute("DELETE FROM temp.past_run")
+    db.executemany("INSERT INTO temp.past_run VALUES (?, ?, ?)",
+                   ((n, r.run_id, r.target_version == version) for n, r in enumerate(past)))
 
 
 def _bits(mask: int) -> list[int]:

@@ -135,6 +135,7 @@ def scenario_result(feature: Any, scenario: Any, record: ScenarioRecord | None,
         error_message=next((s.error_message for s in steps if s.error_message), ""),
         skip_reason=redact(str(scenario.skip_reason or "")) if status == Status.SKIPPED else "",
         owner=owner_tag(map(str, feature.tags), map(str, scenario.tags)),
+        measures=dict(record.measures) if record else {},
     )
     failure = _failure(scenario)
     if result.failed:

@@ -56,6 +56,7 @@ class ScenarioResult:
     error_message: str = ""
     skip_reason: str = ""
     owner: str = ""                  # the team its feature's @owner tag names
+    measures: dict[str, float] = field(default_factory=dict)  # percentiles of a load run, in s
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)  # a plain string from a caller becomes the enum

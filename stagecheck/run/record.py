@@ -22,6 +22,7 @@ class ScenarioRecord:
     assertions: int = 0
     finding: str = ""
     degraded: list[str] = field(default_factory=list)  # why it is degraded, if it is
+    measures: dict[str, float] = field(default_factory=dict)  # "welcome p95 s" -> 0.041
     step_checks: dict[int, int] = field(default_factory=dict)  # id(step) -> checks it made
     attached: int = 0  # exchanges already attached to a step
 

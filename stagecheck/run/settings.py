@@ -22,10 +22,15 @@ DURATIONS = {"http_timeout": 30.0, "health_timeout": 5.0, "ws_event_timeout": 15
 TEXT = {"target": "local", "standin_fault": "", "standin_variant": "", "base_url": "",
         "auth_url": "", "ws_url": "", "report_dir": "reports", "database_url": "",
         "expected_revision": "", "history": "", "shard": "", "shard_timings": "",
-        "notify": "", "metrics_file": "", "report_base_url": "", "service_targets": ""}
-FLAGS = ("insecure_tls", "allow_destructive")
-COUNTS = {"keep_runs": 50, "at_risk_exit": 3, "service_queue": 8}
-KNOWN = set(DURATIONS) | set(TEXT) | set(FLAGS) | set(COUNTS)
+        "notify": "", "metrics_file": "", "report_base_url": "", "service_targets": "",
+        "load_python": ""}
+FLAGS = ("insecure_tls", "allow_destructive", "partial")
+COUNTS = {"keep_runs": 50, "at_risk_exit": 3, "service_queue": 8, "load_workers": 0}
+SCALES = {"load_scale": 1.0}  # load tier: users and durations of the Examples times this
+# Userdata that runners of behave add for themselves (behavex: each worker's number); accepted
+# and not used.
+IGNORED = {"worker_id"}
+KNOWN = set(DURATIONS) | set(TEXT) | set(FLAGS) | set(COUNTS) | set(SCALES) | IGNORED
 AT_RISK_EXITS = (0, 3)
 SERVICE_TARGETS = ("staging", "production")  # named targets the service may add to local
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
@@ -63,6 +68,10 @@ class Settings:
     service_targets: tuple[str, ...] = ()  # named targets `stagecheck serve` allows beside local
     service_queue: int = 8     # runs the service holds at once (running or waiting)
     service_deadline: float = 900.0  # seconds a service run may take
+    load_scale: float = 1.0    # the load tier's users and durations times this (0.1: a quick run)
+    load_workers: int = 0      # Locust workers beside its master; 0 runs Locust alone
+    load_python: str = ""      # the Python that runs Locust; "" is the one running behave
+    partial: bool = False      # a part of the run (a behavex worker's): merged by stagecheck merge
     bypass_key: str = field(default="", repr=False)
     token: str = field(default="", repr=False)
     signing_key: str = field(default="", repr=False)  # STAGING_JWT_SECRET_KEY: signs expired tokens
@@ -92,6 +101,16 @@ def _count(name: str, raw: str) -> int:
         raise ConfigError(f"setting {name} must be a whole number, not {raw!r}") from None
     if value < 0:
         raise ConfigError(f"setting {name} must be 0 or more, not {raw!r}")
+    return value
+
+
+def _scale(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"setting {name} must be a number, like 0.1, not {raw!r}") from None
+    if not math.isfinite(value) or not 0 < value <= 100:
+        raise ConfigError(f"setting {name} must be more than 0 and at most 100, not {raw!r}")
     return value
 
 
@@ -259,6 +278,13 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
     if raw["metrics_file"] and not raw["metrics_file"].endswith(".prom"):
         raise ConfigError("setting metrics_file must end in .prom (the textfile collector reads "
                           f"only those), not {raw['metrics_file']!r}")
+    partial = _flag("partial", userdata.get("partial"), False)
+    if partial and shard:
+        raise ConfigError("setting partial and shard cannot combine: a run is either shard K/N "
+                          "or a part of a behavex run")
+    load_scale = _scale("load_scale", str(userdata.get("load_scale", SCALES["load_scale"])).strip())
+    if raw["load_python"] and not Path(raw["load_python"]).is_file():
+        raise ConfigError(f"setting load_python names no file: {raw['load_python']!r}")
     target = raw["target"]
     if target not in TARGETS:
         raise ConfigError(f"setting target must be one of {', '.join(TARGETS)}, not {target!r}")
@@ -314,6 +340,8 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
                     insecure_tls=insecure_tls, allow_destructive=allow_destructive,
                     keep_runs=counts["keep_runs"], at_risk_exit=counts["at_risk_exit"],
                     shard=shard, shard_timings=raw["shard_timings"],
+                    load_scale=load_scale, load_workers=counts["load_workers"],
+                    load_python=raw["load_python"], partial=partial,
                     bypass_key=bypass_key, token=token, signing_key=signing_key,
                     base_url=urls["base_url"], auth_url=urls["auth_url"], ws_url=urls["ws_url"],
                     http_timeout=durations["http_timeout"],

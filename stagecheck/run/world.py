@@ -19,6 +19,7 @@ from .. import contract
 from .exchanges import ExchangeLog
 from .http import HttpClient
 from .limits import out_of_descriptors, out_of_descriptors_problem
+from .load import LoadPlan, LoadResult, run_load
 from .platform import AgentRun, MessageAnswer, run_agent_async, stray_agent_events_async
 from .record import RunRecorder
 from .sessions import LiveSession, SessionAttempt, open_session_async
@@ -131,6 +132,11 @@ class RunState:
                                                for token in tokens)))
         return self.loop.run_until_complete(all_at_once())
 
+    def run_load(self, plan: LoadPlan, log: ExchangeLog) -> LoadResult:
+        """Locust's run of the plan (scaled by the caller) against the target, as evidence on
+        `log`; LoadRunFailed with the cause when Locust is missing, fails or overruns."""
+        return run_load(self.settings, self.target, log, self.recorder.run_id, plan)
+
     def ping_all(self, sessions: list[LiveSession]) -> list[str]:
         """Ping every session at once; the problems of those that did not answer with a pong."""
         timeout = self.settings.ws_event_timeout
@@ -203,12 +209,15 @@ class World:
     response: httpx.Response | None = None
     responses: list[httpx.Response] = field(default_factory=list)  # several answers to judge
     finding: str = ""  # the key finding of a passed scenario, in a few words
+    measures: dict[str, float] = field(default_factory=dict)  # kept in the history
     sessions: Sessions = field(default_factory=Sessions)
     chat: Chat = field(default_factory=Chat)
     agent_run: AgentRun = field(default_factory=AgentRun)
     agent_runs: list[AgentRun] = field(default_factory=list)  # runs of several users, or in turn
     latency: Latency = field(default_factory=Latency)
     degraded: list[str] = field(default_factory=list)  # set only through degrade()
+    load_plan: LoadPlan | None = None   # the load tier: who arrives, how fast (set by Given)
+    load: LoadResult | None = None      # what Locust measured (set by When)
 
 
 def degrade(world: World, reason: str) -> None:

@@ -173,21 +173,34 @@ def _merge_parts(results: list[RunResult]) -> list[ScenarioResult]:
     """The parts' scenarios, and a stub for each selected one that no part ran."""
     _same(results, "selection", lambda r: (r.facts.tag_expression,
                                            [s.key for s in r.shard.selection]))
-    ran: dict[str, str] = {}
+    runs = [r.facts.run_id for r in results]
+    twice = next((run for run in runs if runs.count(run) > 1), "")
+    if twice:
+        raise ShardError(f"the part {twice} is given twice: give each behavex run its own "
+                         "report_dir")
+    # behavex may run an outline's rows in more than one worker: a scenario run by two parts
+    # counts once, with the worse outcome (a failure anywhere is a failure).
+    kept: dict[tuple[str, str, str], ScenarioResult] = {}
     for result in results:
-        assert result.shard is not None
-        for selected in result.shard.selection:
-            if selected.shard:
-                if selected.key in ran:
-                    raise ShardError(f"“{selected.name}” was run by two parts "
-                                     f"({ran[selected.key]} and {result.facts.run_id}): give "
-                                     "each behavex run its own report_dir")
-                ran[selected.key] = result.facts.run_id
+        for scenario in result.scenarios:
+            identity = (scenario.feature, scenario.name, scenario.location)
+            earlier = kept.get(identity)
+            if earlier is None or _worse(scenario, earlier):
+                kept[identity] = scenario
+    ran = {selected.key for result in results if result.shard is not None
+           for selected in result.shard.selection if selected.shard}
     first = results[0].shard
     assert first is not None
-    return [s for r in results for s in r.scenarios] + [
+    return list(kept.values()) + [
         replace(_stub(s), key_finding=NOT_IN_ANY_PART) for s in first.selection
         if s.key not in ran]
+
+
+def _worse(one: ScenarioResult, other: ScenarioResult) -> bool:
+    """Whether `one` is the worse outcome: failed, then degraded, then passed, then not run."""
+    def rank(s: ScenarioResult) -> int:
+        return 3 if s.failed else 2 if s.status == Status.DEGRADED else 1 if s.status.ran else 0
+    return rank(one) > rank(other)
 
 
 def _same(results: list[RunResult], what: str, value: Any) -> None:

@@ -64,7 +64,7 @@ def test_behavex_workers_merge_into_the_plain_runs_verdict(tmp_path: Path, fault
         part = next(p for p in (tmp_path / "parts").iterdir() if p.is_dir() and not p.is_symlink())
         shutil.copytree(part, tmp_path / "parts" / "zz-copy")
         again = merge(tmp_path, tmp_path / "parts")
-        assert again.returncode == 2 and "was run by two parts" in again.stderr
+        assert again.returncode == 2 and "is given twice" in again.stderr
 
 
 def test_a_lone_colon_tag_works_in_parentheses(tmp_path: Path) -> None:

@@ -1,34 +1,17 @@
 """Agent runs: the five progress events of one run, in order, within budget."""
 
-import time
 
 from behave import then, when
 from hamcrest import equal_to, less_than_or_equal_to
 
-from stagecheck.steps import Classification, NoAnswer, contract, duration, expect
+from stagecheck.steps import Classification, contract, duration, expect
 
 
 @when('the user asks an agent "{request}"')
 def step_ask_agent(context, request):
-    session, run, settings = context.world.sessions.current, context.world.agent_run, context.run.settings
-    started = time.perf_counter()
-    first = len(session.received)
-    try:  # judged by the Then steps, with what did arrive
-        session.send({"type": "start_agent", "payload": {"user_request": request}})
-        opening = session.receive_until(contract.is_agent_event, settings.ws_event_timeout,
-                                        "first event of the agent run")
-        if opening.get("type") not in contract.AGENT_END_EVENTS:
-            left = settings.agent_timeout - (time.perf_counter() - started)
-            session.receive_until(lambda f: f.get("type") in contract.AGENT_END_EVENTS,
-                                  max(left, 0.0), "end of the agent run (agent_completed)")
-    except NoAnswer as problem:
-        run.silent = not any(contract.is_agent_event(f) for f in session.received[first:])
-        run.problem = (f"the agent run was silent: no event within {settings.ws_event_timeout:g} s"
-                       if run.silent else str(problem))
-    except AssertionError as problem:
-        run.problem = str(problem)
-    run.elapsed_s = time.perf_counter() - started
-    run.events = [f for f in session.received[first:] if contract.is_agent_event(f)]
+    context.world.agent_run = context.run.run_agent(
+        context.world.sessions.current,
+        {"type": "start_agent", "payload": {"user_request": request}})
 
 
 def _kinds(context):

@@ -15,7 +15,7 @@ from .auth import error, read_json_object
 from .errors import IncompatibleFaultError, UnknownFaultError
 
 if TYPE_CHECKING:
-    from .app import StandinState
+    from .state import StandinState
 
 
 def _state_json(state: StandinState) -> dict[str, Any]:

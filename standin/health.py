@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from .variants import HealthBody
 
 if TYPE_CHECKING:
-    from .app import StandinState
+    from .state import StandinState
 
 SERVICE = "netra-ai-platform"
 

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 from .health import SERVICE
 
 if TYPE_CHECKING:
-    from .app import StandinState
+    from .state import StandinState
 
 
 def _database_answers(state: StandinState) -> bool:

@@ -28,7 +28,7 @@ from .threads import ThreadNotFound, add_message, delete_messages
 from .variants import Ack, KeepAlive, Refusal, Welcome
 
 if TYPE_CHECKING:
-    from .app import StandinState
+    from .state import StandinState
 
 MAX_MESSAGE_SIZE = 64 * 1024
 USER_MESSAGE_TYPES = {"user_message", "message", "chat_message"}

@@ -23,15 +23,16 @@ from typing import Any
 from behave.model_core import Status as BehaveStatus
 from behave.parser import parse_feature
 
+from stagecheck.client.exchanges import ExchangeLog
+from stagecheck.client.redact import Redactor
+from stagecheck.config.settings import Settings
+from stagecheck.config.target import Target
+from stagecheck.gate.conclude import result_of
 from stagecheck.history.changes import compute_changes
 from stagecheck.history.store import History
-from stagecheck.report.build import build_result
+from stagecheck.outputs.reports import write_reports
 from stagecheck.report.render import environment
-from stagecheck.report.write import write_reports
-from stagecheck.run.exchanges import ExchangeLog, Redactor
 from stagecheck.run.record import RunRecorder
-from stagecheck.run.settings import Settings
-from stagecheck.run.target import Target
 from stagecheck.run.world import RunState
 from stagecheck.vocabulary import Channel
 from standin import start_standin
@@ -90,7 +91,7 @@ def one_end(count: int, repeat: int) -> list[dict[str, float]]:
         history = History(Path(tmp) / "history.sqlite")
         for _ in range(30):  # the recorded runs what changed compares against
             context, recorder = a_run(parsed, url, rng, 0.02)
-            result = build_result(context, run, recorder)
+            result = result_of(context, run, recorder)
             history.start(recorder.run_id, "local", result.facts.started_at, "@p1")
             history.finish(result, "local")
             time.sleep(1.0 / 30)  # distinct start times are not needed; rowid orders them
@@ -99,7 +100,7 @@ def one_end(count: int, repeat: int) -> list[dict[str, float]]:
             environment.cache_clear()
             history.start(recorder.run_id, "local", "9999", "@p1")
             started = time.perf_counter()
-            result = build_result(context, run, recorder)
+            result = result_of(context, run, recorder)
             built = time.perf_counter()
             result.changes = compute_changes(result, history, "local")
             compared = time.perf_counter()

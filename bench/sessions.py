@@ -32,12 +32,13 @@ def emails(count: int) -> list[str]:
 
 
 def library(base: str, ws_url: str, key: str, count: int) -> tuple[float, int]:
-    from stagecheck.run.exchanges import ExchangeLog, Redactor
-    from stagecheck.run.http import HttpClient
+    from stagecheck.client.exchanges import ExchangeLog
+    from stagecheck.client.http import HttpClient
+    from stagecheck.client.redact import Redactor
+    from stagecheck.config.settings import Settings
+    from stagecheck.config.target import Target
+    from stagecheck.platform.users import signed_in_users
     from stagecheck.run.record import RunRecorder
-    from stagecheck.run.settings import Settings
-    from stagecheck.run.target import Target
-    from stagecheck.run.users import signed_in_users
     from stagecheck.run.world import RunState, Sessions
 
     log = ExchangeLog(Redactor((key,)))
@@ -106,7 +107,7 @@ def raw(base: str, ws_url: str, key: str, count: int) -> tuple[float, int]:
 
 def measure(kind: str, base: str, key: str, count: int) -> tuple[float, int]:
     code = ("import json, sys\nsys.path.insert(0, 'bench')\n"
-            "from stagecheck.run.limits import raise_descriptor_limit\nraise_descriptor_limit()\n"
+            "from stagecheck.client.descriptors import raise_descriptor_limit\nraise_descriptor_limit()\n"
             f"import sessions\nprint(json.dumps(sessions.{kind}({base!r}, "
             f"{base.replace('http', 'ws', 1) + '/ws'!r}, {key!r}, {count})))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
@@ -155,7 +156,7 @@ def main() -> None:
 
 def _raise_limit() -> None:
     sys.path.insert(0, str(ROOT))
-    from stagecheck.run.limits import raise_descriptor_limit
+    from stagecheck.client.descriptors import raise_descriptor_limit
     raise_descriptor_limit()
 
 

@@ -1,8 +1,8 @@
-"""behave hooks: each calls one function of stagecheck.fixtures, and holds no logic of its own."""
+"""behave hooks: each calls one fixture of stagecheck.gate.fixtures, and holds no logic of its own."""
 
 from behave import use_fixture
 
-from stagecheck.fixtures import record_step, run_fixture, scenario_fixture
+from stagecheck.gate.fixtures import record_step, run_fixture, scenario_fixture
 
 
 def before_all(context):

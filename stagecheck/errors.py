@@ -1,15 +1,41 @@
-"""Every exception of the suite, each with a message a release manager can act on."""
+"""Every exception of the suite, each with a message a release manager can act on, under one
+root. A failure of the target is an AssertionError too, so that behave counts it as a failed
+step (not an error of ours); a bad setting or file is a ValueError too.
+
+StagecheckError
+├── ConfigError (ValueError)            a setting is missing or malformed: exit 2, nothing runs
+├── TargetError (AssertionError)        the target did not answer as a platform would (network)
+│   ├── TargetUnreachable
+│   ├── TargetTimeout
+│   │   └── SlowAnswer
+│   ├── BodyTooLarge
+│   └── Redirected
+├── CheckFailed (AssertionError)        the target answered, but not as the contract promises
+│   ├── SessionClosed
+│   ├── NoAnswer
+│   └── LoadRunFailed
+├── NeedsBypassKey                      a fresh user needs the bypass key, only a token was set
+├── HistoryError                        the history database cannot be opened or written
+├── LoopError                           the deploy loop cannot run as asked
+├── ShardError (ValueError)             shards' results that cannot be merged
+├── ResultsFileError (ValueError)       a results.json this stagecheck cannot read
+└── ServiceRequestError (ValueError)    a request `stagecheck serve` cannot serve (its status)
+"""
 
 from __future__ import annotations
 
 from .vocabulary import Classification
 
 
-class ConfigError(ValueError):
+class StagecheckError(Exception):
+    """The root of every exception the suite raises on purpose."""
+
+
+class ConfigError(StagecheckError, ValueError):
     """A setting is missing or malformed; the run stops before its first scenario."""
 
 
-class TargetError(AssertionError):
+class TargetError(StagecheckError, AssertionError):
     """The target did not answer as a working platform would (network level)."""
 
     classification = Classification.ENVIRONMENT
@@ -40,7 +66,7 @@ class Redirected(TargetError):
         self.location = location
 
 
-class CheckFailed(AssertionError):
+class CheckFailed(StagecheckError, AssertionError):
     """A check failed: the target answered, but not as the contract promises.
 
     `summary` says what broke in a few plain words (the report's key finding), and
@@ -76,23 +102,23 @@ class LoadRunFailed(CheckFailed):
         super().__init__(message, message, Classification.TEST)
 
 
-class NeedsBypassKey(Exception):
+class NeedsBypassKey(StagecheckError):
     """Signing in a fresh user needs the bypass key, and only a token was configured."""
 
 
-class HistoryError(Exception):
+class HistoryError(StagecheckError):
     """The history database cannot be opened or written."""
 
 
-class LoopError(Exception):
+class LoopError(StagecheckError):
     """The deploy loop cannot run as asked."""
 
 
-class ShardError(ValueError):
+class ShardError(StagecheckError, ValueError):
     """Shards' results that cannot be merged into one run."""
 
 
-class ResultsFileError(ValueError):
+class ResultsFileError(StagecheckError, ValueError):
     """A results.json that this stagecheck cannot read."""
 
 
@@ -102,7 +128,7 @@ def tls_refusal(url: str, reason: str) -> str:
             "-D insecure_tls=true skips the check")
 
 
-class RequestError(ValueError):
+class ServiceRequestError(StagecheckError, ValueError):
     """A request the gate service cannot serve; `status` is the HTTP status that says why."""
 
     def __init__(self, status: int, message: str) -> None:

@@ -6,16 +6,14 @@ from stagecheck (as httpx's users import from `httpx`, never from its private mo
 
 from __future__ import annotations
 
-from . import contract
+from .client.descriptors import OUT_OF_DESCRIPTORS
+from .client.http import describe, elapsed_s, json_body
 from .errors import LoadRunFailed, NeedsBypassKey, NoAnswer, SessionClosed
-from .run.checks import expect, expect_json
-from .run.http import describe, elapsed_s, json_body
-from .run.limits import OUT_OF_DESCRIPTORS
-from .run.load import LoadPlan
-from .run.measure import percentile_95
-from .run.platform import (
-    agent_request,
-    ask_agent_api,
+from .load.plan import LoadPlan
+from .platform import contract
+from .platform.agents import agent_request, ask_agent_api
+from .platform.checks import expect, expect_json
+from .platform.conversations import (
     bearer,
     conversation_messages,
     list_conversations,
@@ -24,8 +22,9 @@ from .run.platform import (
     sign_out,
     start_conversation,
 )
-from .run.sessions import wait_for_refusal
-from .run.users import (
+from .platform.measure import percentile_95
+from .platform.sessions import wait_for_refusal
+from .platform.users import (
     MAIN_USER_EMAIL,
     OTHER_USER_EMAIL,
     expired_token,

@@ -1,5 +1,6 @@
 """The words the code decides on, one enum each: a scenario's status, why it failed, the verdict,
-the channel of an exchange, the state of a run in the history, and the diagnosis findings."""
+the channel of an exchange, the state of a run in the history, the diagnosis findings, the exit
+status, the kind of target, the report formats and how a deploy loop ended."""
 
 from __future__ import annotations
 
@@ -95,3 +96,33 @@ class RunStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     FINISHED = "finished"
+
+
+class TargetKind(StrEnum):
+    """What the gate runs against: the embedded stand-in, or a deployed platform."""
+
+    LOCAL = "local"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+class ReportFormat(StrEnum):
+    """The report's formats, and the file each is written to in a run's folder."""
+
+    MD = "md"
+    HTML = "html"
+    JSON = "json"
+
+    @property
+    def file_name(self) -> str:
+        return {"md": "report.md", "html": "report.html", "json": "results.json"}[self.value]
+
+
+class LoopEnd(StrEnum):
+    """Why a deploy loop stopped."""
+
+    GREEN = "green"
+    MAX_RUNS = "max-runs"
+    TIME_LIMIT = "time-limit"
+    INTERRUPTED = "interrupted"
+    STOPPED = "stopped"

@@ -1,5 +1,6 @@
-"""The library's layers: data flows one way (run → report → history → the behave glue), and no
-module imports from a layer above its own."""
+"""The library's layers: data flows one way (client → config → platform → run → report →
+history and outputs → the behave glue → commands and the service), and no module imports from a
+layer above its own."""
 
 from __future__ import annotations
 
@@ -10,12 +11,23 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "stagecheck"
 # Lower number = lower layer. A module may import from its own layer and the ones below.
-LAYERS = {"vocabulary": 0, "errors": 0, "contract": 0, "wording": 0, "run": 1, "report": 2,
-          "history": 3, "metrics": 3, "notify": 3, "service": 4, "conclude": 4, "fixtures": 4,
-          "runner": 4, "steps": 4, "shards": 4, "__main__": 4, "__init__": 4}
+LAYERS = {
+    "vocabulary": 0, "errors": 0, "wording": 0,  # the words every layer decides on
+    "client": 1,                                   # any HTTP/WebSocket service
+    "config": 2,                                   # settings and the target
+    "platform": 3, "load": 3,                      # the platform's vocabulary; the load tier
+    "run": 4,                                      # the state of one run
+    "report": 5,                                   # the result model, built and rendered
+    "history": 6, "outputs": 6,                    # across runs; what a run leaves behind
+    "gate": 7, "steps": 7,                         # everything that knows behave
+    "cli": 8, "service": 8, "__main__": 8, "__init__": 8,  # commands and the service
+}
+ENTRY_POINT = 8  # a package's __main__.py (`python -m stagecheck.report`) is a command
 
 
 def layer_of(parts: tuple[str, ...]) -> int:
+    if parts[-1] == "__main__.py":
+        return ENTRY_POINT
     return LAYERS[parts[0].removesuffix(".py")]
 
 
@@ -53,8 +65,9 @@ def test_no_module_imports_from_a_layer_above_it(path: Path) -> None:
 def test_the_check_sees_imports_and_knows_every_module() -> None:
     # The checker itself: it finds the imports of a module we know, in every form used.
     assert ("report", "model") in stagecheck_imports(PACKAGE / "history" / "store.py")
-    assert ("run", "world") in stagecheck_imports(PACKAGE / "conclude.py")
-    assert ("contract",) in stagecheck_imports(PACKAGE / "steps.py")
+    assert ("run", "world") in stagecheck_imports(PACKAGE / "gate" / "conclude.py")
+    assert ("platform", "sessions") in stagecheck_imports(PACKAGE / "steps.py")
+    assert ("history", "schema") in stagecheck_imports(PACKAGE / "history" / "store.py")
     for path in MODULES:
         layer_of(path.relative_to(PACKAGE).parts)  # raises KeyError for an unplaced module
 
@@ -64,3 +77,47 @@ def test_steps_use_only_the_public_surface() -> None:
         imported = {node.module for node in ast.walk(ast.parse(path.read_text()))
                     if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stagecheck")}
         assert imported <= {"stagecheck.steps"}, f"{path.name} imports {sorted(imported)}"
+
+
+def test_an_upward_import_is_caught(tmp_path: Path) -> None:
+    # A planted upward import (the client reaching for the report) is seen for what it is.
+    planted = PACKAGE / "client" / "_planted_upward.py"
+    planted.write_text("from ..report import model\n")
+    try:
+        parts = planted.relative_to(PACKAGE).parts
+        above = [p for p in stagecheck_imports(planted) if layer_of(p) > layer_of(parts)]
+    finally:
+        planted.unlink()
+    assert above == [("report",)]
+
+
+def test_the_steps_surface_is_pinned() -> None:
+    # As httpx pins its exported members: a name added to or dropped from the steps' surface is
+    # a decision, made here.
+    import stagecheck.steps
+
+    assert sorted(stagecheck.steps.__all__) == sorted(STEPS_SURFACE)
+    assert all(hasattr(stagecheck.steps, name) for name in stagecheck.steps.__all__)
+
+
+STEPS_SURFACE = [
+    "MAIN_USER_EMAIL", "OTHER_USER_EMAIL", "OUT_OF_DESCRIPTORS", "Classification", "LoadPlan",
+    "LoadRunFailed", "NeedsBypassKey", "NoAnswer", "SessionClosed", "agent_request",
+    "ask_agent_api", "bearer", "contract", "conversation_messages", "degrade", "describe",
+    "duration", "elapsed_s", "expect", "expect_json", "expired_token", "forged_token",
+    "json_body", "list_conversations", "message_contents", "numbered_user_email",
+    "percentile_95", "plural", "send_user_message", "sign_in_url", "sign_out", "signed_in_user",
+    "signed_in_users", "start_conversation", "wait_for_refusal",
+]
+
+
+def test_no_module_is_over_400_lines_and_no_function_over_60() -> None:
+    long = [f"{path.relative_to(PACKAGE)}: {len(path.read_text().splitlines())} lines"
+            for path in MODULES if len(path.read_text().splitlines()) > 400]
+    for path in MODULES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > 60:
+                    long.append(f"{path.relative_to(PACKAGE)}: {node.name}() {length} lines")
+    assert long == []

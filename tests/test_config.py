@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from stagecheck.config.settings import load_settings
 from stagecheck.errors import ConfigError
-from stagecheck.run.settings import load_settings
 
 STAGING = {"STAGING_BASE_URL": "https://api.staging.example.com",
            "E2E_OAUTH_SIMULATION_KEY": "k" * 16}

@@ -8,11 +8,12 @@ from dataclasses import replace
 
 import pytest
 
+from stagecheck.client.exchanges import OWN_CLOSE, TARGET_CLOSE
 from stagecheck.report.diagnosis import diagnose, findings
 from stagecheck.report.evidence import failing_database_routes, failing_exchange
 from stagecheck.report.impact import decide, roll_up
 from stagecheck.report.model import (
-    SCHEMA_VERSION,
+    RESULTS_SCHEMA_VERSION,
     HealthProbe,
     RunFacts,
     RunResult,
@@ -22,7 +23,6 @@ from stagecheck.report.model import (
 )
 from stagecheck.report.render import render
 from stagecheck.report.view import report_view
-from stagecheck.run.exchanges import OWN_CLOSE, TARGET_CLOSE
 from stagecheck.vocabulary import Classification, Finding
 
 BACKEND = "http://127.0.0.1:8000"
@@ -50,7 +50,7 @@ def run_result(scenarios: list[ScenarioResult]) -> RunResult:
     facts = RunFacts("r1", "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:05+00:00", 5.0, "local",
                      BACKEND, BACKEND, "ws://127.0.0.1:8000/ws", "1.0.0", "@p1", False, False, [],
                      False, {"python": "3", "stagecheck": "0", "behave": "1.3"})
-    return RunResult(SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
+    return RunResult(RESULTS_SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
                      diagnose(scenarios, HEALTHY, None, {"rerun": "behave"}))
 
 
@@ -109,7 +109,7 @@ def test_a_passing_then_step_without_a_check_is_shown_as_hollow() -> None:
     scenario = ScenarioResult(name="hollow one", feature="f", location="f.feature:1", tags=[],
                               priority=1, revenue=120_000, area="chat", status="passed",
                               duration_s=0.1, steps=steps, exchanges=[exchange("GET", "/x", 200)])
-    assert [step.name for step in steps if step.hollow] == ["all is well"]
+    assert [step.name for step in steps if step.checked_nothing] == ["all is well"]
     result = run_result([scenario])
     assert report_view(result)["hollow_steps"] == [(scenario, steps[1])]
     assert "“Then all is well” in “hollow one”" in render(result, "md")

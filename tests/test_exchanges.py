@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from stagecheck.run.exchanges import EXCERPT_CHARS, ExchangeLog, Redactor
+from stagecheck.client.exchanges import ExchangeLog
+from stagecheck.client.redact import EXCERPT_CHARS, Redactor
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
 

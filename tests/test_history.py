@@ -16,19 +16,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stagecheck.history import store
-from stagecheck.history.changes import (
-    FLAKY_WINDOW,
-    SLOWER_FACTOR,
-    SLOWER_MIN_S,
-    TREND_RUNS,
-    compute_changes,
-)
-from stagecheck.history.store import History, scenario_key
+from stagecheck.history import schema as store
+from stagecheck.history.changes import FLAKY_WINDOW, SLOWER_FACTOR, SLOWER_MIN_S, TREND_RUNS, compute_changes
+from stagecheck.history.store import History
 from stagecheck.report.diagnosis import diagnose
 from stagecheck.report.impact import decide, roll_up
 from stagecheck.report.model import (
-    SCHEMA_VERSION,
+    RESULTS_SCHEMA_VERSION,
     Changes,
     Flaky,
     RunFacts,
@@ -36,6 +30,7 @@ from stagecheck.report.model import (
     ScenarioResult,
     Slower,
     StillFailing,
+    scenario_key,
 )
 from stagecheck.vocabulary import RAN, Status
 from tests.behave_run import ROOT, wait_until_running
@@ -51,7 +46,7 @@ def a_run(number: int, statuses: list[tuple[str, float]], version: str) -> RunRe
     facts = RunFacts(f"run-{number:03d}", started, started, 1.0, "local", "http://127.0.0.1:1",
                      "http://127.0.0.1:1", "ws://127.0.0.1:1/ws", version, "@p1", False, False,
                      [], False, {})
-    return RunResult(SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
+    return RunResult(RESULTS_SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
                      diagnose(scenarios, None, None, {"rerun": "behave", "backend": "x"}))
 
 

@@ -428,7 +428,7 @@ def test_bad_database_url_stops_before_any_scenario(tmp_path: Path, url: str, wo
 
 
 def test_schema_probe_never_creates_a_database(tmp_path: Path) -> None:
-    from stagecheck.report.probes import probe_schema
+    from stagecheck.gate.probes import probe_schema
 
     missing = tmp_path / "gone.sqlite"
     probe = probe_schema(f"sqlite:///{missing}", ("users",), ())

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from behave.parser import parse_file
 
+from stagecheck.config.settings import load_settings
 from stagecheck.errors import ConfigError, LoadRunFailed
 from stagecheck.history.changes import compute_changes
 from stagecheck.history.store import History
+from stagecheck.load.plan import NOT_INSTALLED, LoadPlan, run_locust
 from stagecheck.report.model import RunResult
-from stagecheck.run.load import NOT_INSTALLED, LoadPlan, run_locust
-from stagecheck.run.settings import load_settings
 from tests.behave_run import ROOT, run_behave
 
 # Never imported here: importing Locust monkey-patches this process with gevent.

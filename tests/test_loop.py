@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from stagecheck.history.loop import DeployLoop, Iteration, LoopOptions
+from stagecheck.cli.loop import DeployLoop, Iteration, LoopOptions
 from standin import start_standin
 from tests.behave_run import ROOT, run_behave, wait_until_running
 

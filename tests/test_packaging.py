@@ -32,7 +32,7 @@ paths = [
     "features/data_integrity.feature",
     "features/operations.feature",
 ]
-runner = "stagecheck.runner:GateRunner"
+runner = "stagecheck.gate.runner:GateRunner"
 logging_level = "WARNING"
 """
 

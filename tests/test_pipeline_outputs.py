@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from stagecheck.config.settings import load_settings
 from stagecheck.errors import ConfigError
-from stagecheck.metrics import GateMetrics
+from stagecheck.outputs.metrics import GateMetrics
 from stagecheck.report.model import RunResult
-from stagecheck.run.settings import load_settings
 from tests.behave_run import FAST, run_behave
 
 BYPASS = "bypass-key-never-in-a-message-7777"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from stagecheck.shards import assign
+from stagecheck.gate.selection import assign
 from tests.behave_run import FAST, ROOT, run_behave
 
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from stagecheck.client.exchanges import ExchangeLog
+from stagecheck.client.http import HttpClient
+from stagecheck.client.redact import Redactor
+from stagecheck.config.target import Target
+from stagecheck.platform.users import largest_crowd, signed_in_users
 from stagecheck.report import render
-from stagecheck.run.exchanges import ExchangeLog, Redactor
-from stagecheck.run.http import HttpClient
-from stagecheck.run.target import Target
-from stagecheck.run.users import largest_crowd, signed_in_users
 from standin import Standin
 
 
@@ -28,7 +29,7 @@ def test_users_signed_in_at_the_same_time_are_each_checked_and_recorded(standin:
     assert [user.email for user in users] == emails
     assert len({user.token for user in users}) == 40
     assert len(log.exchanges) == 40 and {e.status for e in log.exchanges} == {200}
-    assert log.assertions == 3 * 40  # status, token, user: as when signed in one by one
+    assert log.checks == 3 * 40  # status, token, user: as when signed in one by one
 
 
 def test_a_wrong_answer_among_many_sign_ins_fails_the_step(standin: Standin) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from stagecheck.outputs.reports import write_reports
 from stagecheck.report.model import RunResult
-from stagecheck.report.write import write_reports
 from tests.behave_run import FAST, ROOT, run_behave
 
 DISCOVERY = ROOT / "features" / "agent_discovery.feature"
@@ -119,7 +119,7 @@ def test_latest_moves_only_to_a_report_written_whole(tmp_path: Path, monkeypatch
     def broken(*_: object) -> str:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("stagecheck.report.write.render", broken)
+    monkeypatch.setattr("stagecheck.outputs.reports.render", broken)
     with pytest.raises(OSError, match="No space left"):
         write_reports(result, tmp_path / "reports")
     assert os.readlink(latest) == before

@@ -13,7 +13,7 @@ from stagecheck.report.capabilities import capabilities, load_table
 from stagecheck.report.diagnosis import diagnose
 from stagecheck.report.impact import decide, roll_up
 from stagecheck.report.model import (
-    SCHEMA_VERSION,
+    RESULTS_SCHEMA_VERSION,
     HealthProbe,
     NextStep,
     RunFacts,
@@ -44,7 +44,7 @@ def seed_day(with_capabilities: bool = True) -> RunResult:
                      "1.0.0", "@p1", True, False, [], False,
                      {"python": "3", "stagecheck": "0", "behave": "1.3"})
     found = capabilities((s.feature, s.area, "") for s in scenarios) if with_capabilities else []
-    return RunResult(SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
+    return RunResult(RESULTS_SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
                      diagnose(scenarios, HEALTHY, None, {"rerun": "behave --tags=@p1"}),
                      capabilities=found)
 

@@ -45,4 +45,4 @@ def step_run_completes(context, budget):
            + (f" ({run.problem})" if run.problem else ""))
     expect(world.log, run.elapsed_s, less_than_or_equal_to(budget),
            f"the agent run should complete within {budget:g} s, but took {run.elapsed_s:.2f} s")
-    world.finding = f"all progress events streamed; completed in {duration(run.elapsed_s)}"
+    world.key_finding = f"all progress events streamed; completed in {duration(run.elapsed_s)}"

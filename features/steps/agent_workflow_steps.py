@@ -36,7 +36,7 @@ def step_told_failed(context):
                     if agent_run.silent else ""),
            classification=Classification.PRODUCT if agent_run.silent else None)
     error = next(f for f in agent_run.events if f.get("type") == "agent_error")
-    context.world.finding = f"told: agent_error {error.get('data', {}).get('error', '')}".strip()
+    context.world.key_finding = f"told: agent_error {error.get('data', {}).get('error', '')}".strip()
 
 
 @given("two signed-in users with open live sessions")
@@ -79,7 +79,7 @@ def step_own_events_only(context):
     expect(world.log, problems, equal_to([]),
            "each user should receive the events of their own run, and only those",
            summary="; ".join(problems[:2]), classification=Classification.PRODUCT)
-    world.finding = f"{len(runs)} runs at once, each user saw only their own"
+    world.key_finding = f"{len(runs)} runs at once, each user saw only their own"
 
 
 @when('the user asks an agent "{request}" in the conversation')
@@ -103,7 +103,7 @@ def step_follow_up_completes(context):
            + (f" ({follow_up.problem})" if follow_up.problem else ""),
            summary="a follow-up request in the same conversation never completes",
            classification=Classification.PRODUCT)
-    context.world.finding = f"follow-up completed in {follow_up.elapsed_s:.2f} s"
+    context.world.key_finding = f"follow-up completed in {follow_up.elapsed_s:.2f} s"
 
 
 @when('the user sends the {agent} agent the request "{request}"')
@@ -122,4 +122,4 @@ def step_agent_answers(context):
            if isinstance(body, dict) else "", classification=Classification.PRODUCT)
     expect(log, bool(body["response"].strip()), equal_to(True),
            f"the agent's response should not be empty, but {describe(response, log)}")
-    context.world.finding = f"{body.get('agent')} answered in {body.get('execution_time', 0):.3f} s"
+    context.world.key_finding = f"{body.get('agent')} answered in {body.get('execution_time', 0):.3f} s"

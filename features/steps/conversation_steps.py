@@ -55,7 +55,7 @@ def step_contains(context, text):
            f"the message was acknowledged but not stored: the conversation should keep {text!r}, "
            f"but lists {len(contents)} message(s) without it",
            summary="message acknowledged but not stored", classification=Classification.PRODUCT)
-    context.world.finding = "message acknowledged and kept in its conversation"
+    context.world.key_finding = "message acknowledged and kept in its conversation"
 
 
 @then("the conversation lists the messages in the order they were sent")
@@ -68,7 +68,7 @@ def step_in_order(context):
            classification=Classification.PRODUCT)
     expect(context.world.log, listed, equal_to(sent),
            "the conversation should list the messages oldest first, as they were sent")
-    context.world.finding = f"{len(sent)} messages listed in the order sent"
+    context.world.key_finding = f"{len(sent)} messages listed in the order sent"
 
 
 @when("each of them asks for the conversation")
@@ -97,5 +97,5 @@ def step_not_shown(context):
            f"another user's conversation should be refused with 404 or 403, but "
            f"{describe(response, log)}", summary="another user's conversation is shown",
            classification=Classification.PRODUCT)
-    context.world.finding = (f"owner reads it; another user's request refused with "
+    context.world.key_finding = (f"owner reads it; another user's request refused with "
                              f"{response.status_code}")

@@ -48,7 +48,7 @@ def step_lists_every_message(context):
            f"the conversation should keep every message sent, but lists {len(contents)} and "
            f"misses {missing}", summary=f"{len(missing)} message(s) lost across a reconnect",
            classification=Classification.PRODUCT)
-    context.world.finding = f"all {len(sent)} messages kept across the reconnect"
+    context.world.key_finding = f"all {len(sent)} messages kept across the reconnect"
 
 
 @when("the user sends a message of {size:d} KB")
@@ -70,7 +70,7 @@ def step_exact(context):
            f"{', '.join(others) or 'no message'}",
            summary="a message came back altered" if contents else "the message was not stored",
            classification=Classification.PRODUCT)
-    context.world.finding = f"{len(text)} characters came back exactly"
+    context.world.key_finding = f"{len(text)} characters came back exactly"
 
 
 @then("the conversation lists each message once, in the order sent")
@@ -83,7 +83,7 @@ def step_once_in_order(context):
                f"messages listed more than once ({len(listed)} for {len(sent)} sent)"
                if len(listed) > len(sent) else "messages missing or out of order"),
            classification=Classification.PRODUCT)
-    context.world.finding = f"{len(sent)} messages, each once, in order"
+    context.world.key_finding = f"{len(sent)} messages, each once, in order"
 
 
 @when('the user starts a conversation titled "{title}"')
@@ -108,4 +108,4 @@ def step_list_includes(context, title):
     expect(world.log, [t for t in threads if str(t.get("id")) == world.chat.thread_id
                        and t.get("title") != title], empty(),
            f"the new conversation should be listed with its title {title!r}")
-    world.finding = f"listed among {len(ids)} conversation(s)"
+    world.key_finding = f"listed among {len(ids)} conversation(s)"

@@ -39,4 +39,4 @@ def step_servers_named(context):
     expect(context.world.log, unnamed, equal_to([]),
            "every agent server should have a name and a status, but some did not")
     names = ", ".join(f"{s['name']} ({s['status']})" for s in servers[:3])
-    context.world.finding = f"{plural(len(servers), 'agent server')} listed: {names}"
+    context.world.key_finding = f"{plural(len(servers), 'agent server')} listed: {names}"

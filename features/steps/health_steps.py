@@ -33,7 +33,7 @@ def step_backend_up(context, budget):
     expect(log, elapsed_s(response), less_than_or_equal_to(budget),
            f"the backend should answer its health check within {budget:g} s, but took "
            f"{elapsed_s(response):.2f} s")
-    context.world.finding = f"{status} in {duration(elapsed_s(response))}"
+    context.world.key_finding = f"{status} in {duration(elapsed_s(response))}"
 
 
 @then("the core database is reported connected")
@@ -45,4 +45,4 @@ def step_database_connected(context):
     expect(log, database.get("connected") if isinstance(database, dict) else None, equal_to(True),
            f"the detailed health should report the core database connected, but "
            f"{describe(response, log)}")
-    context.world.finding = f"database connected ({database.get('response_time_ms')} ms)"
+    context.world.key_finding = f"database connected ({database.get('response_time_ms')} ms)"

@@ -59,7 +59,7 @@ def _p95(context, name, what, budget):
            f"Locust measured p95 {row.p95_s:.3f} s ({row.describe()})",
            summary=f"p95 {what} {row.p95_s:.2f} s under load (budget {budget:g} s)",
            classification=Classification.PRODUCT)
-    context.world.finding = (f"{load.plan.users} users: p95 {what} {row.p95_s:.3f} s, "
+    context.world.key_finding = (f"{load.plan.users} users: p95 {what} {row.p95_s:.3f} s, "
                              f"p99 {row.p99_s:.3f} s over {row.count} samples")
     return row
 
@@ -68,7 +68,7 @@ def _p95(context, name, what, budget):
 def step_no_session_dropped(context):
     _failures(context, WELCOME, "welcome", "did not come")
     held = _failures(context, SESSION, "session", "were dropped")
-    context.world.finding = f"{held.count} sessions held, none dropped"
+    context.world.key_finding = f"{held.count} sessions held, none dropped"
 
 
 @then("the p95 of welcome time is under {budget:g} second")
@@ -85,4 +85,4 @@ def step_agent_p95(context, budget):
 @then("no agent run fails")
 def step_no_agent_run_fails(context):
     row = _failures(context, AGENT_RUN, "agent run", "failed")
-    context.world.finding += f", all {row.count} runs completed"
+    context.world.key_finding += f", all {row.count} runs completed"

@@ -33,7 +33,7 @@ def step_names_version(context):
            "the backend should report its version or build, but "
            + "; ".join(describe(r, log, 150) for r in responses),
            summary="the backend does not say which build it runs")
-    context.world.finding = f"version {named}"
+    context.world.key_finding = f"version {named}"
 
 
 @when("the release gate asks the backend whether it is ready")
@@ -47,7 +47,7 @@ def step_ready(context):
     body = expect_json(log, response, 200, "the backend should say it is ready for traffic")
     expect(log, body.get("status") if isinstance(body, dict) else None, equal_to("ready"),
            f"the readiness answer should say ready, but {describe(response, log)}")
-    context.world.finding = f"ready, core database {body.get('core_db', 'not named')}"
+    context.world.key_finding = f"ready, core database {body.get('core_db', 'not named')}"
 
 
 @when("the release gate asks where the platform's services are")
@@ -66,7 +66,7 @@ def step_services_listed(context):
     expect(log, missing, equal_to([]),
            f"service discovery should list the backend and auth services with their URLs, but "
            f"{describe(response, log)}", summary=f"service discovery does not list {missing}")
-    context.world.finding = ", ".join(f"{name} at {services[name]['url']}"
+    context.world.key_finding = ", ".join(f"{name} at {services[name]['url']}"
                                       for name in ("backend", "auth"))
 
 
@@ -84,4 +84,4 @@ def step_dependencies(context):
     expect(log, unnamed, equal_to([]),
            f"every dependency should have a status, but {unnamed} had none: "
            f"{describe(response, log)}", summary=f"dependency without a status: {unnamed}")
-    context.world.finding = ", ".join(f"{name} {check['status']}" for name, check in checks.items())
+    context.world.key_finding = ", ".join(f"{name} {check['status']}" for name, check in checks.items())

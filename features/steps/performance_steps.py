@@ -6,15 +6,7 @@ import time
 from behave import then, when
 from hamcrest import equal_to, less_than_or_equal_to
 
-from stagecheck.steps import (
-    NoAnswer,
-    SessionClosed,
-    agent_request,
-    degrade,
-    elapsed_s,
-    expect,
-    percentile_95,
-)
+from stagecheck.steps import NoAnswer, SessionClosed, agent_request, degrade, elapsed_s, expect, percentile_95
 
 
 @when("the release gate checks the backend's health {samples:d} times")
@@ -82,5 +74,5 @@ def step_within_budgets(context, soft, hard):
     if p95 > soft:
         degrade(world, f"p95 of {latency.what} {p95:.2f} s is over its soft budget of {soft:g} s "
                        f"(within the hard {hard:g} s)")
-    world.finding = (f"p95 of {len(latency.samples)} {latency.what}: {p95:.3f} s "
+    world.key_finding = (f"p95 of {len(latency.samples)} {latency.what}: {p95:.3f} s "
                      f"(soft {soft:g} s, hard {hard:g} s)")

@@ -106,7 +106,7 @@ def step_request_refused(context):
            f"{describe(response, log)}",
            summary=f"a token that must not work was accepted ({response.status_code})",
            classification=Classification.PRODUCT)
-    context.world.finding = f"refused with {response.status_code}"
+    context.world.key_finding = f"refused with {response.status_code}"
 
 
 @when("someone who is not signed in uses the conversation endpoints")
@@ -128,7 +128,7 @@ def step_all_refuse(context):
            f"{len(served)} of {len(responses)} did not",
            summary="a conversation endpoint serves callers who are not signed in",
            classification=Classification.PRODUCT)
-    context.world.finding = (f"{len(responses)} endpoints refused with "
+    context.world.key_finding = (f"{len(responses)} endpoints refused with "
                              f"{sorted({r.status_code for r in responses})}")
 
 
@@ -163,4 +163,4 @@ def step_not_written(context, text):
            f"another user's message should never be stored in this user's conversation, but it "
            f"lists {text!r}", summary="another user could write into this user's conversation",
            classification=Classification.PRODUCT)
-    world.finding = f"the owner's conversation lists {len(contents)} message(s), none of the other user's"
+    world.key_finding = f"the owner's conversation lists {len(contents)} message(s), none of the other user's"

@@ -54,7 +54,7 @@ def step_welcomed(context, budget):
     expect(context.world.log, waited, less_than_or_equal_to(budget),
            f"{session.url} should welcome a new session within {budget:g} s, "
            f"but took {waited:.2f} s")
-    context.world.finding = f"welcomed in {duration(waited)}"
+    context.world.key_finding = f"welcomed in {duration(waited)}"
 
 
 @when("someone opens a live session without a token")
@@ -79,7 +79,7 @@ def step_refused(context):
            f"error then close 1008/1011), but {attempt.how()}",
            summary=f"a session without a valid token was not refused: {attempt.how()}",
            classification=Classification.PRODUCT)
-    context.world.finding = f"refused: {attempt.how()}"
+    context.world.key_finding = f"refused: {attempt.how()}"
 
 
 @when("the user pings the session")
@@ -99,7 +99,7 @@ def step_pong(context, budget):
     expect(context.world.log, waited, less_than_or_equal_to(budget),
            f"{sessions.current.url} should answer a ping within {budget:g} s, but took "
            f"{waited:.2f} s")
-    context.world.finding = f"pong in {duration(waited)}"
+    context.world.key_finding = f"pong in {duration(waited)}"
 
 
 @when('the user sends the message "{text}"')
@@ -144,7 +144,7 @@ def step_all_welcomed(context, budget):
     expect(world.log, slowest, less_than_or_equal_to(budget),
            f"all {len(world.users)} sessions should be welcomed within {budget:g} s, "
            f"but the slowest took {slowest:.2f} s")
-    world.finding = f"{len(world.users)} concurrent sessions welcomed in {duration(slowest)}"
+    world.key_finding = f"{len(world.users)} concurrent sessions welcomed in {duration(slowest)}"
 
 
 @then("every session stays open")
@@ -153,4 +153,4 @@ def step_all_stay_open(context):
     problems = context.run.ping_all([attempt.session for attempt in world.sessions.attempts])
     expect(world.log, problems, equal_to([]),
            f"all {len(world.sessions.attempts)} sessions should stay open and answer a ping")
-    world.finding += ", all still open"
+    world.key_finding += ", all still open"

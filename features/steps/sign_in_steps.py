@@ -70,7 +70,7 @@ def step_token_accepted(context):
     answer = expect_json(log, check, 200, "the auth service should answer a token check")
     expect(log, answer, has_entries(valid=True),
            f"the auth service should accept the token it issued, but {describe(check, log)}")
-    context.world.finding = "signed in through the bypass; the token validates"
+    context.world.key_finding = "signed in through the bypass; the token validates"
 
 
 @then("the sign-in is refused")
@@ -78,4 +78,4 @@ def step_sign_in_refused(context):
     log, response = context.world.log, context.world.response
     expect(log, response.status_code, is_in([401, 403]),
            f"a wrong bypass key should be refused with 401, but {describe(response, log)}")
-    context.world.finding = f"wrong key refused with {response.status_code}"
+    context.world.key_finding = f"wrong key refused with {response.status_code}"

@@ -1,8 +1,10 @@
-"""The deploy loop: run the gate again and again (each run a behave process of its own) until
-it is green, optionally only when a new build is deployed; bounded in runs and in time."""
+"""`stagecheck loop [behave options] --until-green --max-runs N --interval S [--on-new-deploy]
+[--max-time S]`: run the gate again and again (each run a behave process of its own) until it is
+green, optionally only when a new build is deployed; bounded in runs and in time."""
 
 from __future__ import annotations
 
+import argparse
 import signal
 import subprocess
 import sys
@@ -15,17 +17,18 @@ from pathlib import Path
 import httpx
 from behave.configuration import Configuration
 
-from ..contract import reported_version
-from ..errors import HistoryError, LoopError, ResultsFileError, TargetError
-from ..report.model import RunResult
+from ..client.bounded import get_bounded
+from ..client.redact import redact_url
+from ..config.settings import Settings, load_settings
+from ..config.timeouts import CHILD_STOP_S
+from ..errors import ConfigError, HistoryError, LoopError, ResultsFileError, TargetError
+from ..history.store import History
+from ..platform.contract import reported_version
+from ..report.model import RunResult, target_key
 from ..report.render import environment
 from ..report.view import money
-from ..run.bounded import get_bounded
-from ..run.exchanges import redact_url
-from ..run.settings import Settings, load_settings
-from ..vocabulary import Decision
+from ..vocabulary import Decision, ExitCode, LoopEnd, TargetKind
 from ..wording import plural
-from .store import History, target_key
 
 Say = Callable[[str], None]
 NO_REPORT = "NO REPORT"  # the run wrote no report: its verdict is unknown
@@ -57,16 +60,17 @@ class Iteration:
 @dataclass
 class LoopSummary:
     iterations: list[Iteration]
-    outcome: str
+    outcome: str  # in words, for the summary
     green: bool
     time_to_green_s: float | None
     path: Path | None = None
+    end: LoopEnd = LoopEnd.STOPPED
 
     @property
     def exit_code(self) -> int:
-        if self.outcome == "interrupted":
-            return 130
-        return 0 if self.green else 1
+        if self.end == LoopEnd.INTERRUPTED:
+            return ExitCode.INTERRUPTED
+        return ExitCode.GO if self.green else ExitCode.NO_GO
 
 
 def loop_settings(behave_args: list[str]) -> Settings:
@@ -92,7 +96,7 @@ class DeployLoop:
         self.say = say
         self.on_iteration = on_iteration
         self.settings = loop_settings(options.behave_args)
-        if options.on_new_deploy and self.settings.target == "local":
+        if options.on_new_deploy and self.settings.target == TargetKind.LOCAL:
             raise LoopError("--on-new-deploy needs a deployed target (-D target=staging): the "
                             "embedded stand-in is new at every run")
         self.reports = Path(self.settings.report_dir)
@@ -154,14 +158,14 @@ class DeployLoop:
             self.say("loop: time limit reached during a run; stopping it")
             child.send_signal(signal.SIGINT)  # behave writes its report, marked interrupted
             try:
-                code = child.wait(timeout=30)
+                code = child.wait(timeout=CHILD_STOP_S)
             except subprocess.TimeoutExpired:
                 child.kill()
                 code = child.wait()
         except KeyboardInterrupt:
             child.send_signal(signal.SIGINT)
             try:
-                child.wait(timeout=30)
+                child.wait(timeout=CHILD_STOP_S)
             except subprocess.TimeoutExpired:
                 child.kill()
             raise
@@ -176,11 +180,11 @@ class DeployLoop:
 
     def run(self) -> LoopSummary:
         iterations: list[Iteration] = []
-        outcome, green_at = "", None
+        outcome, end, green_at = "", LoopEnd.STOPPED, None
         try:
             for number in range(1, self.options.max_runs + 1):
                 if self.options.on_new_deploy and not self._wait_for_new_deploy():
-                    outcome = "time limit reached while waiting for a new deploy"
+                    outcome, end = "time limit reached while waiting for a new deploy", LoopEnd.TIME_LIMIT
                     break
                 iteration = self._run_once(number)
                 iterations.append(iteration)
@@ -193,19 +197,20 @@ class DeployLoop:
                     if self.options.until_green:
                         outcome = ("green at the first run" if number == 1
                                    else f"fixed after {number} runs")
+                        end = LoopEnd.GREEN
                         break
                 if number == self.options.max_runs:
-                    outcome = f"stopped after {number} runs (--max-runs)"
+                    outcome, end = f"stopped after {number} runs (--max-runs)", LoopEnd.MAX_RUNS
                     break
                 if self._left() <= 0 or (not self.options.on_new_deploy and not self._wait(
                         self.options.interval_s, f"run {number} done ({iteration.verdict})")):
-                    outcome = "time limit reached (--max-time)"
+                    outcome, end = "time limit reached (--max-time)", LoopEnd.TIME_LIMIT
                     break
         except KeyboardInterrupt:
-            outcome = "interrupted"
+            outcome, end = "interrupted", LoopEnd.INTERRUPTED
         green = bool(iterations) and iterations[-1].verdict == Decision.GO
         summary = LoopSummary(iterations, outcome or "stopped", green,
-                              green_at if green else None)
+                              green_at if green else None, end=end)
         summary.path = self._write(summary)
         for line in render_summary(summary).splitlines():
             self.say(line)
@@ -226,3 +231,47 @@ class DeployLoop:
 def render_summary(summary: LoopSummary) -> str:
     """The loop's summary in Markdown (templates/loop.md.j2)."""
     return environment().get_template("loop.md.j2").render(summary=summary, money=money)
+
+
+HELP = "re-run the gate until it is green"
+DESCRIPTION = "Re-run the gate (each run a behave process) until it is green, bounded in runs and time."
+PASSES_THROUGH = True  # the options it does not know are behave's
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    """An argparse type: a number of this kind, above zero."""
+    def convert(text: str) -> float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+        return value
+    return convert
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--until-green", action="store_true", help="stop at the first GO")
+    parser.add_argument("--max-runs", type=_positive(int), default=10, help="at most this many runs")
+    parser.add_argument("--interval", type=_positive(float), default=60.0, metavar="S",
+                        help="seconds between runs, or between checks for a new deploy")
+    parser.add_argument("--on-new-deploy", action="store_true",
+                        help="run only when the target's health reports a version not tested yet")
+    parser.add_argument("--max-time", type=_positive(float), default=3600.0, metavar="S",
+                        help="total time limit in seconds (default %(default)s)")
+
+
+def run(args: argparse.Namespace, rest: list[str]) -> int:
+    """The loop with behave's arguments `rest`; its exit status."""
+    options = LoopOptions(rest, args.until_green, args.max_runs, args.interval,
+                          args.on_new_deploy, args.max_time)
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        summary = DeployLoop(options, say).run()
+    except (ConfigError, LoopError) as exc:
+        print(f"stagecheck loop: {exc}", file=sys.stderr)
+        return ExitCode.NOT_JUDGED
+    if summary.path:
+        say(f"loop: summary written to {summary.path}")
+    return summary.exit_code

@@ -12,13 +12,14 @@ from pathlib import Path
 import uvicorn
 from behave.configuration import Configuration
 
+from ..config.settings import load_settings
+from ..config.values import is_loopback
 from ..errors import ConfigError
-from ..run.settings import is_loopback, load_settings
-from .app import ServiceConfig, create_app
-from .runs import TOKEN_ENV
-from .targets import check_service_targets
+from ..service.app import ServiceConfig, create_app
+from ..service.runs import TOKEN_ENV
+from ..service.targets import check_service_targets
+from ..vocabulary import ExitCode, TargetKind
 
-__all__ = ["ServiceConfig", "create_app", "serve_main"]
 MIN_TOKEN = 16
 
 
@@ -27,24 +28,27 @@ def _listen(host: str, port: int) -> socket.socket:
     return socket.create_server((host, port), family=family)
 
 
-def serve_main(argv: list[str]) -> int:
-    """`stagecheck serve [--host H] [--port P] [-D setting=value …]`."""
-    parser = argparse.ArgumentParser(
-        prog="stagecheck serve", allow_abbrev=False,
-        description="Run the release gate on demand over HTTP (Argo Rollouts, Flagger, "
-                    f"Spinnaker). Every endpoint but /health needs {TOKEN_ENV} as a bearer token.")
+HELP = "run the gate on demand over HTTP for release pipelines"
+DESCRIPTION = ("Run the release gate on demand over HTTP (Argo Rollouts, Flagger, Spinnaker). "
+               f"Every endpoint but /health needs {TOKEN_ENV} as a bearer token.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
                         "%(default)s, loopback only)")
     parser.add_argument("--port", type=int, default=8787, help="port (default %(default)s; 0 "
                         "picks a free one)")
     parser.add_argument("-D", dest="define", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting, as for behave; given to every run")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace, rest: list[str]) -> int:
+    """`stagecheck serve [--host H] [--port P] [-D setting=value …]`."""
     token = os.environ.get(TOKEN_ENV, "")
     if len(token) < MIN_TOKEN:
         print(f"stagecheck serve: set {TOKEN_ENV} to a secret of at least {MIN_TOKEN} characters; "
               "every endpoint but /health asks for it", file=sys.stderr)
-        return 2
+        return ExitCode.NOT_JUDGED
     define_args = [arg for pair in args.define for arg in ("-D", pair)]
     try:
         userdata = Configuration(command_args=list(define_args), load_config=True).userdata
@@ -52,18 +56,18 @@ def serve_main(argv: list[str]) -> int:
         check_service_targets(define_args, os.environ)
     except ConfigError as exc:
         print(f"stagecheck serve: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.NOT_JUDGED
     try:
         sock = _listen(args.host, args.port)
     except OSError as exc:
         print(f"stagecheck serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
               file=sys.stderr)
-        return 2
+        return ExitCode.NOT_JUDGED
     folder = (Path(settings.report_dir) / "service").resolve()
     app = create_app(ServiceConfig(settings, define_args, token, folder, dict(os.environ)))
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
-    targets = ", ".join(["local", "local+FAULT", *settings.service_targets])
+    targets = ", ".join([TargetKind.LOCAL, f"{TargetKind.LOCAL}+FAULT", *settings.service_targets])
     print(f"stagecheck serve: listening on http://{host}:{port} · targets {targets} · runs in "
           f"{folder}", flush=True)
     if not is_loopback(args.host):
@@ -72,4 +76,4 @@ def serve_main(argv: list[str]) -> int:
     server = uvicorn.Server(uvicorn.Config(app, log_level="info", access_log=True,
                                            timeout_graceful_shutdown=40))
     server.run(sockets=[sock])
-    return 0
+    return ExitCode.GO

@@ -11,7 +11,8 @@ import httpx
 from ..errors import SlowAnswer, TargetError, TargetUnreachable, tls_refusal
 from ..vocabulary import Channel
 from .bounded import bounded_client, send_bounded
-from .exchanges import ExchangeLog, excerpt
+from .exchanges import ExchangeLog
+from .redact import excerpt
 
 
 class HttpClient:

@@ -3,30 +3,27 @@ verdict.json), the history, retention, and the outcome the exit status and verdi
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import HistoryError
-from .history.changes import compute_changes
-from .history.store import History, target_key
-from .metrics import write_metrics_file
-from .notify import notify
-from .report.build import build_result, iso
-from .report.model import RunResult
-from .report.render import render_summary
-from .report.view import money
-from .report.write import prune_runs, report_link, report_paths, write_reports
-from .run.exchanges import redact_url
-from .run.record import RunRecorder
-from .run.settings import Settings
-from .run.world import RunState
-from .vocabulary import Decision, ExitCode, Status
-
-VERDICT_FILE = "verdict.json"
+from ..client.redact import redact_url
+from ..config.settings import Settings
+from ..errors import HistoryError
+from ..history.changes import compute_changes
+from ..history.store import History
+from ..outputs import publish_outputs
+from ..outputs.console import say
+from ..outputs.published import Published
+from ..outputs.reports import prune_runs, report_link, write_reports
+from ..outputs.verdict import VERDICT_FILE, verdict_json
+from ..report.build import build_result, build_scenarios, iso
+from ..report.model import PART, RunResult, target_key
+from ..report.view import money
+from ..run.record import RunRecorder
+from ..run.world import RunState
+from ..vocabulary import Decision, ExitCode
+from .probes import probe_target
 
 
 @dataclass(frozen=True)
@@ -70,43 +67,9 @@ def exit_code(decision: Decision | None, interrupted: bool, written: bool,
     return ExitCode.GO if decision == Decision.GO else ExitCode.NO_GO
 
 
-def verdict_json(result: RunResult, report_dir: str, code: ExitCode,
-                 report_url: str = "") -> str:
-    """verdict.json: what a pipeline needs to act on the run, without reading the report."""
-    scenarios = result.scenarios
-    paths = report_paths(report_dir, result.facts.run_id)
-    return json.dumps({
-        "schema_version": 1,
-        "run_id": result.facts.run_id,
-        "decision": result.verdict.decision,
-        "reason": result.verdict.reason,
-        "exit_code": int(code),
-        "revenue_at_risk": result.impact.revenue_at_risk,
-        "revenue_unverified": result.impact.revenue_unverified,
-        "counts": {"selected": len(scenarios),
-                   "passed": sum(s.status == Status.PASSED for s in scenarios),
-                   "failed": sum(s.failed for s in scenarios),
-                   "degraded": sum(s.degraded for s in scenarios),
-                   "not_verified": sum(s.unverified for s in scenarios)},
-        "target": result.facts.target,
-        "target_version": result.facts.target_version,
-        "interrupted": result.facts.interrupted,
-        "shard": ("part" if result.shard.count == 0 else
-                  f"{result.shard.index}/{result.shard.count}") if result.shard else "",
-        "merged_from": result.merged_from,
-        "reports": {fmt: str(path) for fmt, path in paths.items()},
-        "report_url": report_url,
-    }, indent=2, allow_nan=False) + "\n"
-
-
 def run_target_key(run: RunState) -> str:
     return target_key(run.target.name, redact_url(run.target.backend_url), run.target.standin_faults,
                       run.target.standin_variant)
-
-
-def say(line: str) -> None:
-    """One line on the real console, whatever behave captures."""
-    print(line, file=sys.__stderr__ or sys.stderr, flush=True)
 
 
 def open_history(run: RunState, recorder: RunRecorder, tag_expression: str) -> History | None:
@@ -121,18 +84,11 @@ def open_history(run: RunState, recorder: RunRecorder, tag_expression: str) -> H
     return history
 
 
-def _step_summary(result: RunResult, report_url: str) -> None:
-    """Append the executive summary to a GitHub Actions job summary, when running in one."""
-    target = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not target:
-        return
-    try:
-        with open(target, "a", encoding="utf-8") as summary:
-            summary.write(render_summary(result))
-            if report_url:
-                summary.write(f"\n[The full report]({report_url})\n")
-    except OSError as exc:
-        say(f"stagecheck: the job summary could not be written to {target}: {exc.strerror}")
+def result_of(context: Any, run: RunState, recorder: RunRecorder) -> RunResult:
+    """The run's result: its scenarios, then the probes of the target, then the model."""
+    built = build_scenarios(context, run, recorder)
+    health, schema = probe_target(run, built.results, bool(getattr(context, "aborted", False)))
+    return build_result(context, run, recorder, built, health, schema)
 
 
 def conclude(context: Any, run: RunState, recorder: RunRecorder,
@@ -140,7 +96,7 @@ def conclude(context: Any, run: RunState, recorder: RunRecorder,
     """Build the result and publish it; one clear line for anything that cannot be done."""
     interrupted = bool(getattr(context, "aborted", False))
     try:
-        result = build_result(context, run, recorder)
+        result = result_of(context, run, recorder)
     except Exception as exc:  # noqa: BLE001 - the run's outcome must not hide why the report is missing
         problem = f"the report could not be built: {type(exc).__name__}: {exc}"
         say(f"stagecheck: {problem}")
@@ -181,27 +137,16 @@ def publish(result: RunResult, settings: Settings, history: History | None,
         except HistoryError as exc:
             say(f"stagecheck: this run could not be added to the history: {exc}")
         history.close()
-    part = result.shard is not None and result.shard.count == 0  # a behavex worker's part
+    part = result.shard is not None and result.shard.count == PART  # a behavex worker's part
     if folder is not None and not part:  # the merge needs every part left in the folder
         prune_runs(settings.report_dir, settings.keep_runs)
-        if result.shard is None:
-            _step_summary(result, url)
     if result.shard is None:  # a shard's verdict is partial: the merge reports the run
-        _after_run(result, settings, key, (url or str(folder / "report.html")) if folder else "")
+        publish_outputs(result, Published(
+            settings, key, folder is not None, url,
+            (url or str(folder / "report.html")) if folder else ""))
     shard = ("a part of " if part else f"shard {result.shard.index}/{result.shard.count} of ") \
         if result.shard else ""
     return GateOutcome(decision, result.verdict.reason, result.impact.revenue_at_risk,
                        folder / "report.md" if folder else None, problem,
                        result.facts.interrupted, code, shard, url if folder else "")
 
-
-def _after_run(result: RunResult, settings: Settings, key: str, report: str) -> None:
-    """The textfile-collector metrics and the notifications; each failure one line, never the
-    run's."""
-    if settings.metrics_file:
-        try:
-            write_metrics_file(settings.metrics_file, [result])
-        except OSError as exc:
-            say(f"stagecheck: the metrics could not be written to {settings.metrics_file}: "
-                f"{exc.strerror or exc}")
-    notify(result, settings, key, report, say)

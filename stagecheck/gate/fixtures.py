@@ -14,18 +14,20 @@ from typing import Any
 from behave import fixture
 from behave.runner import Context
 
+from ..client.descriptors import raise_descriptor_limit
+from ..client.exchanges import ExchangeLog
+from ..client.http import HttpClient
+from ..client.redact import Redactor
+from ..config.settings import load_settings
+from ..errors import ConfigError
+from ..platform.users import largest_crowd
+from ..report.build import tag_expression_of
+from ..run.record import RunRecorder
+from ..run.world import RunState, World
+from ..vocabulary import TargetKind
 from .conclude import conclude, open_history
-from .errors import ConfigError
-from .report.build import tag_expression_of
-from .run.exchanges import ExchangeLog, Redactor
-from .run.http import HttpClient
-from .run.limits import raise_descriptor_limit
-from .run.record import RunRecorder
-from .run.settings import load_settings
-from .run.target import open_target
-from .run.users import largest_crowd
-from .run.world import RunState, World
-from .shards import behavex_worker, select_part
+from .selection import behavex_worker, select_part
+from .target import open_target
 
 DESTRUCTIVE_SKIP = {
     False: "writes data on the target: run with -D allow_destructive=true to include it",
@@ -52,7 +54,7 @@ def run_fixture(context: Context) -> Iterator[RunState]:
                   for url in (target.backend_url, target.auth_url, target.ws_url))
         http = HttpClient(log, settings.http_timeout, settings.connect_timeout,  # certificates
                           verify=tls and not settings.insecure_tls,  # loaded only for TLS
-                          proxies=settings.target != "local")
+                          proxies=settings.target != TargetKind.LOCAL)
         stack.callback(http.close)
         loop = asyncio.new_event_loop()
         stack.callback(loop.close)
@@ -76,7 +78,7 @@ def scenario_fixture(context: Context) -> Iterator[World]:
     run: RunState = context.run
     record = run.recorder.begin(context.scenario)
     if "destructive" in context.scenario.effective_tags and not run.settings.allow_destructive:
-        context.scenario.skip(DESTRUCTIVE_SKIP[run.settings.target == "production"])
+        context.scenario.skip(DESTRUCTIVE_SKIP[run.settings.target == TargetKind.PRODUCTION])
     log = ExchangeLog(run.http.log.redact)
     run.http.log = log
     context.world = World(log=log)
@@ -87,8 +89,8 @@ def scenario_fixture(context: Context) -> Iterator[World]:
             session.close()
         record.finished = time.perf_counter()
         record.exchanges = list(log.exchanges)
-        record.assertions = log.assertions
-        record.finding = context.world.finding
+        record.checks = log.checks
+        record.key_finding = context.world.key_finding
         record.degraded = list(context.world.degraded)
         record.measures = dict(context.world.measures)
 
@@ -101,7 +103,7 @@ def record_step(context: Context, step: Any) -> None:
     if record is None:
         return
     log = context.world.log
-    record.step_checks[id(step)] = log.assertions - sum(record.step_checks.values())
+    record.step_checks[id(step)] = log.checks - sum(record.step_checks.values())
     new = log.exchanges[record.attached:]
     record.attached = len(log.exchanges)
     if new:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from pathlib import Path
@@ -11,11 +10,13 @@ from urllib.parse import quote
 
 import httpx
 
-from .. import contract
+from ..client.bounded import get_bounded
+from ..client.redact import Redactor, excerpt, redact_url
+from ..config.timeouts import HEALTH_AFTER_INTERRUPT_S, SCHEMA_PROBE_CONNECT_S
 from ..errors import TargetError
-from ..run.bounded import get_bounded
-from ..run.exchanges import Redactor, excerpt, redact_url
-from .model import HealthProbe, SchemaProbe
+from ..platform import contract
+from ..report.model import HealthProbe, ScenarioResult, SchemaProbe
+from ..run.world import RunState
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -40,17 +41,7 @@ def probe_health(backend_url: str, timeout: float, redact: Redactor,
                        response.status_code == 200 and status in contract.UP_STATUSES)
 
 
-def probed_version(probe: HealthProbe | None) -> str:
-    """The version the health probe's answer reports; "" when none."""
-    if probe is None or not probe.body:
-        return ""
-    try:
-        return contract.reported_version(json.loads(probe.body))
-    except ValueError:
-        return ""
-
-
-def read_only_engine(database_url: str, timeout: float = 10.0) -> Engine:
+def read_only_engine(database_url: str, timeout: float = SCHEMA_PROBE_CONNECT_S) -> Engine:
     """An engine that only reads: a SQLite file is opened read-only (never created), other
     databases in read-only transactions, each connection attempt bounded in time. SQLAlchemy
     is imported here, after a failure, not at every start."""
@@ -93,3 +84,20 @@ def probe_schema(database_url: str, expected_tables: tuple[str, ...],
         behind = len(revisions) - 1 - revisions.index(current)
     return SchemaProbe(shown, True, [t for t in expected_tables if t not in tables], current,
                        head, behind)
+
+
+def probe_target(run: RunState, scenarios: list[ScenarioResult], interrupted: bool, *,
+                 after_interrupt_s: float = HEALTH_AFTER_INTERRUPT_S
+                 ) -> tuple[HealthProbe, SchemaProbe | None]:
+    """At the end of a run, for the root cause: health asked again (briefly after Ctrl-C: the
+    user is waiting), and the schema read when a scenario failed and the database is known."""
+    redact = Redactor(run.settings.secrets + run.target.secrets)
+    health = probe_health(run.target.backend_url,
+                          min(run.settings.health_timeout, after_interrupt_s) if interrupted
+                          else run.settings.health_timeout, redact,
+                          verify=not run.settings.insecure_tls)
+    schema = None
+    if run.target.database_url and any(s.failed for s in scenarios):
+        schema = probe_schema(run.target.database_url, contract.EXPECTED_TABLES,
+                              run.target.migration_revisions)
+    return health, schema

@@ -17,11 +17,11 @@ from behave.__main__ import print_undefined_step_snippets
 from behave.parser import ParserError
 from behave.runner import Runner
 
-from .errors import ConfigError, ResultsFileError
-from .report.impact import check_business_tags
-from .run.settings import Settings, load_settings
-from .shards import select_shard
-from .vocabulary import ExitCode
+from ..config.settings import Settings, load_settings
+from ..errors import ConfigError, ResultsFileError
+from ..report.impact import check_business_tags
+from ..vocabulary import ExitCode
+from .selection import select_shard
 
 
 def _stop(message: str) -> SystemExit:

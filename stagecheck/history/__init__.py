@@ -1,1 +1,1 @@
-"""Across runs: the run history database, what changed since earlier runs, the deploy loop."""
+"""Across runs: the history database and what changed since earlier runs."""

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import statistics
 
-from ..report.model import Changes, Flaky, RunResult, Slower, StillFailing, TrendPoint
+from ..report.model import Changes, Flaky, RunResult, Slower, StillFailing, TrendPoint, scenario_key
 from ..vocabulary import Status
-from .store import History, PastRun, ScenarioHistory, scenario_key
+from .store import History, PastRun, ScenarioHistory
 
 FLAKY_WINDOW = 10      # runs on the same target and version looked at for flips
 TREND_RUNS = 30

@@ -21,62 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import HistoryError
-from ..report.model import RunResult
+from ..report.model import RunResult, scenario_key
 from ..vocabulary import RAN, RecordState, Status
+from .schema import (
+    BUSY_TIMEOUT_S,
+    HISTORY_SCHEMA_VERSION,
+    INDICES,
+    SCHEMA,
+    SCHEMA_1_TO_2,
+    SCHEMA_2_TO_3,
+    run_script,
+)
 
-SCHEMA_VERSION = 3
-BUSY_TIMEOUT_S = 30
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    target_key TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    finished_at TEXT,
-    state TEXT NOT NULL,                -- running, finished, interrupted
-    verdict TEXT,
-    revenue_at_risk REAL,
-    revenue_unverified REAL,
-    scenarios INTEGER,
-    passed INTEGER,
-    failed INTEGER,
-    unverified INTEGER,
-    target_version TEXT,
-    tag_expression TEXT,
-    host TEXT,                          -- where the run's process is (schema 2)
-    pid INTEGER,
-    process_start TEXT                  -- the process's start time, so a reused pid is not it
-);
-CREATE TABLE IF NOT EXISTS scenario_runs (
-    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
-    scenario_key TEXT NOT NULL,
-    name TEXT NOT NULL,
-    status TEXT NOT NULL,
-    duration_s REAL NOT NULL,
-    PRIMARY KEY (run_id, scenario_key)
-);
-"""
-# What a scenario measured besides its duration (a load run's percentiles), so that a markedly
-# slower p95 is noticed as a slower duration is (schema 3).
-SCHEMA_2_TO_3 = """
-CREATE TABLE IF NOT EXISTS scenario_measures (
-    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
-    scenario_key TEXT NOT NULL,
-    measure TEXT NOT NULL,              -- "welcome p95"
-    value REAL NOT NULL,                -- seconds
-    PRIMARY KEY (run_id, scenario_key, measure)
-);
-"""
-# The past runs of a target, newest first; scenario outcomes are then read by primary key.
-INDICES = """
-CREATE INDEX IF NOT EXISTS runs_by_target ON runs (target_key, started_at, run_id);
-CREATE INDEX IF NOT EXISTS runs_running ON runs (state) WHERE state = 'running';
-"""
-SCHEMA_1_TO_2 = """
-ALTER TABLE runs ADD COLUMN host TEXT;
-ALTER TABLE runs ADD COLUMN pid INTEGER;
-ALTER TABLE runs ADD COLUMN process_start TEXT;
-"""
 # Runs a report compares against: those that wrote their results (finished, or stopped by
 # Ctrl-C), never one still running or killed mid-way.
 COMPLETED = "finished_at IS NOT NULL AND state != 'running'"
@@ -118,20 +74,6 @@ class ScenarioHistory:
     newest_same_version_passed: bool | None
 
 
-def scenario_key(feature: str, name: str) -> str:
-    return f"{feature} / {name}"
-
-
-def target_key(target: str, backend_url: str, standin_faults: tuple[str, ...] = (),
-               standin_variant: str = "") -> str:
-    """The embedded stand-in is one target whatever port it got (one per variant and set of
-    faults: a stand-in with a fault is another platform); elsewhere, the backend URL."""
-    if target != "local":
-        return backend_url
-    variant = f"@{standin_variant}" if standin_variant and standin_variant != "default" else ""
-    return "local" + variant + "".join(f"+{fault}" for fault in sorted(standin_faults))
-
-
 def process_start(pid: int) -> str:
     """When a process started (Linux: clock ticks since boot), "" where that is unknown."""
     try:
@@ -170,14 +112,14 @@ class History:
         with self._write(immediate=True) as db:  # one process at a time creates or upgrades
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
-                _script(db, SCHEMA + SCHEMA_2_TO_3)
+                run_script(db, SCHEMA + SCHEMA_2_TO_3)
             elif version in (1, 2):
-                _script(db, (SCHEMA_1_TO_2 if version == 1 else "") + SCHEMA_2_TO_3)
-            elif version != SCHEMA_VERSION:
+                run_script(db, (SCHEMA_1_TO_2 if version == 1 else "") + SCHEMA_2_TO_3)
+            elif version != HISTORY_SCHEMA_VERSION:
                 raise HistoryError(f"{self.path} has history schema {version}; this stagecheck "
-                                   f"writes schema {SCHEMA_VERSION}")
-            _script(db, INDICES)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                                   f"writes schema {HISTORY_SCHEMA_VERSION}")
+            run_script(db, INDICES)
+            db.execute(f"PRAGMA user_version = {HISTORY_SCHEMA_VERSION}")
 
     @contextmanager
     def _write(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
@@ -355,14 +297,6 @@ class History:
         with self._write() as db:
             row = db.execute("SELECT state FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return row[0] if row else None
-
-
-def _script(db: sqlite3.Connection, script: str) -> None:
-    """Statements one by one, inside the caller's transaction (executescript would commit)."""
-    for statement in script.split(";"):
-        lines = [line.split("--")[0] for line in statement.splitlines()]
-        if "".join(lines).strip():
-            db.execute("\n".join(lines))
 
 
 MAX_PAST = 62  # past runs fit in the bits of one SQLite integer

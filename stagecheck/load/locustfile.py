@@ -2,7 +2,7 @@
 waits for its welcome, then pings (LiveSessionUser) or runs agents (AgentUser) until Locust
 stops it. Every step is a Locust request event, so Locust's statistics carry its percentiles.
 
-Run by `stagecheck.run.load` as `python -m locust -f <this file> …` in its own process (gevent
+Run by `stagecheck.load.plan` as `python -m locust -f <this file> …` in its own process (gevent
 never meets behave's asyncio); it reads its target and secrets from the environment only:
 STAGECHECK_LOAD_AUTH_URL, STAGECHECK_LOAD_WS_URL, E2E_OAUTH_SIMULATION_KEY or
 STAGING_TEST_JWT_TOKEN, and the STAGECHECK_LOAD_* timeouts. When Locust quits (its users
@@ -25,7 +25,7 @@ from locust import HttpUser, between, events, task
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-from stagecheck.contract import is_welcome  # absolute: Locust imports this file by path
+from stagecheck.platform.contract import is_welcome
 
 WS = "ws"                       # the request type of the WebSocket events in Locust's statistics
 WELCOME, PONG, AGENT_RUN, SESSION = "welcome", "pong", "agent run", "session held"

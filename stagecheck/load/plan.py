@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..client.exchanges import ExchangeLog
+from ..config.settings import Settings
+from ..config.target import Target
 from ..errors import LoadRunFailed
 from ..vocabulary import Channel
-from .exchanges import ExchangeLog
-from .settings import Settings
-from .target import Target
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 NOT_INSTALLED = "Locust is not installed: pip install 'stagecheck[load]'"

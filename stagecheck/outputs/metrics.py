@@ -19,9 +19,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from .history.store import target_key
-from .report.model import RunResult
-from .vocabulary import Decision, Status
+from ..report.model import RunResult, target_key
+from ..vocabulary import Decision, Status
+from .published import Published
 
 PREFIX = "stagecheck"
 BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, math.inf)
@@ -194,3 +194,15 @@ def write_metrics_file(path: str | Path, results: Iterable[RunResult]) -> None:
         for result in results:
             metrics.observe(result)
         write_to_textfile(str(path), metrics.registry())
+
+
+def publish(result: RunResult, published: Published) -> None:
+    """The run added to `-D metrics_file=`, when set; a failure is one line."""
+    path = published.settings.metrics_file
+    if not path:
+        return
+    try:
+        write_metrics_file(path, [result])
+    except OSError as exc:
+        published.say(f"stagecheck: the metrics could not be written to {path}: "
+                      f"{exc.strerror or exc}")

@@ -14,10 +14,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .report.model import RunResult
-from .report.view import money
-from .run.settings import Settings
-from .vocabulary import Decision
+from ..config.settings import Settings
+from ..report.model import RunResult
+from ..report.view import money
+from ..vocabulary import Decision
+from .published import Published
 
 Say = Callable[[str], None]
 RECOVERED = "recovered"
@@ -143,3 +144,8 @@ def notify(result: RunResult, settings: Settings, target: str, report: str, say:
         if problem:
             say(f"stagecheck: the {kind} notification to {_where(url)} {problem}; the run's "
                 "verdict stands")
+
+
+def publish(result: RunResult, published: Published) -> None:
+    """The notifications of `-D notify=`."""
+    notify(result, published.settings, published.target_key, published.report, published.say)

@@ -10,16 +10,16 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from .model import RunResult
-from .render import FORMATS, render
+from ..report.model import RunResult
+from ..report.render import render
+from ..vocabulary import ReportFormat
 
-FILES = {"md": "report.md", "html": "report.html", "json": "results.json"}
 RUN_FOLDER = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 
 
 def report_paths(report_dir: str | Path, run_id: str) -> dict[str, Path]:
     """Where each report of a run is written: format -> path."""
-    return {fmt: Path(report_dir) / run_id / name for fmt, name in FILES.items()}
+    return {fmt.value: Path(report_dir) / run_id / fmt.file_name for fmt in ReportFormat}
 
 
 def report_link(base_url: str, run_id: str) -> str:
@@ -33,7 +33,7 @@ def write_reports(result: RunResult, report_dir: str | Path,
     move it into place and point `latest` at it (a symlink swapped in one rename)."""
     root = Path(report_dir)
     root.mkdir(parents=True, exist_ok=True)
-    rendered = {FILES[fmt]: render(result, fmt) for fmt in FORMATS}  # fail before touching the disk
+    rendered = {fmt.file_name: render(result, fmt) for fmt in ReportFormat}  # fail before the disk
     rendered.update(extra or {})
     staging = Path(tempfile.mkdtemp(prefix=f".{result.facts.run_id}.", dir=root))
     try:

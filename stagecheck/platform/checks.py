@@ -9,10 +9,11 @@ import httpx
 from hamcrest import assert_that, equal_to, is_in
 from hamcrest.core.matcher import Matcher
 
+from ..client.exchanges import ExchangeLog
+from ..client.http import describe, json_body
+from ..client.redact import excerpt
 from ..errors import CheckFailed
 from ..vocabulary import Classification
-from .exchanges import ExchangeLog, excerpt
-from .http import describe, json_body
 
 T = TypeVar("T")
 
@@ -24,7 +25,7 @@ def expect(log: ExchangeLog, actual: T, matcher: Matcher[T], reason: str, *, sum
     A failure raises CheckFailed, carrying `summary` (what broke, in plain words) and
     `classification` when the step knows them. The message is redacted and capped: hamcrest
     prints the actual value, which may be a whole response body with tokens in it."""
-    log.assertions += 1
+    log.checks += 1
     try:
         assert_that(actual, matcher, reason)
     except AssertionError as failure:

@@ -20,7 +20,8 @@ from websockets.exceptions import (
     ProtocolError,
 )
 
-from .. import contract
+from ..client.exchanges import OWN_CLOSE, TARGET_CLOSE, ExchangeLog
+from ..config.timeouts import PONG_AFTER_ERROR_S, WS_CLOSE_S
 from ..errors import (
     NoAnswer,
     Redirected,
@@ -31,7 +32,7 @@ from ..errors import (
     tls_refusal,
 )
 from ..vocabulary import Channel
-from .exchanges import OWN_CLOSE, TARGET_CLOSE, ExchangeLog
+from . import contract
 
 Frame = dict[str, Any]
 MAX_KEPT_FRAMES = 500  # a flooding server must not fill memory or the report
@@ -252,7 +253,8 @@ def _tls(url: str, verify: bool) -> ssl.SSLContext | None:
 async def open_session_async(url: str, token: str | None, log: ExchangeLog,
                              loop: asyncio.AbstractEventLoop, open_timeout: float,
                              verify_tls: bool = True,
-                             extra_headers: dict[str, str] | None = None) -> SessionAttempt:
+                             extra_headers: dict[str, str] | None = None, *,
+                             close_timeout: float = WS_CLOSE_S) -> SessionAttempt:
     """Open a session with the token as a Bearer header (and any extra headers); a refused
     handshake is an outcome."""
     headers = {**({"Authorization": f"Bearer {token}"} if token else {}),
@@ -262,7 +264,7 @@ async def open_session_async(url: str, token: str | None, log: ExchangeLog,
     try:
         # Proxies only for wss:// (TLS end to end); open_timeout bounds the whole handshake.
         connection = await _Connect(url, additional_headers=headers, open_timeout=open_timeout,
-                                    ping_interval=None, close_timeout=5,
+                                    ping_interval=None, close_timeout=close_timeout,
                                     max_size=MAX_MESSAGE_BYTES, max_queue=MAX_QUEUED_FRAMES,
                                     proxy=True if url.startswith("wss:") else None,
                                     create_connection=GateConnection, ssl=_tls(url, verify_tls))
@@ -300,7 +302,8 @@ def open_session(url: str, token: str | None, log: ExchangeLog, loop: asyncio.Ab
                                                       verify_tls))
 
 
-def wait_for_refusal(attempt: SessionAttempt, timeout: float) -> None:
+def wait_for_refusal(attempt: SessionAttempt, timeout: float, *,
+                     pong_s: float = PONG_AFTER_ERROR_S) -> None:
     """After an accepted handshake, wait for the platform to close the session (it sends an
     auth error first); stop early once it serves the session. If it stays open after its
     error, a ping tells whether it still answers."""
@@ -324,7 +327,7 @@ def wait_for_refusal(attempt: SessionAttempt, timeout: float) -> None:
         if attempt.error is not None:
             try:
                 session.send({"type": "ping"})
-                session.receive_until(lambda f: f.get("type") == "pong", min(timeout, 2.0), "pong")
+                session.receive_until(lambda f: f.get("type") == "pong", min(timeout, pong_s), "pong")
                 attempt.answered_after_error = True
             except AssertionError:
                 pass

@@ -14,10 +14,10 @@ import httpx
 import jwt
 from hamcrest import has_key, instance_of
 
+from ..client.http import HttpClient, describe
+from ..config.target import Target
 from ..errors import NeedsBypassKey
 from .checks import expect, expect_json
-from .http import HttpClient, describe
-from .target import Target
 
 MAIN_USER_EMAIL = "release-gate@e2e.test"
 OTHER_USER_EMAIL = "release-gate-other@e2e.test"

@@ -1,2 +1,2 @@
-"""After a run: the result model, its building (with root-cause probes), business impact and
-verdict, evidence, diagnosis, the views and templates, and writing the reports."""
+"""The result model and its pure build from behave's model and the run's record; impact and
+verdict, evidence, diagnosis, views, rendering, and the merge of shards and parts."""

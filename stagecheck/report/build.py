@@ -7,23 +7,30 @@ import platform
 import re
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from .. import contract
+from ..client.redact import Redactor, excerpt
 from ..errors import CheckFailed, TargetError
-from ..run.exchanges import Redactor, excerpt
 from ..run.record import RunRecorder, ScenarioRecord
 from ..run.world import RunState
-from ..vocabulary import Classification, Status
+from ..vocabulary import Classification, Status, TargetKind
 from ..wording import plural
 from .capabilities import capabilities
 from .diagnosis import diagnose
-from .evidence import classify, describe_exchange, failing_exchange
+from .evidence import classify, describe_exchange, failing_exchange, probed_version
 from .impact import business_tags, decide, owner_tag, roll_up
-from .model import SCHEMA_VERSION, RunFacts, RunResult, ScenarioResult, StepResult
-from .probes import probe_health, probe_schema, probed_version
+from .model import (
+    RESULTS_SCHEMA_VERSION,
+    HealthProbe,
+    RunFacts,
+    RunResult,
+    ScenarioResult,
+    SchemaProbe,
+    StepResult,
+)
 
 ORIGIN = re.compile(r"\b(?:https?|wss?)://[^/\s]+(?=/)")
 OUTLINE_SUFFIX = re.compile(r"\s+-- @[\d.]+.*$")
@@ -96,8 +103,8 @@ def _key_finding(result: ScenarioResult, record: ScenarioRecord | None,
     if result.status == Status.DEGRADED and record is not None:
         return "degraded: " + "; ".join(record.degraded)
     if result.status == Status.PASSED:
-        if record and record.finding:
-            return record.finding
+        if record and record.key_finding:
+            return record.key_finding
         return (f"{plural(len(result.exchanges), 'exchange')} with the target, "
                 f"{plural(result.assertions, 'check')}")
     return result.skip_reason or UNVERIFIED_HINT.get(result.status, result.status)
@@ -131,7 +138,7 @@ def scenario_result(feature: Any, scenario: Any, record: ScenarioRecord | None,
         duration_s=round((record.finished - record.started) if record and record.finished else 0.0, 6),
         steps=steps,
         exchanges=[e.to_dict() for e in record.exchanges] if record else [],
-        assertions=record.assertions if record else 0,
+        assertions=record.checks if record else 0,
         error_message=next((s.error_message for s in steps if s.error_message), ""),
         skip_reason=redact(str(scenario.skip_reason or "")) if status == Status.SKIPPED else "",
         owner=owner_tag(map(str, feature.tags), map(str, scenario.tags)),
@@ -155,28 +162,37 @@ def tag_expression_of(config: Any) -> str:
 
 def rerun_command_for(tag_expression: str, target_name: str) -> str:
     """The command that runs the same selection against the same target again."""
-    target = "" if target_name == "local" else f" -D target={target_name}"
+    target = "" if target_name == TargetKind.LOCAL else f" -D target={target_name}"
     tags = f" --tags={tag_expression}" if tag_expression else ""
     return f"behave{tags}{target}"
 
 
-def build_result(context: Any, run: RunState, recorder: RunRecorder) -> RunResult:
-    """The run's result model from behave's context; probes the target for the root cause."""
+@dataclass(frozen=True)
+class Scenarios:
+    """The selected scenarios: behave's (feature, scenario) pairs and their results, in order."""
+
+    selected: list[tuple[Any, Any]]
+    results: list[ScenarioResult]
+
+
+def build_scenarios(context: Any, run: RunState, recorder: RunRecorder) -> Scenarios:
+    """Each selected scenario's result, from behave's model and what the run recorded."""
+    redact = Redactor(run.settings.secrets + run.target.secrets)
+    selected = list(selected_scenarios(context._runner.features, context.config, recorder.records))
+    return Scenarios(selected, [scenario_result(feature, scenario,
+                                                recorder.records.get(id(scenario)), redact)
+                                for feature, scenario in selected])
+
+
+def build_result(context: Any, run: RunState, recorder: RunRecorder, built: Scenarios,
+                 health: HealthProbe, schema: SchemaProbe | None) -> RunResult:
+    """The run's result model from behave's context, its scenarios and the probes' findings
+    (made at the end of the run, by the gate)."""
     config = context.config
     redact = Redactor(run.settings.secrets + run.target.secrets)
     tag_expression = tag_expression_of(config)
-    selected = list(selected_scenarios(context._runner.features, config, recorder.records))
-    scenarios = [scenario_result(feature, scenario, recorder.records.get(id(scenario)), redact)
-                 for feature, scenario in selected]
+    selected, scenarios = built.selected, built.results
     interrupted = bool(getattr(context, "aborted", False))
-    health = probe_health(run.target.backend_url,  # after Ctrl-C, the user is waiting
-                          min(run.settings.health_timeout, 2.0) if interrupted
-                          else run.settings.health_timeout, redact,
-                          verify=not run.settings.insecure_tls)
-    schema = None
-    if run.target.database_url and any(s.failed for s in scenarios):
-        schema = probe_schema(run.target.database_url, contract.EXPECTED_TABLES,
-                              run.target.migration_revisions)
     diagnosis = diagnose(scenarios, health, schema, {
         "rerun": rerun_command_for(tag_expression, run.target.name),
         "backend": redact(run.target.backend_url),
@@ -194,5 +210,5 @@ def build_result(context: Any, run: RunState, recorder: RunRecorder) -> RunResul
     features = capabilities((result.feature, result.area, " ".join(
         line.strip() for line in feature.description or [])) for (feature, _), result
         in zip(selected, scenarios, strict=True))
-    return RunResult(SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
+    return RunResult(RESULTS_SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
                      diagnosis, shard=getattr(context, "gate_shard", None), capabilities=features)

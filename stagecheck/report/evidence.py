@@ -3,16 +3,17 @@ functions of the result model, shared by the build, the diagnosis and the views)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
 import httpx
 
-from .. import contract
-from ..run.exchanges import OWN_CLOSE
+from ..client.exchanges import OWN_CLOSE
+from ..platform import contract
 from ..vocabulary import Channel, Classification, Status
-from .model import ScenarioResult
+from .model import HealthProbe, ScenarioResult
 
 
 def classify(scenario: ScenarioResult, target_failure: bool) -> Classification:
@@ -85,3 +86,13 @@ def _route(path: str) -> str:
     parts = path.split("/")
     return "/".join("{id}" if len(part) >= 16 and any(c.isdigit() for c in part) else part
                     for part in parts)
+
+
+def probed_version(probe: HealthProbe | None) -> str:
+    """The version the health probe's answer reports; "" when none."""
+    if probe is None or not probe.body:
+        return ""
+    try:
+        return contract.reported_version(json.loads(probe.body))
+    except ValueError:
+        return ""

@@ -12,9 +12,9 @@ from enum import Enum
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
 from ..errors import ResultsFileError
-from ..vocabulary import Classification, Decision, Status
+from ..vocabulary import Classification, Decision, Status, TargetKind
 
-SCHEMA_VERSION = 1
+RESULTS_SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -32,8 +32,8 @@ class StepResult:
         self.status = Status(self.status)
 
     @property
-    def hollow(self) -> bool:
-        """A passing Then step that checked nothing: it proved nothing."""
+    def checked_nothing(self) -> bool:
+        """A passing Then step that checked nothing: it proved nothing (a "hollow check")."""
         return self.status == Status.PASSED and self.step_type == "then" and self.checks == 0
 
 
@@ -75,8 +75,9 @@ class ScenarioResult:
         return self.status == Status.DEGRADED
 
     @property
-    def hollow(self) -> bool:
-        """Passed without a single exchange with the target: it proved nothing."""
+    def exchanged_nothing(self) -> bool:
+        """Passed without a single exchange with the target: it proved nothing (a "hollow
+        scenario")."""
         return self.status == Status.PASSED and not self.exchanges
 
 
@@ -279,9 +280,9 @@ class RunResult:
             raise ResultsFileError(f"not JSON ({exc})") from None
         if not isinstance(data, dict):
             raise ResultsFileError("not a JSON object")
-        if data.get("schema_version") != SCHEMA_VERSION:
+        if data.get("schema_version") != RESULTS_SCHEMA_VERSION:
             raise ResultsFileError(f"results.json has schema version {data.get('schema_version')!r}; "
-                                   f"this stagecheck reads version {SCHEMA_VERSION}")
+                                   f"this stagecheck reads version {RESULTS_SCHEMA_VERSION}")
         try:
             return _build(cls, data)
         except (KeyError, TypeError, ValueError, RecursionError) as exc:
@@ -313,3 +314,20 @@ def _build(kind: type[T], data: Any) -> T:
     if isinstance(kind, type) and issubclass(kind, Enum):
         return kind(data)
     return data
+
+
+PART = 0  # Shard.count of a part: not one of N shards, but what its runner gave it
+
+
+def scenario_key(feature: str, name: str) -> str:
+    return f"{feature} / {name}"
+
+
+def target_key(target: str, backend_url: str, standin_faults: tuple[str, ...] = (),
+               standin_variant: str = "") -> str:
+    """The embedded stand-in is one target whatever port it got (one per variant and set of
+    faults: a stand-in with a fault is another platform); elsewhere, the backend URL."""
+    if target != TargetKind.LOCAL:
+        return backend_url
+    variant = f"@{standin_variant}" if standin_variant and standin_variant != "default" else ""
+    return "local" + variant + "".join(f"+{fault}" for fault in sorted(standin_faults))

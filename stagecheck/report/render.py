@@ -20,7 +20,8 @@ from jinja2.nodes import EvalContext
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from ..run.exchanges import neutralise
+from ..client.redact import neutralise
+from ..vocabulary import ReportFormat
 from .model import RunResult
 from .view import report_view
 
@@ -32,7 +33,6 @@ def _templates() -> Path:
 
 
 TEMPLATES = _templates()
-FORMATS = ("md", "html", "json")
 # The catalog's Markdown in HTML: code spans and emphasis only; raw HTML, links and images stay
 # text, so a value filled in from the target can neither inject markup nor load anything.
 _INLINE_MARKDOWN = MarkdownIt("zero", {"html": False}).enable(["backticks", "emphasis", "escape",
@@ -92,10 +92,11 @@ def environment(folder: Path = TEMPLATES) -> Environment:
 
 
 def render(result: RunResult, fmt: str) -> str:
-    if fmt == "json":
+    """The report in one format (a ReportFormat, or its name)."""
+    if fmt == ReportFormat.JSON:
         return result.to_json()
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if fmt not in set(ReportFormat):
+        raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(ReportFormat)}")
     return environment().get_template(f"report.{fmt}.j2").render(**report_view(result))
 
 

@@ -269,8 +269,8 @@ def report_view(result: RunResult) -> dict[str, Any]:
         "evidence": [evidence(s) for s in failed],
         "priority_bars": bars(result.impact.by_priority, scenarios, lambda s: tier_name(s.priority)),
         "area_bars": bars(result.impact.by_area, scenarios, lambda s: s.area or "unassigned"),
-        "hollow": [s for s in scenarios if s.hollow],
-        "hollow_steps": [(s, st) for s in scenarios for st in s.steps if st.hollow],
+        "hollow": [s for s in scenarios if s.exchanged_nothing],
+        "hollow_steps": [(s, st) for s in scenarios for st in s.steps if st.checked_nothing],
         "undefined_steps": undefined_steps,
         "health_curl": shlex.join(["curl", "-sS", "-i", result.diagnosis.health.url])
         if result.diagnosis.health else "",

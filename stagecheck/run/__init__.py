@@ -1,2 +1,2 @@
-"""During a run: settings, the target, the recording HTTP and WebSocket clients, signed-in
-users, what users do on the platform, and the run's and scenario's state."""
+"""The state of one run that steps write and the report reads: the world of a scenario and
+of the run, and the record of what the run saw."""

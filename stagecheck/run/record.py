@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .exchanges import Exchange
+from ..client.exchanges import Exchange
 
 
 @dataclass
@@ -19,8 +19,8 @@ class ScenarioRecord:
     started: float
     finished: float = 0.0
     exchanges: list[Exchange] = field(default_factory=list)
-    assertions: int = 0
-    finding: str = ""
+    checks: int = 0
+    key_finding: str = ""
     degraded: list[str] = field(default_factory=list)  # why it is degraded, if it is
     measures: dict[str, float] = field(default_factory=dict)  # "welcome p95 s" -> 0.041
     step_checks: dict[int, int] = field(default_factory=dict)  # id(step) -> checks it made

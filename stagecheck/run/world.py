@@ -15,23 +15,24 @@ from typing import Any
 
 import httpx
 
-from .. import contract
-from .exchanges import ExchangeLog
-from .http import HttpClient
-from .limits import out_of_descriptors, out_of_descriptors_problem
-from .load import LoadPlan, LoadResult, run_load
-from .platform import AgentRun, MessageAnswer, run_agent_async, stray_agent_events_async
+from ..client.descriptors import out_of_descriptors, out_of_descriptors_problem
+from ..client.exchanges import ExchangeLog
+from ..client.http import HttpClient
+from ..config.settings import Settings
+from ..config.target import Target
+from ..load.plan import LoadPlan, LoadResult, run_load
+from ..platform import contract
+from ..platform.agents import AgentRun, run_agent_async, stray_agent_events_async
+from ..platform.conversations import MessageAnswer
+from ..platform.sessions import LiveSession, SessionAttempt, open_session_async
+from ..platform.users import SignedInUser
 from .record import RunRecorder
-from .sessions import LiveSession, SessionAttempt, open_session_async
-from .settings import Settings
-from .target import Target
-from .users import SignedInUser
 
 Track = Callable[[SessionAttempt], SessionAttempt]
 
 
 @dataclass(frozen=True)
-class Welcome:
+class WelcomeWait:
     """One session's welcome: how long it took, or why it did not come."""
 
     seconds: float | None = None
@@ -107,27 +108,27 @@ class RunState:
         return samples, problems
 
     async def _open_and_welcome(self, token: str, log: ExchangeLog, track: Track
-                                ) -> tuple[SessionAttempt, Welcome]:
+                                ) -> tuple[SessionAttempt, WelcomeWait]:
         started = time.perf_counter()
         try:
             attempt = track(await self.open_session_async(token, log))
         except (AssertionError, OSError) as problem:  # every session ends here, none pending
-            return SessionAttempt(), Welcome(problem=_problem(problem))
+            return SessionAttempt(), WelcomeWait(problem=_problem(problem))
         if attempt.session is None:
-            return attempt, Welcome(problem=f"handshake refused with {attempt.refused_status}")
+            return attempt, WelcomeWait(problem=f"handshake refused with {attempt.refused_status}")
         try:
             await attempt.session.receive_until_async(contract.is_welcome,
                                                       self.settings.ws_event_timeout,
                                                       "welcome message")
         except (AssertionError, OSError) as problem:
-            return attempt, Welcome(problem=_problem(problem))
-        return attempt, Welcome(seconds=time.perf_counter() - started)
+            return attempt, WelcomeWait(problem=_problem(problem))
+        return attempt, WelcomeWait(seconds=time.perf_counter() - started)
 
     def open_all_and_welcome(self, tokens: list[str], log: ExchangeLog, track: Track
-                             ) -> list[tuple[SessionAttempt, Welcome]]:
+                             ) -> list[tuple[SessionAttempt, WelcomeWait]]:
         """Open one session per token at the same time, each waiting for its welcome; `track`
         sees every session as soon as it is open, so that it is closed whatever happens."""
-        async def all_at_once() -> list[tuple[SessionAttempt, Welcome]]:
+        async def all_at_once() -> list[tuple[SessionAttempt, WelcomeWait]]:
             return list(await asyncio.gather(*(self._open_and_welcome(token, log, track)
                                                for token in tokens)))
         return self.loop.run_until_complete(all_at_once())
@@ -167,7 +168,7 @@ class Sessions:
     current: LiveSession | None = None        # the signed-in user's open session
     attempt: SessionAttempt | None = None     # the last attempt that may have been refused
     attempts: list[SessionAttempt] = field(default_factory=list)
-    welcomes: list[Welcome] = field(default_factory=list)
+    welcomes: list[WelcomeWait] = field(default_factory=list)
     ping_sent_at: float | None = None
     to_close: list[LiveSession] = field(default_factory=list)
 
@@ -208,7 +209,7 @@ class World:
     users: list[SignedInUser] = field(default_factory=list)
     response: httpx.Response | None = None
     responses: list[httpx.Response] = field(default_factory=list)  # several answers to judge
-    finding: str = ""  # the key finding of a passed scenario, in a few words
+    key_finding: str = ""  # the key finding of a passed scenario, in a few words
     measures: dict[str, float] = field(default_factory=dict)  # kept in the history
     sessions: Sessions = field(default_factory=Sessions)
     chat: Chat = field(default_factory=Chat)

@@ -18,16 +18,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import RequestError, ResultsFileError
-from ..metrics import NOT_JUDGED
-from ..notify import critical_finding
+from ..config.settings import Settings
+from ..config.timeouts import CHILD_STOP_S
+from ..errors import ResultsFileError, ServiceRequestError
+from ..outputs.metrics import NOT_JUDGED
+from ..outputs.notify import critical_finding
 from ..report.model import RunResult
-from ..run.settings import Settings
 from ..vocabulary import RunStatus
 from .targets import target_defines
 
 TOKEN_ENV = "STAGECHECK_SERVICE_TOKEN"
-STOP_GRACE_S = 30.0  # after SIGINT, a run writes its report marked interrupted
+STOP_GRACE_S = CHILD_STOP_S  # after SIGINT, a run writes its report marked interrupted
 CONSOLE = "console.log"
 
 
@@ -116,13 +117,13 @@ class RunQueue:
 
     def submit(self, target: str, tags: tuple[str, ...], version: str) -> tuple[GateRun, bool]:
         """The run for this request: an unfinished one asking the same (joined), or a new one;
-        RequestError 429 when the queue is full."""
+        ServiceRequestError 429 when the queue is full."""
         line = self.lines.setdefault(target, [])
         for run in line:
             if run.tags == tags and run.version == version:
                 return run, True
         if self.held >= self.settings.service_queue:
-            raise RequestError(429, f"the service already holds {self.held} runs (service_queue="
+            raise ServiceRequestError(429, f"the service already holds {self.held} runs (service_queue="
                                     f"{self.settings.service_queue}); ask again when one is done")
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
         run = GateRun(run_id, target, tags, version, self.folder / "runs" / run_id)

@@ -8,10 +8,11 @@ from collections.abc import Mapping
 
 from behave.configuration import Configuration
 
-from ..errors import ConfigError, RequestError
-from ..run.settings import Settings, load_settings
+from ..config.settings import Settings, load_settings
+from ..errors import ConfigError, ServiceRequestError
+from ..vocabulary import TargetKind
 
-LOCAL = "local"
+LOCAL = TargetKind.LOCAL
 MAX_NAME = 200
 
 
@@ -23,31 +24,31 @@ def target_defines(name: str) -> list[str]:
 
 
 def resolve_target(name: object, settings: Settings) -> str:
-    """The allow-listed target this name means (faults in a canonical order), or RequestError."""
+    """The allow-listed target this name means (faults in a canonical order), or ServiceRequestError."""
     from standin import FAULTS, StandinError, check_combination  # its public API only
 
     if not isinstance(name, str) or not name.strip():
-        raise RequestError(400, "name the target: local, local+FAULT or a configured target "
+        raise ServiceRequestError(400, "name the target: local, local+FAULT or a configured target "
                                 "such as staging")
     name = name.strip()
     if len(name) > MAX_NAME:
-        raise RequestError(400, f"the target name is longer than {MAX_NAME} characters")
+        raise ServiceRequestError(400, f"the target name is longer than {MAX_NAME} characters")
     if name in settings.service_targets:
         return name
     target, *faults = name.split("+")
     if target != LOCAL:
         allowed = ", ".join([LOCAL, f"{LOCAL}+FAULT", *settings.service_targets])
-        raise RequestError(404, f"target {name!r} is not on this service's allow-list "
+        raise ServiceRequestError(404, f"target {name!r} is not on this service's allow-list "
                                 f"({allowed})")
     unknown = [fault for fault in faults if fault not in FAULTS]
     if unknown:
-        raise RequestError(404, f"target {name!r} names an unknown stand-in fault "
+        raise ServiceRequestError(404, f"target {name!r} names an unknown stand-in fault "
                                 f"{unknown[0]!r}; known faults: {', '.join(FAULTS)}")
     faults = sorted(set(faults))
     try:
         check_combination(settings.standin_variant or "default", tuple(faults))
     except StandinError as exc:
-        raise RequestError(400, f"target {name!r} cannot be played: {exc}") from None
+        raise ServiceRequestError(400, f"target {name!r} cannot be played: {exc}") from None
     return "+".join([LOCAL, *faults])
 
 

@@ -40,13 +40,21 @@ RAN = frozenset({Status.PASSED, Status.DEGRADED, Status.FAILED, Status.ERROR})
 
 
 class Classification(StrEnum):
-    """Why a failed scenario failed; NONE for a scenario that did not fail."""
+    """Why a failed scenario failed, that is who is at fault; NONE for a scenario that did not
+    fail. Only the product's faults (PRODUCT, CONTRACT) fail a scenario and put revenue at risk;
+    the others leave it not verified, with the cause named."""
 
     NONE = ""
-    ENVIRONMENT = "environment"
-    PRODUCT = "product defect"
-    CONTRACT = "contract mismatch"
-    TEST = "test defect"
+    ENVIRONMENT = "environment"        # DNS, TLS, refused or reset connections, throttling
+    PRODUCT = "product defect"         # the platform answered, and its behaviour is wrong
+    CONTRACT = "contract mismatch"     # the platform answered outside its contract
+    TEST = "test defect"               # the gate's own defect (an undefined step, our bug)
+    CONFIGURATION = "configuration"    # the operator's settings: credentials, keys, URLs
+
+    @property
+    def product(self) -> bool:
+        """The product's fault: a failure that counts toward revenue at risk."""
+        return self in (Classification.PRODUCT, Classification.CONTRACT)
 
 
 class Decision(StrEnum):

@@ -36,9 +36,10 @@ class ConfigError(StagecheckError, ValueError):
 
 
 class TargetError(StagecheckError, AssertionError):
-    """The target did not answer as a working platform would (network level)."""
+    """The target did not answer as a working platform would (network level); by default the
+    environment's fault (refused, unreachable), unless a subclass says the product's."""
 
-    classification = Classification.ENVIRONMENT
+    classification: Classification = Classification.ENVIRONMENT
 
 
 class TargetUnreachable(TargetError):
@@ -46,7 +47,10 @@ class TargetUnreachable(TargetError):
 
 
 class TargetTimeout(TargetError):
-    """The target accepted the connection but did not answer in time."""
+    """The target accepted the connection but did not answer in time: the platform was
+    reached, and did not do its part (the product's fault, unlike a connection refused)."""
+
+    classification = Classification.PRODUCT
 
 
 class SlowAnswer(TargetTimeout):
@@ -55,6 +59,8 @@ class SlowAnswer(TargetTimeout):
 
 class BodyTooLarge(TargetError):
     """The target's answer was larger than the gate reads (a runaway or hostile body)."""
+
+    classification = Classification.PRODUCT
 
 
 class Redirected(TargetError):

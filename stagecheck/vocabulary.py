@@ -8,18 +8,22 @@ from enum import IntEnum, StrEnum
 
 
 class Status(StrEnum):
-    """A scenario's or a step's outcome (behave's words, plus `untested` for never reached and
+    """A scenario's or a step's outcome (behave's words, plus `untested` for never reached,
     `degraded` for a scenario that held its hard budget but not its soft one: neither failed
-    nor unverified, and never GO)."""
+    nor unverified, and never GO; `not judged` for one that broke for a cause that is not the
+    product's: the environment, the configuration, or the gate itself; `left out` for one the
+    run's policy kept from running, such as a scenario that writes data, on production)."""
 
     PASSED = "passed"
     DEGRADED = "degraded"
     FAILED = "failed"
     ERROR = "error"
+    NOT_JUDGED = "not judged"
     SKIPPED = "skipped"
     UNTESTED = "untested"
     UNDEFINED = "undefined"
     PENDING = "pending"
+    LEFT_OUT = "left out"
 
     @property
     def failed(self) -> bool:
@@ -35,7 +39,8 @@ class Status(StrEnum):
 
 
 FAILED = frozenset({Status.FAILED, Status.ERROR})
-UNVERIFIED = frozenset({Status.UNTESTED, Status.SKIPPED, Status.UNDEFINED, Status.PENDING})
+UNVERIFIED = frozenset({Status.NOT_JUDGED, Status.UNTESTED, Status.SKIPPED, Status.UNDEFINED,
+                        Status.PENDING})
 RAN = frozenset({Status.PASSED, Status.DEGRADED, Status.FAILED, Status.ERROR})
 
 
@@ -58,9 +63,14 @@ class Classification(StrEnum):
 
 
 class Decision(StrEnum):
+    """The verdict. NOT_JUDGED: a P1 scenario could not be judged for a cause that is not the
+    product's (the environment, the configuration, the gate's own defect): like Argo Rollouts'
+    Error, it is neither a pass nor a failure of the release, and never promotes it."""
+
     GO = "GO"
     AT_RISK = "AT RISK"
     NO_GO = "NO-GO"
+    NOT_JUDGED = "COULD NOT JUDGE"
 
 
 class Channel(StrEnum):

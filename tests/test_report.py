@@ -27,7 +27,8 @@ def seed_incident(tmp_path_factory) -> Path:
     run = run_behave(folder, "--tags=@p1", "--stop", "-D", "standin_fault=missing-mcp-tables",
                      "-D", f"report_dir={folder / 'reports'}")
     assert run.returncode != 0
-    assert "Release gate: NO-GO · revenue at risk $120K" in run.stdout
+    assert ("Release gate: NO-GO · 1 critical scenario failed: P1 “A user discovers the "
+            "available agent servers” · revenue at risk $120K") in run.stdout
     return folder / "reports" / "latest"
 
 

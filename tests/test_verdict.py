@@ -45,18 +45,22 @@ def features_with(tmp_path: Path, **replacements: tuple[str, str]) -> Path:
 def test_go_exits_0_and_says_so_last(tmp_path: Path) -> None:
     run = run_behave(tmp_path, "--tags=@p1", *FAST)
     assert run.returncode == 0
-    assert re.fullmatch(r"Release gate: GO · revenue at risk \$0 · report .*report\.md · exit 0",
-                        last_line(run))
+    assert re.fullmatch(r"Release gate: GO · all 14 selected scenarios passed · revenue at risk "
+                        r"\$0 · report .*report\.md · exit 0", last_line(run))
     found = verdict(tmp_path)
     assert found["decision"] == "GO" and found["exit_code"] == 0
     assert found["counts"] == {"selected": 14, "passed": 14, "failed": 0, "degraded": 0,
-                               "not_verified": 0}
+                               "not_verified": 0, "not_judged": 0, "left_out": 0}
+    assert found["insecure_tls"] is False
     assert Path(found["reports"]["md"]).is_file() and found["target_version"] == "1.0.0"
 
 
 def test_no_go_exits_1(tmp_path: Path) -> None:
     run = run_behave(tmp_path, "--tags=@p1", "-D", "standin_fault=missing-mcp-tables", *FAST)
-    assert run.returncode == 1 and "Release gate: NO-GO" in last_line(run)
+    assert run.returncode == 1 and last_line(run).startswith(
+        "Release gate: NO-GO · 2 critical scenarios failed: P1 “A user discovers the available "
+        "agent servers”, P1 “A user's request streams its progress and completes” · revenue at "
+        "risk $120K")
     assert verdict(tmp_path)["exit_code"] == 1 and verdict(tmp_path)["revenue_at_risk"] == 120_000
 
 
@@ -67,7 +71,9 @@ def test_at_risk_exits_3_unless_allowed(tmp_path: Path, extra: list[str], code: 
     run = run_behave(tmp_path, str(features), "--tags=@p1 or @p3",  # P1 and the P3 pool only
                      "-D", "standin_fault=discovery-server-without-status", *FAST, *extra)
     assert run.returncode == code, run.stdout[-2000:]
-    assert last_line(run).startswith("Release gate: AT RISK · revenue at risk $50K")
+    assert last_line(run).startswith("Release gate: AT RISK · 1 lower-priority scenario failed: "
+                                     "P3 “A user discovers the available agent servers” · "
+                                     "revenue at risk $50K")
     assert verdict(tmp_path)["decision"] == "AT RISK" and verdict(tmp_path)["exit_code"] == code
 
 
@@ -75,7 +81,9 @@ def test_a_p3_fault_is_at_risk_with_50k_and_names_the_owner(tmp_path: Path) -> N
     run = run_behave(tmp_path, "--tags=not @load", "-D",
                      "standin_fault=agent-events-cross-users", *FAST)
     assert run.returncode == 3, run.stdout[-2000:]
-    assert last_line(run).startswith("Release gate: AT RISK · revenue at risk $50K")
+    assert last_line(run).startswith("Release gate: AT RISK · 1 lower-priority scenario failed: "
+                                     "P3 “Two users' runs at the same time each reach only their "
+                                     "own user” · revenue at risk $50K")
     found = verdict(tmp_path)
     assert found["counts"]["failed"] == 1 and found["revenue_at_risk"] == 50_000
     report = Path(found["reports"]["md"]).read_text()
@@ -87,7 +95,8 @@ def test_a_degraded_speed_is_at_risk_reported_apart_from_failures(tmp_path: Path
     run = run_behave(tmp_path, "--tags=(@p1 or @p4) and not @load", "-D",
                      "standin_fault=latency-over-soft-budget", *FAST)
     assert run.returncode == 3, run.stdout[-2000:]
-    assert last_line(run).startswith("Release gate: AT RISK · revenue at risk $30K")
+    assert re.match(r"Release gate: AT RISK · 4 scenarios degraded, over their soft budget: .* "
+                    r"· revenue at risk \$30K", last_line(run))
     found = verdict(tmp_path)
     assert found["counts"]["failed"] == 0 and found["counts"]["degraded"] == 4
     assert "4 scenarios degraded, over their soft budget" in found["reason"]
@@ -105,8 +114,9 @@ def test_a_report_that_cannot_be_written_exits_2_and_still_says_the_verdict(tmp_
     blocker.write_text("not a folder")
     run = run_behave(tmp_path, "--tags=@p1", "-D", f"report_dir={blocker / 'reports'}", *FAST)
     assert run.returncode == 2
-    assert re.fullmatch(r"Release gate: GO · revenue at risk \$0 · no report: the report could "
-                        r"not be written: .* · exit 2", last_line(run))
+    assert re.fullmatch(r"Release gate: GO · all 14 selected scenarios passed · revenue at risk "
+                        r"\$0 · no report: the report could not be written: .* · exit 2",
+                        last_line(run))
 
 
 def test_latest_moves_only_to_a_report_written_whole(tmp_path: Path, monkeypatch) -> None:

@@ -185,9 +185,10 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
     token = environ.get("STAGING_TEST_JWT_TOKEN", "")
     signing_key = environ.get("STAGING_JWT_SECRET_KEY", "") if target == TargetKind.STAGING else ""
     insecure_tls = parse_flag("insecure_tls", userdata.get("insecure_tls"), False)
-    # Data written on the throwaway stand-in harms no one; elsewhere it must be asked for.
+    # Scenarios that write data write only as the gate's own test users: they run on the
+    # stand-in and on staging, and never against production.
     allow_destructive = parse_flag("allow_destructive", userdata.get("allow_destructive"),
-                                   target == TargetKind.LOCAL)
+                                   target != TargetKind.PRODUCTION)
     if target == TargetKind.PRODUCTION and allow_destructive:
         raise ConfigError("scenarios that write data never run against production: "
                           "remove allow_destructive=true")

@@ -40,9 +40,11 @@ class GateOutcome:
     exit_code: ExitCode
     part: str = ""  # "shard 1/2 of ": the verdict of a shard is partial
     report_url: str = ""  # the published report (-D report_base_url=), "" when not published
+    insecure_tls: bool = False  # certificates were not verified (-D insecure_tls=true)
 
     def line(self) -> str:
-        """The verdict line, always the last line of ours on the console."""
+        """The verdict line, always the last line of ours on the console: the verdict, its
+        reason, the revenue at risk, the report and the exit status."""
         if self.decision is None:
             return f"Release gate: could not judge · {self.problem} · exit {self.exit_code}"
         state = " (interrupted)" if self.interrupted else ""
@@ -50,8 +52,10 @@ class GateOutcome:
             else f"no report: {self.problem}"
         gate = f"Release gate ({self.part.strip()} the selection, partial)" if self.part \
             else "Release gate"
-        return (f"{gate}: {self.decision}{state} · revenue at risk "
-                f"{money(self.revenue_at_risk)} · {where} · exit {self.exit_code}")
+        decision = "could not judge" if self.decision == Decision.NOT_JUDGED else self.decision
+        tls = " · TLS certificates not verified (insecure_tls)" if self.insecure_tls else ""
+        return (f"{gate}: {decision}{state} · {self.reason} · revenue at risk "
+                f"{money(self.revenue_at_risk)} · {where}{tls} · exit {self.exit_code}")
 
 
 def exit_code(decision: Decision | None, interrupted: bool, written: bool,
@@ -60,7 +64,7 @@ def exit_code(decision: Decision | None, interrupted: bool, written: bool,
     2 when there is no verdict or no report, 130 when interrupted."""
     if interrupted:
         return ExitCode.INTERRUPTED
-    if decision is None or not written:
+    if decision in (None, Decision.NOT_JUDGED) or not written:
         return ExitCode.NOT_JUDGED
     if decision == Decision.AT_RISK:
         return ExitCode.AT_RISK if settings.at_risk_exit else ExitCode.GO
@@ -148,5 +152,6 @@ def publish(result: RunResult, settings: Settings, history: History | None,
         if result.shard else ""
     return GateOutcome(decision, result.verdict.reason, result.impact.revenue_at_risk,
                        folder / "report.md" if folder else None, problem,
-                       result.facts.interrupted, code, shard, url if folder else "")
+                       result.facts.interrupted, code, shard, url if folder else "",
+                       result.facts.insecure_tls)
 

@@ -29,9 +29,10 @@ from .conclude import conclude, open_history
 from .selection import behavex_worker, select_part
 from .target import open_target
 
-DESTRUCTIVE_SKIP = {
-    False: "writes data on the target: run with -D allow_destructive=true to include it",
-    True: "writes data on the target, and never runs against production",
+DESTRUCTIVE_LEFT_OUT = {
+    False: "left out by policy: it writes data on the target, and -D allow_destructive=false "
+           "keeps such scenarios from running",
+    True: "left out by policy: it writes data, and never runs against production",
 }
 
 
@@ -78,7 +79,8 @@ def scenario_fixture(context: Context) -> Iterator[World]:
     run: RunState = context.run
     record = run.recorder.begin(context.scenario)
     if "destructive" in context.scenario.effective_tags and not run.settings.allow_destructive:
-        context.scenario.skip(DESTRUCTIVE_SKIP[run.settings.target == TargetKind.PRODUCTION])
+        record.left_out = DESTRUCTIVE_LEFT_OUT[run.settings.target == TargetKind.PRODUCTION]
+        context.scenario.skip(record.left_out)
     log = ExchangeLog(run.http.log.redact)
     run.http.log = log
     context.world = World(log=log)

@@ -21,7 +21,7 @@ from ..wording import plural
 from .capabilities import capabilities
 from .diagnosis import diagnose
 from .evidence import classify, describe_exchange, failing_exchange, probed_version
-from .impact import business_tags, decide, owner_tag, roll_up
+from .impact import BLAMED, business_tags, decide, owner_tag, roll_up
 from .model import (
     RESULTS_SCHEMA_VERSION,
     HealthProbe,
@@ -36,6 +36,7 @@ ORIGIN = re.compile(r"\b(?:https?|wss?)://[^/\s]+(?=/)")
 OUTLINE_SUFFIX = re.compile(r"\s+-- @[\d.]+.*$")
 UNVERIFIED_HINT = {Status.UNTESTED: "not reached: the run stopped before it",
                    Status.SKIPPED: "skipped"}
+INTERRUPTED = "interrupted: the run was stopped during this scenario, so it was not verified"
 # behave's words for what the model calls otherwise
 BEHAVE_STATUS = {"hook_error": Status.ERROR, "pending_warn": Status.PASSED,
                  "executing": Status.UNTESTED}
@@ -83,7 +84,7 @@ def _classification(result: ScenarioResult, failure: BaseException | None) -> Cl
     """Why it failed: the network (a TargetError), what the failing check knew, or else the
     report's reading of the exchanges."""
     if isinstance(failure, TargetError):
-        return Classification.ENVIRONMENT
+        return failure.classification
     if isinstance(failure, CheckFailed) and failure.classification is not None:
         return failure.classification
     return classify(result, False)
@@ -122,8 +123,39 @@ def selected_scenarios(features: Iterable[Any], config: Any,
                 yield feature, scenario
 
 
+def _undefined_step(scenario: Any) -> str:
+    """The first step no step definition matches, as written in the feature; "" if none."""
+    step = next((s for s in scenario.all_steps if _status(s) == Status.UNDEFINED), None)
+    return f"{step.keyword} {step.name}" if step is not None else ""
+
+
+def _blame(result: ScenarioResult, scenario: Any, failure: BaseException | None,
+           record: ScenarioRecord | None, interrupted: bool) -> None:
+    """Who is at fault, applied to the result: only the product's faults stay failed; a
+    scenario that broke for the environment, the configuration or the gate's own defect is
+    not judged; the scenario an interrupt cut short is not reached; one the run's policy kept
+    from running is left out."""
+    if record is not None and record.left_out:
+        result.status, result.key_finding = Status.LEFT_OUT, record.left_out
+        return
+    undefined = _undefined_step(scenario) if result.failed else ""
+    if result.failed:
+        result.classification = Classification.TEST if undefined \
+            else _classification(result, failure)
+    result.key_finding = (f"the step \u201c{undefined}\u201d is not defined: the gate's own defect "
+                          "(a typo in the feature, or a step not written yet)") if undefined \
+        else _key_finding(result, record, failure)
+    if interrupted and result.status not in (Status.PASSED, Status.DEGRADED):
+        result.status, result.classification = Status.UNTESTED, Classification.NONE
+        result.key_finding = INTERRUPTED
+    elif result.failed and not result.classification.product:
+        result.status = Status.NOT_JUDGED
+        result.key_finding = f"not judged, {BLAMED[result.classification]}: {result.key_finding}"
+
+
 def scenario_result(feature: Any, scenario: Any, record: ScenarioRecord | None,
-                    redact: Redactor) -> ScenarioResult:
+                    redact: Redactor, interrupted: bool = False) -> ScenarioResult:
+    """A scenario's result; `interrupted`: the run was stopped while this one ran."""
     priority, revenue, area = business_tags(feature.tags, scenario.tags)
     status = _status(scenario)
     if record is None and status == Status.SKIPPED:
@@ -144,10 +176,7 @@ def scenario_result(feature: Any, scenario: Any, record: ScenarioRecord | None,
         owner=owner_tag(map(str, feature.tags), map(str, scenario.tags)),
         measures=dict(record.measures) if record else {},
     )
-    failure = _failure(scenario)
-    if result.failed:
-        result.classification = _classification(result, failure)
-    result.key_finding = _key_finding(result, record, failure)
+    _blame(result, scenario, _failure(scenario), record, interrupted)
     return result
 
 
@@ -179,8 +208,11 @@ def build_scenarios(context: Any, run: RunState, recorder: RunRecorder) -> Scena
     """Each selected scenario's result, from behave's model and what the run recorded."""
     redact = Redactor(run.settings.secrets + run.target.secrets)
     selected = list(selected_scenarios(context._runner.features, context.config, recorder.records))
+    # An interrupt cuts short the scenario that began last: it is not reached, never failed.
+    cut = next(reversed(recorder.records), None) if getattr(context, "aborted", False) else None
     return Scenarios(selected, [scenario_result(feature, scenario,
-                                                recorder.records.get(id(scenario)), redact)
+                                                recorder.records.get(id(scenario)), redact,
+                                                interrupted=id(scenario) == cut)
                                 for feature, scenario in selected])
 
 

@@ -71,7 +71,10 @@ def findings(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
         keys.append(Finding.SCHEMA_MISSING_TABLES)
     elif schema and schema.reachable and schema.revisions_behind:
         keys.append(Finding.SCHEMA_BEHIND_HEAD)
-    if health is not None and not health.up:
+    # Health that answered badly, or did not answer while the product failed, is the backend's;
+    # health that could not be reached while nothing but the environment broke is the network's.
+    if health is not None and not health.up and (
+            health.status is not None or any(s.failed for s in scenarios)):
         keys.append(Finding.HEALTH_DOWN)
     elif database_reported_down(scenarios):
         keys.append(Finding.DATABASE_DOWN)
@@ -85,18 +88,18 @@ def findings(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
         explained.add(Classification.PRODUCT)
     if Finding.HEALTH_DOWN in keys:
         explained.add(Classification.ENVIRONMENT)
-    for classification in (Classification.ENVIRONMENT, Classification.PRODUCT,
-                           Classification.CONTRACT, Classification.TEST):
+    for classification in (Classification.ENVIRONMENT, Classification.CONFIGURATION,
+                           Classification.PRODUCT, Classification.CONTRACT, Classification.TEST):
         if classification in explained:
             continue
-        if any(s.failed and s.classification == classification for s in scenarios):
+        if any(s.broke and s.classification == classification for s in scenarios):
             keys.append(classification)
     return keys
 
 
 def root_cause(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
                schema: SchemaProbe | None) -> str:
-    failed = [s for s in scenarios if s.failed]
+    failed = sorted((s for s in scenarios if s.broke), key=lambda s: not s.failed)
     if not failed:
         return "No failure: nothing to explain."
     keys = findings(scenarios, health, schema)
@@ -126,6 +129,10 @@ def root_cause(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
                 "The tables are there; the backend cannot open database sessions (its engine or "
                 "connection pool configuration).")
     first = failed[0]
+    if not first.failed:  # its key finding already says "not judged, the environment: …"
+        return (f"{first.key_finding[:1].upper()}{first.key_finding[1:]} "
+                f"(in \u201c{first.name}\u201d)"
+                + (f", and {plural(len(failed) - 1, 'other')}" if len(failed) > 1 else "") + ".")
     return (f"{first.classification.capitalize() or 'Failure'}: {first.key_finding} "
             f"(in \u201c{first.name}\u201d)"
             + (f", and {plural(len(failed) - 1, 'other failure')}" if len(failed) > 1 else "") + ".")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import parse
 
 from ..errors import ConfigError
-from ..vocabulary import Decision, Status
+from ..vocabulary import Classification, Decision, Status
 from ..wording import plural
 from .model import Impact, ScenarioResult, TierImpact, Verdict
 
@@ -171,10 +172,23 @@ def roll_up(scenarios: Sequence[ScenarioResult]) -> Impact:
                   by_priority=by_priority, by_area=by_area, rule=ROLLUP_RULE)
 
 
+BLAMED = {Classification.ENVIRONMENT: "the environment", Classification.CONFIGURATION:
+          "the configuration", Classification.TEST: "the gate's own defect"}
+
+
+def blamed(scenarios: Sequence[ScenarioResult]) -> str:
+    """Who is at fault for the scenarios not judged, in words: `the environment (2)`."""
+    counts = Counter(s.classification for s in scenarios if s.status == Status.NOT_JUDGED)
+    return ", ".join(f"{BLAMED.get(c, str(c))}" + (f" ({n})" if len(counts) > 1 else "")
+                     for c, n in counts.most_common())
+
+
 def decide(scenarios: Sequence[ScenarioResult]) -> Verdict:
-    """NO-GO: a P1/P2 failure or an unverified P1. AT RISK: only P3-P6 (or unprioritised)
-    failures, unverified P2+, or a degraded scenario (over its soft budget). GO: everything
-    selected passed."""
+    """NO-GO: a P1/P2 product failure or an unverified P1. COULD NOT JUDGE: a P1 scenario
+    broke for a cause that is not the product's (environment, configuration, the gate's own
+    defect). AT RISK: only P3-P6 (or unprioritised) failures, unverified P2+, or a degraded
+    scenario (over its soft budget). GO: everything selected passed, but what the run's policy
+    left out (said)."""
     if not scenarios:
         return Verdict(Decision.NO_GO, "no scenario was selected, so nothing was verified")
 
@@ -186,6 +200,10 @@ def decide(scenarios: Sequence[ScenarioResult]) -> Verdict:
     if critical:
         return Verdict(Decision.NO_GO, f"{plural(len(critical), 'critical scenario')} failed: "
                                        f"{names(critical)}")
+    not_judged_p1 = [s for s in scenarios if s.status == Status.NOT_JUDGED and s.priority == 1]
+    if not_judged_p1:
+        return Verdict(Decision.NOT_JUDGED, f"{plural(len(not_judged_p1), 'P1 scenario')} could "
+                       f"not be judged, for {blamed(not_judged_p1)}: {names(not_judged_p1)}")
     unverified_p1 = [s for s in scenarios if s.unverified and s.priority == 1]
     if unverified_p1:
         return Verdict(Decision.NO_GO, f"{plural(len(unverified_p1), 'P1 scenario')} "
@@ -197,12 +215,19 @@ def decide(scenarios: Sequence[ScenarioResult]) -> Verdict:
                                   f"{names(failed)}")
     unverified = [s for s in scenarios if s.unverified]
     if unverified:
+        cause = blamed(unverified)
         return Verdict(Decision.AT_RISK, f"{plural(len(unverified), 'scenario')} "
-                                  f"{'was' if len(unverified) == 1 else 'were'} not verified: "
-                                  f"{names(unverified)}")
+                                  f"{'was' if len(unverified) == 1 else 'were'} not verified"
+                                  + (f" (not judged, for {cause})" if cause else "")
+                                  + f": {names(unverified)}")
     degraded = [s for s in scenarios if s.degraded]
     if degraded:
         return Verdict(Decision.AT_RISK, f"{plural(len(degraded), 'scenario')} degraded, over "
                                   f"{'its' if len(degraded) == 1 else 'their'} soft budget: "
                                   f"{names(degraded)}")
+    left_out = [s for s in scenarios if s.status == Status.LEFT_OUT]
+    if left_out:
+        ran = len(scenarios) - len(left_out)
+        return Verdict(Decision.GO, f"all {plural(ran, 'scenario')} that ran passed; "
+                                    f"{len(left_out)} left out by policy: {names(left_out)}")
     return Verdict(Decision.GO, f"all {len(scenarios)} selected scenarios passed")

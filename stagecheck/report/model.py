@@ -71,6 +71,11 @@ class ScenarioResult:
         return self.status.unverified
 
     @property
+    def broke(self) -> bool:
+        """Failed, for whoever's fault: the product's (failed) or another's (not judged)."""
+        return self.status.failed or self.status == Status.NOT_JUDGED
+
+    @property
     def degraded(self) -> bool:
         return self.status == Status.DEGRADED
 

@@ -15,12 +15,14 @@ from .impact import tier_name
 from .model import Capability, RunResult, ScenarioResult, TierImpact, TrendPoint
 
 STATUS_MARK = {Status.PASSED: "PASS", Status.DEGRADED: "DEGRADED", Status.FAILED: "FAIL",
-               Status.ERROR: "ERROR",
+               Status.ERROR: "ERROR", Status.NOT_JUDGED: "NOT JUDGED",
                Status.UNTESTED: "NOT REACHED", Status.SKIPPED: "SKIPPED",
-               Status.UNDEFINED: "UNDEFINED", Status.PENDING: "PENDING"}
-# How a scenario that did not run is counted, apart from the failures.
-NOT_RUN_WORDS = {Status.UNTESTED: "not reached", Status.SKIPPED: "skipped",
-                 Status.UNDEFINED: "undefined", Status.PENDING: "pending"}
+               Status.UNDEFINED: "UNDEFINED", Status.PENDING: "PENDING",
+               Status.LEFT_OUT: "LEFT OUT"}
+# How a scenario that did not run (or could not be judged) is counted, apart from the failures.
+NOT_RUN_WORDS = {Status.NOT_JUDGED: "not judged", Status.UNTESTED: "not reached",
+                 Status.SKIPPED: "skipped", Status.UNDEFINED: "undefined",
+                 Status.PENDING: "pending", Status.LEFT_OUT: "left out by policy"}
 PASS_RATE_RULE = ("The pass rate is the share of the selected scenarios that passed; a scenario not "
                   "reached or skipped counts as not passed, and is shown apart from the failures.")
 
@@ -234,9 +236,10 @@ def by_owner(scenarios: list[ScenarioResult], result: RunResult) -> list[OwnerWo
 
 def report_view(result: RunResult) -> dict[str, Any]:
     scenarios = result.scenarios
-    ran = [s for s in scenarios if not s.unverified]
+    left_out = [s for s in scenarios if s.status == Status.LEFT_OUT]
+    ran = [s for s in scenarios if not s.unverified and s.status != Status.LEFT_OUT]
     passed = [s for s in scenarios if s.status == Status.PASSED]
-    not_run = Counter(s.status for s in scenarios if s.unverified)
+    not_run = Counter(s.status for s in scenarios if s.unverified or s.status == Status.LEFT_OUT)
     failed = [s for s in scenarios if s.failed]
     degraded = [s for s in scenarios if s.degraded]
     unverified = [s for s in scenarios if s.unverified]
@@ -266,6 +269,7 @@ def report_view(result: RunResult) -> dict[str, Any]:
         "degraded": degraded,
         "owners": by_owner(failed + degraded, result),
         "unverified": unverified,
+        "left_out": left_out,
         "evidence": [evidence(s) for s in failed],
         "priority_bars": bars(result.impact.by_priority, scenarios, lambda s: tier_name(s.priority)),
         "area_bars": bars(result.impact.by_area, scenarios, lambda s: s.area or "unassigned"),

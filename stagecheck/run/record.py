@@ -25,6 +25,7 @@ class ScenarioRecord:
     measures: dict[str, float] = field(default_factory=dict)  # "welcome p95 s" -> 0.041
     step_checks: dict[int, int] = field(default_factory=dict)  # id(step) -> checks it made
     attached: int = 0  # exchanges already attached to a step
+    left_out: str = ""  # why the run's policy kept it from running (it writes data, …)
 
 
 def new_run_id() -> str:

@@ -1,0 +1,183 @@
+"""Who is at fault, applied everywhere: only the product's proven faults fail a scenario and put
+revenue at risk; the gate's own defect, the environment and an interrupt leave scenarios not
+judged or not reached, named as such; the run's policy leaves scenarios out, said, never a
+NO-GO. Each case asserts the outcome, the exit status, the blame and that the report was written."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.behave_run import FAST, ROOT, run_behave
+from tests.hostile import closed_port
+
+
+def results(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "reports" / "latest" / "results.json").read_text())
+
+
+def verdict(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "reports" / "latest" / "verdict.json").read_text())
+
+
+def last_line(run) -> str:
+    return run.stdout.strip().splitlines()[-1]
+
+
+def only_product_faults_cost_revenue(data: dict) -> None:
+    """The headline figures and lists speak of product defects only."""
+    failed = [s for s in data["scenarios"] if s["status"] in ("failed", "error")]
+    assert all(s["classification"] in ("product defect", "contract mismatch") for s in failed)
+    if not failed:
+        assert data["impact"]["revenue_at_risk"] == 0
+
+
+def test_an_undefined_step_is_the_gates_own_defect_and_the_run_could_not_judge(
+        tmp_path: Path) -> None:
+    features = tmp_path / "features"
+    features.mkdir()
+    (features / "steps").symlink_to(ROOT / "features" / "steps")
+    (features / "environment.py").symlink_to(ROOT / "features" / "environment.py")
+    (features / "typo.feature").write_text(
+        "@p1 @mrr:120k @area:agents @owner:agents-team\n"
+        "Feature: Agent runs\n"
+        "  Scenario: A user's request streams its progress\n"
+        "    Given a signed-in user\n"
+        "    Then the frobnicator glows\n")
+    run = run_behave(tmp_path, str(features / "typo.feature"), *FAST)
+    assert run.returncode == 2, run.stdout[-2000:]
+    assert last_line(run).startswith(
+        "Release gate: could not judge · 1 P1 scenario could not be judged, for the gate's own "
+        "defect: P1 “A user's request streams its progress” · revenue at risk $0 · report ")
+    scenario = results(tmp_path)["scenarios"][0]
+    assert scenario["status"] == "not judged" and scenario["classification"] == "test defect"
+    assert "the step “Then the frobnicator glows” is not defined" in scenario["key_finding"]
+    found = verdict(tmp_path)
+    assert found["decision"] == "COULD NOT JUDGE" and found["exit_code"] == 2
+    assert found["revenue_at_risk"] == 0 and found["counts"]["not_judged"] == 1
+    report = Path(found["reports"]["md"]).read_text()
+    assert "### What is broken" not in report and "By owner" not in report
+    assert "Correct the gate's configuration" not in report
+    assert "Fix the release gate's own step code" in report  # the next step is ours
+
+
+def test_an_unreachable_target_is_the_environment_and_the_run_could_not_judge(
+        tmp_path: Path) -> None:
+    with closed_port() as url:
+        run = run_behave(tmp_path, "--tags=@p1", "-D", "target=staging", "-D", f"base_url={url}",
+                         *FAST, env={"E2E_OAUTH_SIMULATION_KEY": "a-key-of-sixteen-chars"})
+    assert run.returncode == 2, run.stdout[-2000:]
+    assert last_line(run).startswith("Release gate: could not judge · 14 P1 scenarios could not "
+                                     "be judged, for the environment: ")
+    data = results(tmp_path)
+    assert {s["status"] for s in data["scenarios"]} == {"not judged"}
+    assert {s["classification"] for s in data["scenarios"]} == {"environment"}
+    assert all(s["key_finding"].startswith("not judged, the environment: ")
+               for s in data["scenarios"])
+    assert data["impact"]["revenue_at_risk"] == 0
+    assert data["impact"]["revenue_unverified"] == 120_000
+    assert "Restore the test environment" in (tmp_path / "reports" / "latest" / "report.md").read_text()
+
+
+def _wait_for_line(proc: subprocess.Popen, needle: str, timeout: float) -> str:
+    """What the run printed, read line by line until `needle` (behave's plain formatter prints
+    a step's line once it has run), within `timeout` seconds."""
+    assert proc.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ)
+    seen, deadline = "", time.monotonic() + timeout
+    while needle not in seen and time.monotonic() < deadline:
+        if selector.select(timeout=0.1):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen += line
+    return seen
+
+
+def test_a_sigterm_during_a_scenario_leaves_it_not_reached_never_failed(tmp_path: Path) -> None:
+    # The agent run never completes: SIGTERM arrives once its user is signed in, while the
+    # scenario asks the agent and waits (up to 60 s) for the events.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "behave", "--no-capture", "-f", "plain", "--tags=@p1",
+         "--name", "streams its progress", "-D", "standin_fault=agent-never-completes",
+         "-D", "agent_timeout=60", "-D", f"report_dir={tmp_path / 'reports'}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        before = _wait_for_line(proc, "Given a signed-in user", 60)
+        assert "Given a signed-in user" in before, before
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out[-2000:]
+    assert "Release gate: NO-GO (interrupted) · 1 P1 scenario was not verified" in out
+    assert "revenue at risk $0" in out
+    data = results(tmp_path)
+    scenario = next(s for s in data["scenarios"] if "streams its progress" in s["name"])
+    assert scenario["status"] == "untested" and scenario["key_finding"].startswith("interrupted")
+    assert data["facts"]["interrupted"] is True
+    only_product_faults_cost_revenue(data)
+
+
+@contextmanager
+def healthy_staging() -> Iterator[tuple[str, str]]:
+    """A stand-in started apart, as a staging would be: its URL and its bypass key."""
+    key = "a-staging-bypass-key-0123456789"
+    proc = subprocess.Popen([sys.executable, "-m", "standin", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "E2E_OAUTH_SIMULATION_KEY": key})
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # "backend http://127.0.0.1:PORT  auth …"
+        yield line.split()[1], key
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+
+
+def test_the_readmes_staging_command_says_go_on_a_healthy_staging(tmp_path: Path) -> None:
+    with healthy_staging() as (url, key):
+        run = run_behave(tmp_path, "--tags=@p1", "--stop", "-D", "target=staging", *FAST,
+                         env={"STAGING_BASE_URL": url, "E2E_OAUTH_SIMULATION_KEY": key})
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert last_line(run).startswith("Release gate: GO · all 14 selected scenarios passed")
+    assert {s["status"] for s in results(tmp_path)["scenarios"]} == {"passed"}
+
+
+def test_production_leaves_the_writing_scenarios_out_by_policy_and_says_so(tmp_path: Path) -> None:
+    with healthy_staging() as (url, key):
+        run = run_behave(tmp_path, "--tags=@p1", "-D", "target=production",
+                         "-D", f"base_url={url}", *FAST, env={"E2E_OAUTH_SIMULATION_KEY": key})
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert last_line(run).startswith("Release gate: GO · all 11 scenarios that ran passed; "
+                                     "3 left out by policy: ")
+    data = results(tmp_path)
+    left_out = [s for s in data["scenarios"] if s["status"] == "left out"]
+    assert len(left_out) == 3
+    assert all("destructive" in s["tags"] and "never runs against production" in s["key_finding"]
+               for s in left_out)
+    found = verdict(tmp_path)
+    assert found["counts"]["left_out"] == 3 and found["counts"]["not_verified"] == 0
+    report = Path(found["reports"]["md"]).read_text()
+    assert "### Left out by policy" in report and "### Not verified" not in report
+
+
+def test_allow_destructive_false_on_staging_is_the_operators_policy_too(tmp_path: Path) -> None:
+    with healthy_staging() as (url, key):
+        run = run_behave(tmp_path, "--tags=@p1", "-D", "target=staging", "-D",
+                         "allow_destructive=false", *FAST,
+                         env={"STAGING_BASE_URL": url, "E2E_OAUTH_SIMULATION_KEY": key})
+    assert run.returncode == 0, run.stdout[-3000:]
+    left_out = [s for s in results(tmp_path)["scenarios"] if s["status"] == "left out"]
+    assert len(left_out) == 3
+    assert all("-D allow_destructive=false" in s["key_finding"] for s in left_out)

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.behave_run import FAST, ROOT, run_behave
-from tests.hostile import closed_port
+from tests.hostile import closed_port, http_server
 
 
 def results(tmp_path: Path) -> dict:
@@ -181,3 +181,18 @@ def test_allow_destructive_false_on_staging_is_the_operators_policy_too(tmp_path
     left_out = [s for s in results(tmp_path)["scenarios"] if s["status"] == "left out"]
     assert len(left_out) == 3
     assert all("-D allow_destructive=false" in s["key_finding"] for s in left_out)
+
+
+def test_a_captive_portal_is_the_environment_not_fourteen_product_defects(tmp_path: Path) -> None:
+    page = b"<html><body><h1>Sign in to the guest Wi-Fi</h1><form>...</form></body></html>"
+    with http_server(200, page, "text/html") as url:
+        run = run_behave(tmp_path, "--tags=@p1", "-D", "target=staging", "-D", f"base_url={url}",
+                         *FAST, env={"E2E_OAUTH_SIMULATION_KEY": "a-key-of-sixteen-chars"})
+    assert run.returncode == 2, run.stdout[-3000:]
+    data = results(tmp_path)
+    assert not [s for s in data["scenarios"] if s["status"] in ("failed", "error")]
+    html = [s for s in data["scenarios"] if "an HTML page answered in the platform's place"
+            in s["error_message"]]
+    assert html and all(s["classification"] == "environment" for s in html)
+    report = (tmp_path / "reports" / "latest" / "report.md").read_text()
+    assert "Bring the backend back up" not in report and "Restore the test environment" in report

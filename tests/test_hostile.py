@@ -61,16 +61,17 @@ def outputs(tmp_path: Path, run) -> dict[str, str]:
 
 def test_refused_connections_fail_fast_as_unreachable_environment(tmp_path: Path) -> None:
     with closed_port() as url:
-        run = staging(tmp_path, url, "-D", "allow_destructive=true")
+        run = staging(tmp_path, url)
         data = report(tmp_path)
     ran = [s for s in data["scenarios"] if s["status"] != "untested"]
-    assert run.returncode == 1 and len(ran) == 14
+    assert run.returncode == 2 and len(ran) == 14  # could not judge: the environment's fault
     unreachable = re.compile(rf"target unreachable: (http|ws)://127\.0\.0\.1:{url.rsplit(':', 1)[1]}/")
     for scenario in ran:
-        assert scenario["status"] == "failed", scenario["name"]
+        assert scenario["status"] == "not judged", scenario["name"]
         assert unreachable.search(scenario["error_message"]), scenario["error_message"]
         assert scenario["classification"] == "environment"
-    assert data["verdict"]["decision"] == "NO-GO"
+    assert data["verdict"]["decision"] == "COULD NOT JUDGE"
+    assert data["impact"]["revenue_at_risk"] == 0
     assert data["diagnosis"]["health"]["up"] is False
 
 
@@ -79,7 +80,7 @@ def test_refused_connections_end_a_stop_run_within_seconds(tmp_path: Path) -> No
         run = staging(tmp_path, url, "--stop")
     assert run.elapsed_s < 10
     assert "target unreachable: http://127.0.0.1" in run.stdout
-    assert report(tmp_path)["verdict"]["decision"] == "NO-GO"
+    assert report(tmp_path)["verdict"]["decision"] == "COULD NOT JUDGE"
 
 
 def test_silent_http_server_fails_after_the_configured_timeout(tmp_path: Path) -> None:
@@ -87,7 +88,7 @@ def test_silent_http_server_fails_after_the_configured_timeout(tmp_path: Path) -
         run = staging(tmp_path, url, "--stop", *SHORT)
     failed = next(s for s in report(tmp_path)["scenarios"] if s["status"] == "failed")
     assert "did not answer within 1 s" in failed["error_message"]
-    assert failed["classification"] == "environment"
+    assert failed["classification"] == "product defect"  # reached, and it never answered
     assert 0.9 < failed["duration_s"] < 3  # the 1 s timeout, not later
     assert run.elapsed_s < 15
 
@@ -222,8 +223,8 @@ def test_tls_is_verified_by_default(tmp_path: Path, tls_standin) -> None:
     assert tls_standin.urls.backend_url.startswith("https://")
     run = staging(tmp_path, tls_standin.urls.backend_url, key=tls_standin.bypass_key)
     data = report(tmp_path)
-    assert run.returncode == 1 and data["verdict"]["decision"] == "NO-GO"
-    ran = [s for s in data["scenarios"] if s["status"] == "failed"]
+    assert run.returncode == 2 and data["verdict"]["decision"] == "COULD NOT JUDGE"
+    ran = [s for s in data["scenarios"] if s["status"] == "not judged"]
     assert ran and all("could not be verified" in s["error_message"] and
                        s["classification"] == "environment" for s in ran)
     assert data["facts"]["insecure_tls"] is False
@@ -244,17 +245,21 @@ DESTRUCTIVE = {"A message sent in a live session is acknowledged and kept in its
                "A user cannot see another user's conversation"}
 
 
-def test_destructive_scenarios_are_skipped_on_staging_unless_allowed(tmp_path: Path) -> None:
+def test_destructive_scenarios_run_on_staging_and_are_left_out_only_by_policy(
+        tmp_path: Path) -> None:
     with start_standin() as standin:
-        run = staging(tmp_path, standin.urls.backend_url, key=standin.bypass_key)
-    data = report(tmp_path)
-    skipped = {s["name"] for s in data["scenarios"] if s["status"] == "skipped"}
-    assert skipped == DESTRUCTIVE
-    assert all("allow_destructive=true" in s["key_finding"] for s in data["scenarios"]
-               if s["status"] == "skipped")
-    assert run.failing() == set() and data["verdict"]["decision"] == "NO-GO"  # P1 unverified
-    assert run.returncode == 1  # a NO-GO never exits 0, even when nothing failed
-    assert data["impact"]["revenue_unverified"] == 120_000
+        run = staging(tmp_path / "default", standin.urls.backend_url, key=standin.bypass_key)
+        kept = staging(tmp_path / "kept", standin.urls.backend_url, "-D",
+                       "allow_destructive=false", key=standin.bypass_key)
+    data = report(tmp_path / "default")
+    assert run.returncode == 0 and {s["status"] for s in data["scenarios"]} == {"passed"}
+    data = report(tmp_path / "kept")
+    left_out = {s["name"] for s in data["scenarios"] if s["status"] == "left out"}
+    assert left_out == DESTRUCTIVE
+    assert all("allow_destructive=false" in s["key_finding"] for s in data["scenarios"]
+               if s["status"] == "left out")
+    assert kept.failing() == set() and data["verdict"]["decision"] == "GO"
+    assert kept.returncode == 0 and data["impact"]["revenue_unverified"] == 0
 
 
 def test_destructive_scenarios_never_run_against_production(tmp_path: Path) -> None:
@@ -480,14 +485,15 @@ def test_no_secret_in_any_output_in_any_encoding(tmp_path: Path) -> None:
             base = base.replace("http://", f"http://gate:{BASIC_PASS}@")
             folder = tmp_path / name
             runs[name] = staging(folder, base, *SHORT, "-D", f"database_url={database}",
+                                 "-D", "allow_destructive=false",
                                  "--junit", "--junit-directory", str(folder / "junit"),
                                  ws=f"{ws}?token={WS_TOKEN}&jwt={WS_JWT}",
                                  key=KEY if name != "standin" else standin.bypass_key)
             secrets.append(standin.bypass_key)
     for name, run in runs.items():
-        # NO-GO everywhere: on staging the destructive P1 scenarios are skipped (unverified),
-        # and the echoing and unreachable targets fail.
-        assert run.returncode == 1, run.stdout[-2000:]
+        # GO on the stand-in (the writing scenarios left out by policy); NO-GO where the
+        # echoing target answers with what is not the platform's.
+        assert run.returncode == (0 if name == "standin" else 1), run.stdout[-2000:]
         if name == "standin":
             assert run.failing() == set(), run.stdout[-2000:]
         found = every_output(tmp_path / name, run)

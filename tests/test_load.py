@@ -121,7 +121,8 @@ def test_each_fault_fails_the_load_scenarios_at_the_named_step(tmp_path, fault: 
         assert finding.startswith("p95 welcome time 5.") and "budget 1 s" in finding
 
 
-def test_locust_missing_fails_the_scenario_with_the_cause(tmp_path) -> None:
+def test_locust_missing_is_the_gates_own_defect_with_the_cause_and_no_revenue_at_risk(
+        tmp_path) -> None:
     bare = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True,
                    timeout=60)
@@ -130,6 +131,11 @@ def test_locust_missing_fails_the_scenario_with_the_cause(tmp_path) -> None:
     assert failing_steps(run) == {SESSIONS: "they hold live sessions for 60 seconds"}
     assert NOT_INSTALLED in run.errors(SESSIONS)
     assert run.elapsed_s < 30
+    data = results(tmp_path)
+    scenario = {s["name"]: s for s in data["scenarios"]}[SESSIONS]
+    assert scenario["status"] == "not judged" and scenario["classification"] == "test defect"
+    assert data["impact"]["revenue_at_risk"] == 0 and data["verdict"]["decision"] == "AT RISK"
+    assert run.returncode == 3 and "(not judged, for the gate's own defect)" in data["verdict"]["reason"]
 
 
 def test_locust_that_cannot_start_or_overruns_is_stopped_with_the_cause(tmp_path) -> None:

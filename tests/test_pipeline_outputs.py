@@ -78,8 +78,9 @@ def test_a_no_go_is_posted_with_its_figures_and_link_then_the_recovery_and_no_se
     run_id = verdict_of(tmp_path / "reports")["run_id"]
     link = f"{BASE}/{run_id}/report.html"
     assert verdict_of(tmp_path / "reports")["report_url"] == link
-    assert re.fullmatch(rf"Release gate: NO-GO · revenue at risk \$120K · report {re.escape(link)} "
-                        r"· exit 1", failing.stdout.strip().splitlines()[-1])
+    assert re.fullmatch(rf"Release gate: NO-GO · 1 critical scenario failed: .* · revenue at risk "
+                        rf"\$120K · report {re.escape(link)} · exit 1",
+                        failing.stdout.strip().splitlines()[-1])
     [message] = sink.messages()
     assert message["text"].startswith("Release gate: NO-GO on local+health-down: 1 critical")
     blocks = "\n".join(b["text"]["text"] for b in message["blocks"] if "text" in b)

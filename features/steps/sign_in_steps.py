@@ -76,6 +76,9 @@ def step_token_accepted(context):
 @then("the sign-in is refused")
 def step_sign_in_refused(context):
     log, response = context.world.log, context.world.response
+    # The positive control: the same sign-in serves the right key in this run, or a refusal
+    # proves nothing (a portal, a wrong URL or a sign-in refusing everyone refuses too).
+    signed_in_user(context.run.http, context.run.target, MAIN_USER_EMAIL)
     expect(log, response.status_code, is_in([401, 403]),
            f"a wrong bypass key should be refused with 401, but {describe(response, log)}")
     context.world.key_finding = f"wrong key refused with {response.status_code}"

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from ..errors import SlowAnswer, TargetError, TargetUnreachable, tls_refusal
-from ..vocabulary import Channel
+from ..errors import CheckFailed, SlowAnswer, TargetError, TargetUnreachable, tls_refusal
+from ..vocabulary import Channel, Classification
 from .bounded import bounded_client, send_bounded
 from .exchanges import ExchangeLog
 from .redact import excerpt
@@ -85,8 +85,22 @@ def describe(response: httpx.Response, log: ExchangeLog, limit: int = 300) -> st
             f"{response.status_code}: {excerpt(log.redact(body.strip()), limit) or '(empty body)'}")
 
 
+def answered_html_page(response: httpx.Response) -> bool:
+    """A successful answer that is an HTML page where the platform answers JSON: a captive
+    portal, a proxy's or a load balancer's page, or a URL that is not the platform's."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    return response.is_success and (kind == "text/html" or response.content.lstrip()[:1] == b"<")
+
+
 def json_body(response: httpx.Response, log: ExchangeLog) -> Any:
-    """The JSON body, or an AssertionError saying what came back instead."""
+    """The JSON body, or an AssertionError saying what came back instead (a CheckFailed
+    blaming the environment when something else answered in the platform's place)."""
+    if answered_html_page(response):
+        raise CheckFailed(
+            f"expected the platform's JSON, but {describe(response, log)}: an HTML page "
+            "answered in the platform's place (a captive portal, a proxy, or a base_url that "
+            "is not the platform's)", "an HTML page answered, not the platform",
+            Classification.ENVIRONMENT)
     try:
         return response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):

@@ -73,8 +73,8 @@ def findings(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
         keys.append(Finding.SCHEMA_BEHIND_HEAD)
     # Health that answered badly, or did not answer while the product failed, is the backend's;
     # health that could not be reached while nothing but the environment broke is the network's.
-    if health is not None and not health.up and (
-            health.status is not None or any(s.failed for s in scenarios)):
+    if health is not None and not health.up and (any(s.failed for s in scenarios) or (
+            health.status is not None and not 200 <= health.status < 300)):
         keys.append(Finding.HEALTH_DOWN)
     elif database_reported_down(scenarios):
         keys.append(Finding.DATABASE_DOWN)

@@ -20,7 +20,7 @@ from ..client.http import HttpClient
 from ..client.redact import Redactor
 from ..config.settings import load_settings
 from ..errors import ConfigError
-from ..platform.users import largest_crowd
+from ..platform.users import end_scenario_users, largest_crowd, users_of_scenario
 from ..report.build import tag_expression_of
 from ..run.record import RunRecorder
 from ..run.world import RunState, World
@@ -84,9 +84,12 @@ def scenario_fixture(context: Context) -> Iterator[World]:
     log = ExchangeLog(run.http.log.redact)
     run.http.log = log
     context.world = World(log=log)
+    # Users of its own, unique per run and scenario: no verdict depends on the order.
+    users = users_of_scenario(f"{run.recorder.run_id[-6:]}-{len(run.recorder.records)}")
     try:
         yield context.world
     finally:
+        end_scenario_users(users)
         for session in context.world.sessions.to_close:
             session.close()
         record.finished = time.perf_counter()

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,31 @@ def numbered_user_email(number: int) -> str:
     return f"release-gate-{number}@e2e.test"
 
 
+# Whose users a sign-in makes: each scenario signs in users of its own (unique per run and
+# scenario), so that no verdict depends on what an earlier scenario left on the platform
+# (sessions held open, per-user limits, conversations).
+_scenario_users: ContextVar[str] = ContextVar("stagecheck_scenario_users", default="")
+
+
+def users_of_scenario(tag: str) -> Token[str]:
+    """From now on, a sign-in as `release-gate@e2e.test` signs in this scenario's own user
+    (`release-gate-<tag>@e2e.test`); reset with the returned token."""
+    return _scenario_users.set(tag)
+
+
+def end_scenario_users(token: Token[str]) -> None:
+    _scenario_users.reset(token)
+
+
+def own_email(email: str) -> str:
+    """The scenario's own user for a user the steps name (the same one for the same name)."""
+    tag = _scenario_users.get()
+    if not tag:
+        return email
+    local, at, domain = email.partition("@")
+    return f"{local}-{tag}{at}{domain}"
+
+
 @dataclass(frozen=True)
 class SignedInUser:
     user_id: str
@@ -54,14 +80,16 @@ def sign_in_url(target: Target) -> str:
 
 def _ask_sign_in(http: HttpClient, target: Target, email: str,
                  key: str | None = None) -> httpx.Response:
+    """Ask the bypass to sign in `email` (already the scenario's own: see `own_email`)."""
     return http.post(sign_in_url(target), json_body={"email": email, "name": "Release Gate"},
                      headers={"X-E2E-Bypass-Key": target.bypass_key if key is None else key})
 
 
 def bypass_sign_in(http: HttpClient, target: Target, email: str,
                    key: str | None = None) -> SignedInUser:
-    """Sign an E2E user in with the bypass key, checking the contract's answer."""
-    return _checked(http, _ask_sign_in(http, target, email, key))
+    """Sign the scenario's own E2E user for `email` in with the bypass key, checking the
+    contract's answer."""
+    return _checked(http, _ask_sign_in(http, target, own_email(email), key))
 
 
 def _checked(http: HttpClient, response: httpx.Response) -> SignedInUser:
@@ -104,7 +132,8 @@ def signed_in_users(http: HttpClient, target: Target, emails: list[str],
         return [signed_in_user(http, target, email) for email in emails]
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(emails))),
                             thread_name_prefix="sign-in") as pool:
-        answers = [pool.submit(_ask_sign_in, http, target, email) for email in emails]
+        # The scenario's own users, named here: the pool's threads do not see its context.
+        answers = [pool.submit(_ask_sign_in, http, target, own_email(email)) for email in emails]
     return [_checked(http, answer.result()) for answer in answers]
 
 

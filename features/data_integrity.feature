@@ -30,7 +30,8 @@ Feature: Data integrity of conversations
     Given a signed-in user with an open live session
     And the user has started a conversation
     When the user sends a message of 10 KB
-    Then the conversation returns the message exactly as it was sent
+    Then the platform acknowledges the whole message
+    And the conversation returns the message exactly as it was sent
 
   @destructive
   Scenario: A conversation lists every message once, in order

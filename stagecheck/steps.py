@@ -11,7 +11,7 @@ from .client.http import describe, elapsed_s, json_body
 from .errors import LoadRunFailed, NeedsBypassKey, NoAnswer, SessionClosed
 from .load.plan import LoadPlan
 from .platform import contract
-from .platform.agents import agent_request, ask_agent_api
+from .platform.agents import agent_request, ask_agent_api, canned_answer_problem, known_answer
 from .platform.checks import expect, expect_json
 from .platform.conversations import (
     bearer,
@@ -51,6 +51,7 @@ __all__ = [
     "agent_request",
     "ask_agent_api",
     "bearer",
+    "canned_answer_problem",
     "contract",
     "conversation_messages",
     "degrade",
@@ -62,6 +63,7 @@ __all__ = [
     "expired_token",
     "forged_token",
     "json_body",
+    "known_answer",
     "list_conversations",
     "message_contents",
     "numbered_user_email",

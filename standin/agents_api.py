@@ -8,6 +8,7 @@ Shapes from `netra_backend/app/routes/agents_execute.py`: optional auth, body
 
 from __future__ import annotations
 
+import re
 import time
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,6 +20,16 @@ from .auth import error, read_json_object
 from .discovery import list_servers
 
 TYPED_AGENTS = ("triage", "data", "optimization")
+_SUM = re.compile(r"what is (-?\d{1,9}) plus (-?\d{1,9})", re.IGNORECASE)
+
+
+def _answer_to(message: str) -> str:
+    """What the stand-in's agent makes of a request: it works out a sum it is asked for, as a
+    real agent would, and otherwise says it handled the request."""
+    found = _SUM.search(message)
+    if found:
+        return f"{int(found[1]) + int(found[2])} is the sum you asked for"
+    return f"{message[:200]!r} handled"
 
 
 async def _answer(request: Request, agent_type: str | None) -> JSONResponse:
@@ -40,8 +51,17 @@ async def _answer(request: Request, agent_type: str | None) -> JSONResponse:
                              "execution_time": time.perf_counter() - started,
                              "circuit_breaker_state": "UNKNOWN"})
     names = ", ".join(server["name"] for server in servers) or "none"
+    if "agent-canned-answer" in state.faults:  # agents_execute.py, when the agent fails
+        canned = (f"Fallback {kind} agent response: Successfully processed '{message[:100]}' "
+                  "using recovery mechanism")
+        return JSONResponse({"status": "success", "agent": kind, "response": canned,
+                             "execution_time": 0.001, "circuit_breaker_state": "CLOSED"})
+    if "agent-mock-answer" in state.faults:  # agents_execute.py, for messages about tests
+        return JSONResponse({"status": "success", "agent": kind,
+                             "response": f"Mock {kind} agent response for: {message[:100]}",
+                             "execution_time": 0.001, "circuit_breaker_state": "CLOSED"})
     return JSONResponse({"status": "success", "agent": kind,
-                         "response": f"{kind} agent: {message[:200]!r} handled; agent servers: {names}",
+                         "response": f"{kind} agent: {_answer_to(message)}; agent servers: {names}",
                          "execution_time": time.perf_counter() - started,
                          "circuit_breaker_state": "CLOSED"})
 

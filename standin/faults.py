@@ -94,6 +94,13 @@ FAULTS: dict[str, Fault] = {
               "a second agent run in the same conversation never completes"),
         Fault("agent-api-error",
               "POST /api/agents/* answers {\"status\": \"error\"} instead of a result"),
+        Fault("agent-canned-answer",
+              "POST /api/agents/* answers status success with the route's recovery text "
+              "(\"Fallback general agent response: Successfully processed '…' using recovery "
+              "mechanism\"): no agent ran"),
+        Fault("agent-mock-answer",
+              "POST /api/agents/* answers status success with the route's test shortcut "
+              "(\"Mock triage agent response for: …\"): no agent ran"),
         # P4 performance and experience
         Fault("latency-over-hard-budget",
               "one in ten health answers, welcomes, pongs and first agent events is 2.5 s late"),
@@ -107,6 +114,9 @@ FAULTS: dict[str, Fault] = {
         Fault("messages-truncated", "stored messages are cut to their first 4096 characters"),
         Fault("messages-duplicated", "every message is stored twice"),
         Fault("thread-list-misses-newest", "GET /api/threads leaves out the newest conversation"),
+        Fault("message-size-limit",
+              "a live-session frame over 8,192 bytes is dropped without an answer "
+              "(routes/websocket.py at cc536e0b5)"),
         # P6 operations
         Fault("version-unreported", "neither health answer reports a version"),
         Fault("readiness-not-ready",

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .state import StandinState
 
 MAX_MESSAGE_SIZE = 64 * 1024
+PLATFORM_FRAME_LIMIT = 8192  # the real route's limit, honoured under message-size-limit
 USER_MESSAGE_TYPES = {"user_message", "message", "chat_message"}
 AGENT_TYPES = {"start_agent", "execute_agent"}
 SELECTED_SUBPROTOCOL = "jwt-auth"
@@ -231,6 +232,8 @@ class _Session:
                 except UnicodeDecodeError:
                     await self.send(_format_error(state, "Frame is not UTF-8 text"))
                     continue
+            if len(raw.encode("utf-8")) > PLATFORM_FRAME_LIMIT and "message-size-limit" in state.faults:
+                continue  # routes/websocket.py drops it: no acknowledgement, no error
             if len(raw) > MAX_MESSAGE_SIZE:
                 await self.send(_error("MESSAGE_TOO_LARGE",
                                        f"Frames are limited to {MAX_MESSAGE_SIZE} bytes"))

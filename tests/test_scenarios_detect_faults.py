@@ -161,6 +161,7 @@ FOLLOW_UP_COMPLETES = "the follow-up completes"
 AGENT_ANSWERS = "the agent answers with a result"
 EVERY_MESSAGE = "the conversation lists every message sent"
 EXACT = "the conversation returns the message exactly as it was sent"
+ACK_WHOLE = "the platform acknowledges the whole message"
 ONCE_IN_ORDER = "the conversation lists each message once, in the order sent"
 INCLUDES = 'the user\'s conversations include "Quarterly planning"'
 NAMES_VERSION = "the backend names its version"
@@ -191,11 +192,14 @@ TIER_DETECTS: dict[str, dict[str, str]] = {
     "agent-events-cross-users": {TWO_RUNS: OWN_EVENTS},
     "agent-follow-up-stalls": {FOLLOW_UP: FOLLOW_UP_COMPLETES},
     "agent-api-error": {API_GENERAL: AGENT_ANSWERS, API_TRIAGE: AGENT_ANSWERS},
+    "agent-canned-answer": {API_GENERAL: AGENT_ANSWERS, API_TRIAGE: AGENT_ANSWERS},
+    "agent-mock-answer": {API_GENERAL: AGENT_ANSWERS, API_TRIAGE: AGENT_ANSWERS},
     "latency-over-hard-budget": LATE,
     "latency-over-soft-budget": {},  # degraded, not failed: DEGRADES below
     "messages-lost-on-reconnect": {RECONNECT: EVERY_MESSAGE},
     "messages-unicode-mangled": {ACCENTS: EXACT, EMOJI: EXACT},
     "messages-truncated": {TEN_KB: EXACT},
+    "message-size-limit": {TEN_KB: ACK_WHOLE},
     "messages-duplicated": {ONCE: ONCE_IN_ORDER},
     "thread-list-misses-newest": {LISTED: INCLUDES},
     "version-unreported": {VERSION: NAMES_VERSION},

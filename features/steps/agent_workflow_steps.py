@@ -10,9 +10,11 @@ from stagecheck.steps import (
     NeedsBypassKey,
     agent_request,
     ask_agent_api,
+    canned_answer_problem,
     describe,
     expect,
     expect_json,
+    known_answer,
     signed_in_user,
 )
 
@@ -108,8 +110,10 @@ def step_follow_up_completes(context):
 
 @when('the user sends the {agent} agent the request "{request}"')
 def step_ask_agent_api(context, agent, request):
-    run = context.run
-    context.world.response = ask_agent_api(run.http, run.target, context.world.user, agent, request)
+    run, world = context.run, context.world
+    world.agent_probe = known_answer()  # only an agent that ran answers it
+    world.response = ask_agent_api(run.http, run.target, world.user, agent, request,
+                                   world.agent_probe)
 
 
 @then("the agent answers with a result")
@@ -122,4 +126,10 @@ def step_agent_answers(context):
            if isinstance(body, dict) else "", classification=Classification.PRODUCT)
     expect(log, bool(body["response"].strip()), equal_to(True),
            f"the agent's response should not be empty, but {describe(response, log)}")
+    canned = canned_answer_problem(body["response"], context.world.agent_probe)
+    expect(log, canned, equal_to(""),
+           f"the agent should answer the request itself, but the platform answered a canned "
+           f"response, no agent ran ({canned}): {describe(response, log)}",
+           summary="the platform answered a canned response, no agent ran",
+           classification=Classification.PRODUCT)
     context.world.key_finding = f"{body.get('agent')} answered in {body.get('execution_time', 0):.3f} s"

@@ -61,6 +61,21 @@ def step_send_sized(context, size):
                                                 context.run.settings.ws_event_timeout))
 
 
+@then("the platform acknowledges the whole message")
+def step_acknowledges_whole(context):
+    world = context.world
+    text, answer = world.chat.sent[-1], world.chat.answers[-1]
+    size = len(text.encode("utf-8"))
+    limit = (f"; at {size:,} bytes it is over the {contract.FRAME_LIMIT_BYTES:,}-byte frame "
+             "limit of the platform's live sessions, which drop such a message without a word"
+             if size > contract.FRAME_LIMIT_BYTES else "")
+    expect(world.log, answer.acknowledged, equal_to(True),
+           f"the platform should acknowledge a {size:,}-byte message, but answered "
+           f"{answer.describe()}{limit}",
+           summary=f"a {size:,}-byte message was dropped unanswered" if limit
+           else "message not acknowledged", classification=Classification.PRODUCT)
+
+
 @then("the conversation returns the message exactly as it was sent")
 def step_exact(context):
     text, contents = context.world.chat.sent[-1], _contents(context)

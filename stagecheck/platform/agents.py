@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import re
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +20,48 @@ from .sessions import LiveSession
 from .users import SignedInUser
 
 
+@dataclass(frozen=True)
+class KnownAnswer:
+    """A question asked beside a request whose answer the gate knows and the question does not
+    contain: only an agent that ran answers it (the route's canned texts echo the question)."""
+
+    a: int
+    b: int
+
+    @property
+    def question(self) -> str:
+        return f"Also, what is {self.a} plus {self.b}?"
+
+    @property
+    def answer(self) -> str:
+        return str(self.a + self.b)
+
+
+def known_answer() -> KnownAnswer:
+    """A fresh sum for one request (two different requests never share an answer)."""
+    return KnownAnswer(secrets.randbelow(900) + 100, secrets.randbelow(900) + 100)
+
+
+def canned_answer_problem(response: str, probe: KnownAnswer) -> str:
+    """Why an agent's answer shows that no agent ran ("" when it is real): it announces itself
+    as a fallback or a mock (agents_execute.py), or it does not answer the known question."""
+    if contract.is_canned_agent_answer(response):
+        return "it announces itself as a fallback or a mock"
+    if probe.answer not in re.findall(r"-?\d+", response):
+        return f"it does not answer {probe.question!r} ({probe.answer})"
+    return ""
+
+
 def ask_agent_api(http: HttpClient, target: Target, user: SignedInUser, agent: str,
-                  message: str) -> httpx.Response:
+                  message: str, probe: KnownAnswer | None = None) -> httpx.Response:
     """One request to an agent over HTTP: `general` is `POST /api/agents/execute`, any other
-    agent its own route (`routes/agents_execute.py`)."""
+    agent its own route (`routes/agents_execute.py`); with the probe's question asked too.
+    Words that switch the platform's test shortcuts are refused: they would fetch a mock."""
+    if contract.switches_test_shortcut(message):
+        raise ValueError(f"the request {message!r} would switch the platform's test shortcut "
+                         "(agents_execute.py answers a mock): reword it")
+    if probe is not None:
+        message = f"{message} {probe.question}"
     if agent == "general":
         return http.post(f"{target.backend_url}/api/agents/execute", headers=bearer(user),
                          json_body={"type": "general", "message": message})

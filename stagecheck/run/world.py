@@ -22,7 +22,7 @@ from ..config.settings import Settings
 from ..config.target import Target
 from ..load.plan import LoadPlan, LoadResult, run_load
 from ..platform import contract
-from ..platform.agents import AgentRun, run_agent_async, stray_agent_events_async
+from ..platform.agents import AgentRun, KnownAnswer, run_agent_async, stray_agent_events_async
 from ..platform.conversations import MessageAnswer
 from ..platform.sessions import LiveSession, SessionAttempt, open_session_async
 from ..platform.users import SignedInUser
@@ -208,6 +208,7 @@ class World:
     other_user: SignedInUser | None = None
     users: list[SignedInUser] = field(default_factory=list)
     response: httpx.Response | None = None
+    agent_probe: KnownAnswer | None = None  # the known question asked beside an agent request
     responses: list[httpx.Response] = field(default_factory=list)  # several answers to judge
     key_finding: str = ""  # the key finding of a passed scenario, in a few words
     measures: dict[str, float] = field(default_factory=dict)  # kept in the history

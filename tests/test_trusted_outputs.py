@@ -1,8 +1,8 @@
 """Outputs a pipeline can trust: `reports/latest` and `latest/verdict.json` never describe an
 older run than the verdict line just printed (a run whose report cannot be written, or that
 ends before its report, leaves a verdict.json saying it was not judged); a folder at `latest`
-is someone's and is never deleted, nor is any folder the gate did not write. Real behave runs,
-real files, temporary folders."""
+is someone's and is never deleted, nor is any folder the gate did not write; and the password
+of `report_base_url` appears in no output. Real behave runs, real files, temporary folders."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from pathlib import Path
 
 from stagecheck.outputs.reports import prune_runs
 from tests.behave_run import FAST, ROOT, run_behave
+from tests.test_hostile import encoded, every_output
+from tests.test_pipeline_outputs import Sink
 
 P1 = ("--tags=@p1", "--name", "reports itself up", *FAST)  # one quick GO
 
@@ -158,3 +160,32 @@ def test_pruning_removes_only_what_the_gate_wrote(tmp_path: Path, capfd) -> None
     said = capfd.readouterr().err
     assert said.startswith("stagecheck: not pruned, as they hold files the gate did not write: ")
     assert with_notes.name in said and with_folder.name in said
+
+
+SECRET = "s3cr3t-value"
+
+
+def test_the_report_base_url_password_appears_in_no_output(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    sink = Sink()
+    try:
+        run = run_behave(tmp_path, "--tags=@p1", "-D", "standin_fault=health-down",
+                         "-D", f"report_base_url=https://u:{SECRET}@example.com/r",
+                         "-D", f"notify={sink.url}/hook", *FAST,
+                         env={"GITHUB_STEP_SUMMARY": str(summary)})
+    finally:
+        sink.server.shutdown()
+        sink.server.server_close()
+    assert run.returncode == 1, run.stdout[-2000:]
+    found = latest_verdict(tmp_path)
+    link = f"https://u:[redacted]@example.com/r/{found['run_id']}/report.html"
+    assert found["report_url"] == link
+    assert run.stdout.strip().splitlines()[-1].endswith(f"report {link} · exit 1")
+    assert link in summary.read_text()
+    assert [m["text"].splitlines()[-1] for m in sink.messages()] == [f"Report: {link}"]
+    outputs = every_output(tmp_path, run)
+    outputs["notifications"] = "\n".join(body.decode() for _, body in sink.received)
+    assert {"console", "summary.md", "reports/history.sqlite", "history (rows)"} <= set(outputs)
+    for where, text in outputs.items():
+        for encoding, form in encoded(SECRET).items():
+            assert form not in text, f"the password ({encoding}) leaked into {where}"

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..client.redact import redact_url
 from ..report.model import RunResult
 from ..report.render import render
 from ..vocabulary import ReportFormat
@@ -29,8 +30,9 @@ def report_paths(report_dir: str | Path, run_id: str) -> dict[str, Path]:
 
 
 def report_link(base_url: str, run_id: str) -> str:
-    """Where a run's HTML report is published (`-D report_base_url=`); "" when not published."""
-    return f"{base_url.rstrip('/')}/{run_id}/report.html" if base_url else ""
+    """Where a run's HTML report is published (`-D report_base_url=`), its credentials
+    redacted: the link is shown and written; "" when not published."""
+    return redact_url(f"{base_url.rstrip('/')}/{run_id}/report.html") if base_url else ""
 
 
 def _place(root: Path, run_id: str, files: Mapping[str, str]) -> Path:

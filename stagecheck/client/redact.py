@@ -4,6 +4,7 @@ a credential removed from text; control characters made inert; excerpts capped."
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
@@ -18,9 +19,19 @@ SECRET_KEYS = ("access_token", "refresh_token", "token", "authorization", "x-e2e
                "cookie", "set-cookie", "password", "credentials", "secret")
 
 
-_KEY_VALUE = re.compile(
-    r"""(?P<key>['"]?(?:{})['"]?\s*[:=]\s*['"]?)(?P<value>(?:(?:Bearer|Basic)\s+)?[^'"\s,&}}]+)""".format("|".join(
-        re.escape(k) for k in SECRET_KEYS)), re.IGNORECASE)
+# A credential-named key and its value, whatever the value holds: a quoted value runs to its
+# closing quote (escaped quotes and backslashes included), a JSON string inside a JSON string to
+# its escaped closing quote; an unquoted value after `:` (a header) runs to a space, comma or
+# brace, after `=` (a query or a cookie) also to `&`, `;` or a quote.
+_KEY_VALUE = re.compile(r"""
+    (?P<key>(?:\\*['"])?(?:{keys})(?:\\*['"])?\s*(?:(?P<colon>:)|=)[ \t]*)
+    (?:(?P<dq>")(?:[^"\\\r\n]|\\.)+
+      |(?P<sq>')(?:[^'\\\r\n]|\\.)+
+      |(?P<escaped>\\")(?:\\\\(?:\\\\|\\"|\\[^"\\]|[^\\"])|\\[^"\\]|[^\\"])+
+      |(?P<deeper>\\{{2,}}")\S+
+      |(?:(?:Bearer|Basic|Digest)\s+)?
+       (?(colon)[^ \t\r\n,}}'"][^ \t\r\n,}}]*|[^\s,}}&;'"]+))
+    """.format(keys="|".join(re.escape(k) for k in SECRET_KEYS)), re.IGNORECASE | re.VERBOSE)
 
 
 _JWT = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}")
@@ -43,12 +54,21 @@ _URL_PARAM = re.compile(r"(?P<head>[?&;]" + _CREDENTIAL_PARAM + r"=)(?P<value>[^
                         re.IGNORECASE)
 
 
-_SCHEME_VALUE = re.compile(r"\b(?P<scheme>Basic|Bearer|Digest)\s+[\w+/=.~-]{6,}")
+# The credential after an authorization scheme, at least 6 characters: it may hold a quote (one
+# followed by more of it), a backslash escape or a control character; it ends at a space, a
+# comma, a semicolon, a closing bracket or a closing quote.
+_SCHEME_VALUE = re.compile(
+    r"""\b(?P<scheme>Basic|Bearer|Digest)\s+(?:[^\s"'\\,;)\[\]}]|\\.|["'](?=[^\s"'\\,;)\[\]}])){6,}""")
 
 
 # Control characters (but newline and tab) and bidirectional overrides: shown as escapes, so
 # that a target's bytes can neither drive a terminal nor break XML, Markdown or HTML.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]")
+
+
+def _hide_value(match: re.Match[str]) -> str:
+    opener = next((q for q in match.group("dq", "sq", "escaped", "deeper") if q), "")
+    return match.group("key") + opener + REDACTED
 
 
 def neutralise(text: str) -> str:
@@ -89,14 +109,36 @@ def _base64_fragments(secret: bytes) -> set[str]:
     return found
 
 
-def encodings_of(secret: str) -> set[str]:
-    """The secret as echoed in the common encodings: itself, percent-encoded, JSON-escaped,
-    base64 and base64url (also inside `Basic ...`)."""
+def _json_forms(secret: str) -> set[str]:
+    """The secret inside a JSON string as the usual encoders write it: Python's and JavaScript's
+    (`\\"`, `\\\\`, `\\u0001`), with `/` escaped, with `<`, `>`, `&` escaped (Go's), with
+    upper-case hex, not ASCII-only, and a JSON string inside a JSON string."""
+    plain = json.dumps(secret)[1:-1]
+    go = plain.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    forms = {plain, plain.replace("/", "\\/"), go, json.dumps(secret, ensure_ascii=False)[1:-1],
+             json.dumps(plain)[1:-1]}
+    return forms | {re.sub(r"\\u[0-9a-f]{4}", lambda m: "\\u" + m.group()[2:].upper(), form)
+                    for form in forms}
+
+
+def _percent_forms(secret: str) -> set[str]:
+    """The secret percent-encoded: as `quote` and `quote_plus` do, every byte, either case."""
     raw = secret.encode()
-    found = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1],
-             json.dumps(secret).replace("/", "\\/")[1:-1],
-             "".join(f"%{b:02X}" for b in raw), "".join(f"%{b:02x}" for b in raw),
-             "".join(f"\\u{ord(c):04x}" for c in secret)}
+    forms = {quote(secret, safe=""), quote(secret), quote_plus(secret),
+             "".join(f"%{b:02X}" for b in raw)}
+    return forms | {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), form) for form in forms}
+
+
+def encodings_of(secret: str) -> set[str]:
+    """The secret as echoed in the common encodings: itself, made inert (control characters
+    escaped), percent-encoded, JSON-escaped, HTML-escaped, base64 and base64url (also inside
+    `Basic ...`)."""
+    raw = secret.encode()
+    found = {secret, neutralise(secret), html.escape(secret), html.escape(secret, quote=False),
+             secret.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+             .replace('"', "&#34;").replace("'", "&#39;"),  # as Jinja2 (markupsafe) escapes
+             "".join(f"\\u{ord(c):04x}" for c in secret),
+             *_json_forms(secret), *_percent_forms(secret)}
     if len(raw) >= 8:
         found |= _base64_fragments(raw)
     return found
@@ -118,7 +160,7 @@ class Redactor:
         text = redact_url(text)
         text = _JWT_SUBPROTOCOL.sub(f"jwt.{REDACTED}", text)
         text = _JWT.sub(REDACTED, text)
-        return neutralise(_KEY_VALUE.sub(lambda m: m.group("key") + REDACTED, text))
+        return neutralise(_KEY_VALUE.sub(_hide_value, text))
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:

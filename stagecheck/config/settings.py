@@ -89,7 +89,8 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """The credentials: the key, the token, and those the URLs carry."""
-        from_urls = (s for url in (self.base_url, self.auth_url, self.ws_url, self.database_url)
+        from_urls = (s for url in (self.base_url, self.auth_url, self.ws_url, self.database_url,
+                                   self.report_base_url)
                      for s in url_secrets(url))
         return tuple(s for s in (self.bypass_key, self.token, self.signing_key, *from_urls) if s)
 

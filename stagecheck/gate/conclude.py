@@ -16,7 +16,7 @@ from ..outputs import publish_outputs
 from ..outputs.console import say
 from ..outputs.published import Published
 from ..outputs.reports import prune_runs, report_link, write_reports
-from ..outputs.verdict import VERDICT_FILE, verdict_json
+from ..outputs.verdict import VERDICT_FILE, record_not_judged, verdict_json
 from ..report.build import build_result, build_scenarios, iso
 from ..report.model import PART, RunResult, target_key
 from ..report.view import money
@@ -106,8 +106,9 @@ def conclude(context: Any, run: RunState, recorder: RunRecorder,
         say(f"stagecheck: {problem}")
         if history is not None:
             history.close()
-        return GateOutcome(None, "", 0.0, None, problem, interrupted,
-                           exit_code(None, interrupted, False, run.settings))
+        code = exit_code(None, interrupted, False, run.settings)
+        record_not_judged(run.settings.report_dir, recorder.run_id, problem, code, interrupted)
+        return GateOutcome(None, "", 0.0, None, problem, interrupted, code)
     if result.shard is not None and history is not None:
         history.close()  # a shard is part of a run: the merge records the whole run
         history = None
@@ -134,6 +135,8 @@ def publish(result: RunResult, settings: Settings, history: History | None,
         say(f"stagecheck: {problem}")
         folder = None
         code = exit_code(decision, result.facts.interrupted, False, settings)
+        record_not_judged(settings.report_dir, result.facts.run_id, problem, code,
+                          result.facts.interrupted, result)
     if history is not None:
         try:
             history.finish(result, key)

@@ -19,7 +19,9 @@ from behave.runner import Runner
 
 from ..config.settings import Settings, load_settings
 from ..errors import ConfigError, ResultsFileError
+from ..outputs.verdict import record_not_judged
 from ..report.impact import check_business_tags
+from ..run.record import new_run_id
 from ..vocabulary import ExitCode
 from .selection import select_shard
 
@@ -59,11 +61,19 @@ class GateRunner(Runner):
             print_undefined_step_snippets(self.undefined_steps,
                                           colored=self.config.has_colored_mode())
         if outcome is None:  # the run fixture never concluded (a hook failed before it)
+            self._not_judged("the run ended before its report")
             print("Release gate: could not judge · the run ended before its report "
                   f"· exit {ExitCode.NOT_JUDGED}", file=sys.__stdout__ or sys.stdout, flush=True)
             raise SystemExit(ExitCode.NOT_JUDGED)
         print(outcome.line(), file=sys.__stdout__ or sys.stdout, flush=True)
         raise SystemExit(outcome.exit_code)
+
+    def _not_judged(self, reason: str) -> None:
+        """latest/verdict.json says this run was not judged, never an older run's verdict."""
+        run = getattr(self.context, "run", None)
+        run_id = run.recorder.run_id if run is not None else new_run_id()
+        record_not_judged(self.gate_settings.report_dir, run_id, reason, ExitCode.NOT_JUDGED,
+                          bool(getattr(self.context, "aborted", False)))
 
     def run_model(self, features: Any = None) -> bool:
         try:

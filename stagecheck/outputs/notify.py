@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..client.redact import Redactor
 from ..config.settings import Settings
 from ..report.model import RunResult
 from ..report.view import money
@@ -96,15 +97,13 @@ def summary_message(result: RunResult, target: str, report: str) -> dict[str, An
     return {"text": "\n".join(lines), "blocks": blocks}
 
 
-def _redact(value: Any, secrets: tuple[str, ...]) -> Any:
+def _redact(value: Any, redact: Redactor) -> Any:
     if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, "[redacted]")
-        return value
+        return redact(value)
     if isinstance(value, dict):
-        return {key: _redact(item, secrets) for key, item in value.items()}
+        return {key: _redact(item, redact) for key, item in value.items()}
     if isinstance(value, list):
-        return [_redact(item, secrets) for item in value]
+        return [_redact(item, redact) for item in value]
     return value
 
 
@@ -128,7 +127,7 @@ def notify(result: RunResult, settings: Settings, target: str, report: str, say:
     kind = occasion(result)
     if not kind or not settings.notify:
         return
-    payload = _redact(summary_message(result, target, report), settings.secrets)
+    payload = _redact(summary_message(result, target, report), Redactor(settings.secrets))
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
     outcome: dict[str, str] = {}
     threads = [threading.Thread(target=_post, args=(url, body, settings.notify_timeout, outcome),

@@ -1,23 +1,29 @@
-"""verdict.json: what a pipeline needs to act on a run, without reading the report."""
+"""verdict.json: what a pipeline needs to act on a run, without reading the report; and, for a
+run whose report could not be written, a verdict.json that says it was not judged."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ..report.model import RunResult
 from ..vocabulary import ExitCode, Status
-from .reports import report_paths
+from .reports import VERDICT_FILE, report_paths, write_verdict_alone
 
-VERDICT_FILE = "verdict.json"
+__all__ = ["VERDICT_FILE", "VERDICT_SCHEMA", "not_judged_json", "record_not_judged",
+           "verdict_json"]
+
 VERDICT_SCHEMA = 1  # verdict.json's own version, apart from results.json's
+FIELDS = ("schema_version", "run_id", "decision", "reason", "exit_code", "revenue_at_risk",
+          "revenue_unverified", "counts", "target", "target_version", "interrupted", "shard",
+          "merged_from", "reports", "report_url")
 
 
-def verdict_json(result: RunResult, report_dir: str, code: ExitCode,
-                 report_url: str = "") -> str:
-    """verdict.json: what a pipeline needs to act on the run, without reading the report."""
+def _fields(result: RunResult, report_dir: str, code: ExitCode,
+            report_url: str) -> dict[str, Any]:
     scenarios = result.scenarios
     paths = report_paths(report_dir, result.facts.run_id)
-    return json.dumps({
+    return {
         "schema_version": VERDICT_SCHEMA,
         "run_id": result.facts.run_id,
         "decision": result.verdict.decision,
@@ -41,4 +47,33 @@ def verdict_json(result: RunResult, report_dir: str, code: ExitCode,
         "merged_from": result.merged_from,
         "reports": {fmt: str(path) for fmt, path in paths.items()},
         "report_url": report_url,
-    }, indent=2, allow_nan=False) + "\n"
+    }
+
+
+def _dump(fields: dict[str, Any]) -> str:
+    return json.dumps(fields, indent=2, allow_nan=False) + "\n"
+
+
+def verdict_json(result: RunResult, report_dir: str, code: ExitCode,
+                 report_url: str = "") -> str:
+    """verdict.json: what a pipeline needs to act on the run, without reading the report."""
+    return _dump(_fields(result, report_dir, code, report_url))
+
+
+def not_judged_json(run_id: str, reason: str, code: ExitCode, interrupted: bool = False,
+                    result: RunResult | None = None) -> str:
+    """verdict.json of a run with no report: the same fields, `decision` null, `reason` why,
+    no report paths; the figures of `result` when there is one, null when not."""
+    fields = _fields(result, "", code, "") if result else dict.fromkeys(FIELDS)
+    fields.update(schema_version=VERDICT_SCHEMA, run_id=run_id, decision=None, reason=reason,
+                  exit_code=int(code), interrupted=interrupted, reports={}, report_url="")
+    return _dump(fields)
+
+
+def record_not_judged(report_dir: str, run_id: str, reason: str, code: ExitCode,
+                      interrupted: bool = False, result: RunResult | None = None) -> None:
+    """reports/<run-id>/verdict.json alone, saying the run was not judged, and `latest` pointed
+    at it (or removed when that cannot be written): pipelines reading latest/verdict.json never
+    read an older run's verdict."""
+    write_verdict_alone(report_dir, run_id,
+                        not_judged_json(run_id, reason, code, interrupted, result))

@@ -12,7 +12,7 @@ from .errors import LoadRunFailed, NeedsBypassKey, NoAnswer, SessionClosed
 from .load.plan import LoadPlan
 from .platform import contract
 from .platform.agents import agent_request, ask_agent_api
-from .platform.checks import expect, expect_json
+from .platform.checks import expect, expect_json, json_excerpt
 from .platform.conversations import (
     bearer,
     conversation_messages,
@@ -62,6 +62,7 @@ __all__ = [
     "expired_token",
     "forged_token",
     "json_body",
+    "json_excerpt",
     "list_conversations",
     "message_contents",
     "numbered_user_email",

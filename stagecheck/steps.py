@@ -12,7 +12,7 @@ from .errors import LoadRunFailed, NeedsBypassKey, NoAnswer, SessionClosed
 from .load.plan import LoadPlan
 from .platform import contract
 from .platform.agents import agent_request, ask_agent_api, canned_answer_problem, known_answer
-from .platform.checks import expect, expect_json
+from .platform.checks import expect, expect_json, json_excerpt
 from .platform.conversations import (
     bearer,
     conversation_messages,
@@ -63,6 +63,7 @@ __all__ = [
     "expired_token",
     "forged_token",
     "json_body",
+    "json_excerpt",
     "known_answer",
     "list_conversations",
     "message_contents",

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
+import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 from websockets.utils import accept_key
 
 
@@ -307,3 +311,132 @@ def raw_websocket(mode: str, redirect_to: str = "") -> Callable[[socket.socket, 
                 continue
 
     return serve_one
+
+
+Answer = bytes | tuple[int, bytes]
+
+
+class ShapedPlatform:
+    """A real platform (the stand-in) behind a loopback proxy that reshapes some answers:
+    every request is passed on, and when its `METHOD /path` fully matches a key of `answers`
+    and the platform answered it with success (2xx), the body is replaced (and the status,
+    when a (status, body) is given); each text frame the platform sends on a live session is
+    passed through `frames` first. So one answer takes a plausible but wrong shape while
+    everything else, refusals included, stays as the platform answers it."""
+
+    def __init__(self, backend_url: str, ws_url: str, answers: dict[str, Answer] | None = None,
+                 frames: Callable[[str], str] | None = None) -> None:
+        self.upstream = backend_url.removeprefix("http://")
+        self.upstream_ws = ws_url
+        self.answers = [(re.compile(pattern), answer) for pattern, answer in (answers or {}).items()]
+        self.frames = frames or (lambda text: text)
+        self.served: list[str] = []  # the requests answered with a shaped answer
+        self.url = self.ws_url = ""
+        self._stack = contextlib.ExitStack()
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._loop.run_until_complete,
+                                        args=(self._serve_ws(),), daemon=True)
+
+    def _shaped(self, method: str, path: str) -> Answer | None:
+        for pattern, answer in self.answers:
+            if pattern.fullmatch(f"{method} {path.split('?')[0]}"):
+                self.served.append(f"{method} {path}")
+                return answer
+        return None
+
+    def _forward(self, method: str, path: str, headers: dict[str, str],
+                 body: bytes) -> tuple[int, str, bytes]:
+        connection = http.client.HTTPConnection(self.upstream, timeout=30)
+        try:
+            connection.request(method, path, body=body or None, headers=headers)
+            answer = connection.getresponse()
+            return answer.status, answer.getheader("Content-Type") or "", answer.read()
+        finally:
+            connection.close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        platform = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "content-length", "connection")}
+                status, kind, payload = platform._forward(self.command, self.path, headers, body)
+                shaped = platform._shaped(self.command, self.path) if status < 300 else None
+                if shaped is not None:
+                    status, payload = shaped if isinstance(shaped, tuple) else (status, shaped)
+                    kind = "application/json"
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
+
+    async def _relay(self, client: ServerConnection) -> None:
+        headers = [(k, v) for k, v in client.request.headers.raw_items()
+                   if k.lower() == "authorization"]
+        origin = self.upstream_ws.split("/", 3)
+        try:
+            async with connect(f"{origin[0]}//{origin[2]}{client.request.path}",
+                               additional_headers=headers, open_timeout=10) as upstream:
+                down = asyncio.ensure_future(self._pass(upstream, client, self.frames))
+                up = asyncio.ensure_future(self._pass(client, upstream, lambda text: text))
+                await asyncio.wait([down, up], return_when=asyncio.FIRST_COMPLETED)
+                for task in (down, up):
+                    task.cancel()
+                if upstream.close_code is not None:
+                    await client.close(upstream.close_code, upstream.close_reason or "")
+        except Exception:  # noqa: BLE001 - either side went away: that ends this session
+            return
+
+    @staticmethod
+    async def _pass(source, sink, shape: Callable[[str], str]) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for message in source:
+                await sink.send(shape(message) if isinstance(message, str) else message)
+
+    async def _serve_ws(self) -> None:
+        self._stop = asyncio.Event()
+        async with serve(self._relay, "127.0.0.1", 0) as server:
+            self.ws_url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/ws"
+            self._ready.set()
+            await self._stop.wait()
+
+    def __enter__(self) -> ShapedPlatform:
+        self._thread.start()
+        self._ready.wait(10)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        self._stack.callback(thread.join, 5)
+        self._stack.callback(server.server_close)
+        self._stack.callback(server.shutdown)
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
+def nested_list(depth: int) -> bytes:
+    """`[[[…]]]`, `depth` deep."""
+    return b"[" * depth + b"]" * depth
+
+
+def nested_object(depth: int) -> bytes:
+    """`{"a": {"a": …}}`, `depth` deep."""
+    return b'{"a": ' * depth + b"1" + b"}" * depth

@@ -106,7 +106,7 @@ STEPS_SURFACE = [
     "ask_agent_api", "bearer", "canned_answer_problem", "known_answer", "contract",
     "conversation_messages", "degrade", "describe",
     "duration", "elapsed_s", "expect", "expect_json", "expired_token", "forged_token",
-    "json_body", "list_conversations", "message_contents", "numbered_user_email",
+    "json_body", "json_excerpt", "list_conversations", "message_contents", "numbered_user_email",
     "percentile_95", "plural", "send_user_message", "sign_in_url", "sign_out", "signed_in_user",
     "signed_in_users", "start_conversation", "wait_for_refusal",
 ]

@@ -4,7 +4,7 @@
 from behave import then, when
 from hamcrest import equal_to, less_than_or_equal_to
 
-from stagecheck.steps import Classification, contract, duration, expect
+from stagecheck.steps import Classification, contract, duration, expect, json_excerpt, plural
 
 
 @when('the user asks an agent "{request}"')
@@ -31,8 +31,15 @@ def step_events_in_order(context):
 
 @then("every progress event belongs to the same run")
 def step_one_run(context):
-    run_ids = {f.get("run_id") for f in context.world.agent_run.events}
-    expect(context.world.log, len(run_ids) == 1 and None not in run_ids, equal_to(True),
+    log, events = context.world.log, context.world.agent_run.events
+    without = [f for f in events if contract.run_id(f) is None]
+    expect(log, len(without), equal_to(0),
+           f"every progress event should carry its run id as a string in run_id, but "
+           f"{len(without)} of {plural(len(events), 'event')} did not, the first: "
+           f"{json_excerpt(log, (without or [None])[0])}",
+           summary="progress events without a run id", classification=Classification.PRODUCT)
+    run_ids = {contract.run_id(f) for f in events}
+    expect(log, len(run_ids), equal_to(1),
            f"every progress event should carry the same run id, but saw {sorted(map(str, run_ids))}")
 
 

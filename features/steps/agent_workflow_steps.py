@@ -38,7 +38,9 @@ def step_told_failed(context):
                     if agent_run.silent else ""),
            classification=Classification.PRODUCT if agent_run.silent else None)
     error = next(f for f in agent_run.events if f.get("type") == "agent_error")
-    context.world.key_finding = f"told: agent_error {error.get('data', {}).get('error', '')}".strip()
+    data = error.get("data")
+    said = data.get("error") if isinstance(data, dict) else None
+    context.world.key_finding = f"told: agent_error {said if isinstance(said, str) else ''}".strip()
 
 
 @given("two signed-in users with open live sessions")
@@ -132,4 +134,6 @@ def step_agent_answers(context):
            f"response, no agent ran ({canned}): {describe(response, log)}",
            summary="the platform answered a canned response, no agent ran",
            classification=Classification.PRODUCT)
-    context.world.key_finding = f"{body.get('agent')} answered in {body.get('execution_time', 0):.3f} s"
+    took = body.get("execution_time")
+    context.world.key_finding = f"{body.get('agent')} answered" + (
+        f" in {took:.3f} s" if isinstance(took, int | float) and not isinstance(took, bool) else "")

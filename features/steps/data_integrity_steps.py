@@ -2,12 +2,13 @@
 conversations listed."""
 
 from behave import then, when
-from hamcrest import empty, equal_to, has_item, is_
+from hamcrest import empty, equal_to, has_item, is_, is_not, none
 
 from stagecheck.steps import (
     Classification,
     contract,
     conversation_messages,
+    describe,
     expect,
     expect_json,
     list_conversations,
@@ -113,14 +114,18 @@ def step_list_includes(context, title):
     run, world = context.run, context.world
     response = list_conversations(run.http, run.target, world.user.token)
     body = expect_json(world.log, response, 200, "the user's conversations should be listed")
-    threads = body if isinstance(body, list) else (
-        body.get("threads") or body.get("data") or [] if isinstance(body, dict) else [])
+    threads = contract.conversations(body)
+    expect(world.log, threads, is_not(none()),
+           f"the user's conversations should come as a list (or under threads or data), but "
+           f"{describe(response, world.log)}", summary="the conversation list is not a list",
+           classification=Classification.PRODUCT)
     ids = [str(t.get("id")) for t in threads if isinstance(t, dict)]
     expect(world.log, ids, has_item(world.chat.thread_id),
            f"the new conversation {title!r} should be in the user's list, but the list has "
            f"{len(ids)} other(s)", summary="a new conversation is missing from the user's list",
            classification=Classification.PRODUCT)
-    expect(world.log, [t for t in threads if str(t.get("id")) == world.chat.thread_id
-                       and t.get("title") != title], empty(),
-           f"the new conversation should be listed with its title {title!r}")
+    expect(world.log, [t for t in threads if isinstance(t, dict)
+                       and str(t.get("id")) == world.chat.thread_id and t.get("title") != title],
+           empty(), f"the new conversation should be listed with its title {title!r}, but "
+                    f"{describe(response, world.log)}")
     world.key_finding = f"listed among {len(ids)} conversation(s)"

@@ -3,7 +3,15 @@
 from behave import then, when
 from hamcrest import equal_to, greater_than_or_equal_to
 
-from stagecheck.steps import bearer, contract, describe, expect, expect_json, plural
+from stagecheck.steps import (
+    Classification,
+    bearer,
+    contract,
+    describe,
+    expect,
+    expect_json,
+    plural,
+)
 
 
 @when("the user asks which agent servers are available")
@@ -37,6 +45,10 @@ def step_servers_named(context):
         isinstance(server, dict) and isinstance(server.get("name"), str) and server["name"]
         and isinstance(server.get("status"), str) and server["status"])]
     expect(context.world.log, unnamed, equal_to([]),
-           "every agent server should have a name and a status, but some did not")
+           f"every agent server should be an object with a string name and status, but "
+           f"{len(unnamed)} of the {plural(len(servers), 'entry', 'entries')} listed did not: "
+           f"{describe(context.world.response, context.world.log)}",
+           summary=f"{plural(len(unnamed), 'agent server')} listed without a name or status",
+           classification=Classification.PRODUCT)
     names = ", ".join(f"{s['name']} ({s['status']})" for s in servers[:3])
     context.world.key_finding = f"{plural(len(servers), 'agent server')} listed: {names}"

@@ -40,9 +40,8 @@ def step_backend_up(context, budget):
 def step_database_connected(context):
     log, response = context.world.log, context.world.response
     body = expect_json(log, response, 200, "the detailed health should be up")
-    checks = body.get("checks", {}) if isinstance(body, dict) else {}
-    database = checks.get("postgresql") or checks.get("database") or {}
-    expect(log, database.get("connected") if isinstance(database, dict) else None, equal_to(True),
-           f"the detailed health should report the core database connected, but "
-           f"{describe(response, log)}")
+    database = contract.database_check(body)
+    expect(log, database.get("connected"), equal_to(True),
+           f"the detailed health should report the core database connected "
+           f"(checks.postgresql.connected true), but {describe(response, log)}")
     context.world.key_finding = f"database connected ({database.get('response_time_ms')} ms)"

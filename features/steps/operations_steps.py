@@ -3,7 +3,7 @@
 from behave import then, when
 from hamcrest import empty, equal_to, is_not
 
-from stagecheck.steps import contract, describe, expect, expect_json, json_body
+from stagecheck.steps import Classification, contract, describe, expect, expect_json, json_body
 
 
 def _get(context, path):
@@ -62,10 +62,13 @@ def step_services_listed(context):
     services = body.get("services") if isinstance(body, dict) else None
     services = services if isinstance(services, dict) else {}
     missing = [name for name in ("backend", "auth")
-               if not (isinstance(services.get(name), dict) and services[name].get("url"))]
+               if not (isinstance(services.get(name), dict)
+                       and isinstance(services[name].get("url"), str) and services[name]["url"])]
     expect(log, missing, equal_to([]),
-           f"service discovery should list the backend and auth services with their URLs, but "
-           f"{describe(response, log)}", summary=f"service discovery does not list {missing}")
+           f"service discovery should list the backend and auth services with their URLs "
+           f"(services.<name>.url), but {describe(response, log)}",
+           summary=f"service discovery does not list {missing}",
+           classification=Classification.PRODUCT)
     context.world.key_finding = ", ".join(f"{name} at {services[name]['url']}"
                                       for name in ("backend", "auth"))
 
@@ -74,14 +77,16 @@ def step_services_listed(context):
 def step_dependencies(context):
     log, response = context.world.log, context.world.response
     body = expect_json(log, response, 200, "the detailed health should answer")
-    checks = body.get("checks") if isinstance(body, dict) else None
-    checks = checks if isinstance(checks, dict) else {}
+    checks = contract.dependency_checks(body) or {}
     expect(log, list(checks), is_not(empty()),
-           f"the detailed health should name its dependencies, but {describe(response, log)}")
+           f"the detailed health should name its dependencies in an object, checks, but "
+           f"{describe(response, log)}", summary="the detailed health names no dependency",
+           classification=Classification.PRODUCT)
     unnamed = [name for name, check in checks.items()
                if not (isinstance(check, dict) and isinstance(check.get("status"), str)
                        and check["status"])]
     expect(log, unnamed, equal_to([]),
            f"every dependency should have a status, but {unnamed} had none: "
-           f"{describe(response, log)}", summary=f"dependency without a status: {unnamed}")
+           f"{describe(response, log)}", summary=f"dependency without a status: {unnamed}",
+           classification=Classification.PRODUCT)
     context.world.key_finding = ", ".join(f"{name} {check['status']}" for name, check in checks.items())

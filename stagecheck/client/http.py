@@ -12,6 +12,7 @@ from ..errors import CheckFailed, SlowAnswer, TargetError, TargetUnreachable, tl
 from ..vocabulary import Channel, Classification
 from .bounded import bounded_client, send_bounded
 from .exchanges import ExchangeLog
+from .nesting import NestedTooDeeply, load_json
 from .redact import excerpt
 
 
@@ -80,9 +81,20 @@ def elapsed_s(response: httpx.Response) -> float:
 
 def describe(response: httpx.Response, log: ExchangeLog, limit: int = 300) -> str:
     """`GET <url> answered 500: <short redacted excerpt>`, for failure messages."""
-    body = response.content[: limit * 2].decode("utf-8", "replace")
-    return (f"{response.request.method} {log.redact(str(response.request.url))} answered "
-            f"{response.status_code}: {excerpt(log.redact(body.strip()), limit) or '(empty body)'}")
+    return (f"{_request(response, log)} answered {response.status_code}: "
+            f"{_excerpt(response, log, limit)}")
+
+
+def _request(response: httpx.Response, log: ExchangeLog) -> str:
+    return f"{response.request.method} {log.redact(str(response.request.url))}"
+
+
+def _excerpt(response: httpx.Response, log: ExchangeLog, limit: int) -> str:
+    """The body's first `limit` characters, redacted, and how much of the body is left out."""
+    text = log.redact(response.content[: limit * 2].decode("utf-8", "replace").strip())
+    if len(response.content) > limit * 2:  # only its start was decoded: say how long it is
+        return f"{text[:limit]}… [{len(response.content)} bytes in all]"
+    return excerpt(text, limit) or "(empty body)"
 
 
 def answered_html_page(response: httpx.Response) -> bool:
@@ -93,8 +105,9 @@ def answered_html_page(response: httpx.Response) -> bool:
 
 
 def json_body(response: httpx.Response, log: ExchangeLog) -> Any:
-    """The JSON body, or an AssertionError saying what came back instead (a CheckFailed
-    blaming the environment when something else answered in the platform's place)."""
+    """The JSON body, or an AssertionError saying what came back instead; JSON nested deeper
+    than the contract ever nests is the product's defect (CheckFailed), never parsed; an HTML
+    page where the platform answers JSON blames the environment (CheckFailed)."""
     if answered_html_page(response):
         raise CheckFailed(
             f"expected the platform's JSON, but {describe(response, log)}: an HTML page "
@@ -102,6 +115,13 @@ def json_body(response: httpx.Response, log: ExchangeLog) -> Any:
             "is not the platform's)", "an HTML page answered, not the platform",
             Classification.ENVIRONMENT)
     try:
-        return response.json()
+        return load_json(response.content)
+    except NestedTooDeeply as exc:
+        raise CheckFailed(
+            f"the answer to {_request(response, log)} ({response.status_code}) is {exc}, "
+            f"deeper than the contract ever nests, and was not read: "
+            f"{_excerpt(response, log, 200)}",
+            f"{response.request.method} {response.request.url.path} answers JSON {exc}",
+            Classification.PRODUCT) from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise AssertionError(f"expected a JSON body, but {describe(response, log)}") from None

@@ -88,6 +88,15 @@ def open_history(run: RunState, recorder: RunRecorder, tag_expression: str) -> H
     return history
 
 
+def abandon(history: History, run_id: str) -> None:
+    """Record a run without a result as interrupted (never left running), then close."""
+    try:
+        history.abandon(run_id)
+    except HistoryError as exc:
+        say(f"stagecheck: this run is left running in the history: {exc}")
+    history.close()
+
+
 def result_of(context: Any, run: RunState, recorder: RunRecorder) -> RunResult:
     """The run's result: its scenarios, then the probes of the target, then the model."""
     built = build_scenarios(context, run, recorder)
@@ -105,7 +114,7 @@ def conclude(context: Any, run: RunState, recorder: RunRecorder,
         problem = f"the report could not be built: {type(exc).__name__}: {exc}"
         say(f"stagecheck: {problem}")
         if history is not None:
-            history.close()
+            abandon(history, recorder.run_id)
         code = exit_code(None, interrupted, False, run.settings)
         record_not_judged(run.settings.report_dir, recorder.run_id, problem, code, interrupted)
         return GateOutcome(None, "", 0.0, None, problem, interrupted, code)

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import httpx
 
 from ..client.bounded import get_bounded
+from ..client.nesting import load_json
 from ..client.redact import Redactor, excerpt, redact_url
 from ..config.timeouts import HEALTH_AFTER_INTERRUPT_S, SCHEMA_PROBE_CONNECT_S
 from ..errors import TargetError
@@ -34,11 +35,11 @@ def probe_health(backend_url: str, timeout: float, redact: Redactor,
                            redact(str(exc) or type(exc).__name__))
     body = excerpt(redact(response.content[:4096].decode("utf-8", "replace")), 2000)
     try:
-        status = response.json().get("status")
-    except (ValueError, AttributeError):
+        status = contract.reported_status(load_json(response.content))
+    except ValueError:  # not JSON, or nested deeper than any answer of the contract: not up
         status = None
     return HealthProbe(redact(url), response.status_code, round(time.perf_counter() - started, 4), body,
-                       response.status_code == 200 and status in contract.UP_STATUSES)
+                       response.status_code == 200 and contract.is_up(status))
 
 
 def read_only_engine(database_url: str, timeout: float = SCHEMA_PROBE_CONNECT_S) -> Engine:

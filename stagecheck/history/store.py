@@ -158,6 +158,13 @@ class History:
                        (run_id, key, started_at, tag_expression, socket.gethostname(), pid,
                         process_start(pid)))
 
+    def abandon(self, run_id: str) -> None:
+        """A run that ends without a result (it could not be judged): marked interrupted, never
+        left running. Without a finishing time, no report ever compares against it."""
+        with self._write(immediate=True) as db:
+            db.execute("UPDATE runs SET state = ? WHERE run_id = ? AND state = 'running'",
+                       (str(RecordState.INTERRUPTED), run_id))
+
     def finish(self, result: RunResult, key: str) -> None:
         facts = result.facts
         values = {

@@ -111,10 +111,10 @@ async def run_agent_async(session: LiveSession, frame: dict[str, Any], event_tim
         opening = await session.receive_until_async(contract.is_agent_event, event_timeout,
                                                     "first event of the agent run")
         run.first_event_s = time.perf_counter() - started
-        if opening.get("type") not in contract.AGENT_END_EVENTS:
+        if not contract.is_end_event(opening):
             left = run_timeout - (time.perf_counter() - started)
             await session.receive_until_async(
-                lambda f: f.get("type") in contract.AGENT_END_EVENTS, max(left, 0.0),
+                contract.is_end_event, max(left, 0.0),
                 "end of the agent run (agent_completed or agent_error)")
     except NoAnswer as problem:
         run.silent = not any(contract.is_agent_event(f) for f in session.received[first:])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from typing import Any, TypeVar
 
@@ -31,6 +32,12 @@ def expect(log: ExchangeLog, actual: T, matcher: Matcher[T], reason: str, *, sum
     except AssertionError as failure:
         raise CheckFailed(log.redact(excerpt(str(failure), 3000)), log.redact(summary),
                           classification) from None
+
+
+def json_excerpt(log: ExchangeLog, value: Any, limit: int = 300) -> str:
+    """What the target sent, as compact JSON, redacted and capped: the evidence in a message
+    about one field or frame (its nesting is bounded when read, so this cannot recurse deep)."""
+    return log.redact(excerpt(json.dumps(value, ensure_ascii=False, default=str), limit))
 
 
 def expect_json(log: ExchangeLog, response: httpx.Response, status: int | Collection[int],

@@ -36,15 +36,50 @@ def is_welcome(frame: dict[str, Any]) -> bool:
             and data.get("event") == "connection_established")
 
 
+def reported_status(body: Any) -> Any:
+    """The `status` a health answer reports, of whatever JSON type it came; None without one."""
+    return body.get("status") if isinstance(body, dict) else None
+
+
+def is_up(status: Any) -> bool:
+    """Whether a reported status says up: one of UP_STATUSES, and a string (any other JSON
+    type, a list or an object, is no status at all)."""
+    return isinstance(status, str) and status in UP_STATUSES
+
+
+def dependency_checks(body: Any) -> dict[str, Any] | None:
+    """The detailed health's `checks`, an object naming each dependency; None when absent or
+    of another JSON type (a list, a string)."""
+    checks = body.get("checks") if isinstance(body, dict) else None
+    return checks if isinstance(checks, dict) else None
+
+
+def database_check(body: Any) -> dict[str, Any]:
+    """The core database's entry of the detailed health (`postgresql`, or `database`), {} when
+    there is none or it is not an object."""
+    checks = dependency_checks(body) or {}
+    database = checks.get("postgresql") or checks.get("database")
+    return database if isinstance(database, dict) else {}
+
+
 def reported_version(body: Any) -> str:
-    """The version (or build) a health answer reports; "" when it reports none."""
+    """The version (or build) a health answer reports, a string or a number; "" when it
+    reports none, or reports it as a list or an object."""
     if not isinstance(body, dict):
         return ""
-    return str(body.get("version") or body.get("build") or "")
+    named = body.get("version") or body.get("build")
+    return str(named) if isinstance(named, str | int | float) and not isinstance(named, bool) \
+        else ""
 
 
 def is_agent_event(frame: dict[str, Any]) -> bool:
     return str(frame.get("type", "")).startswith(("agent_", "tool_"))
+
+
+def is_end_event(frame: dict[str, Any]) -> bool:
+    """The last event of an agent run (a `type` of another JSON type is no event at all)."""
+    kind = frame.get("type")
+    return isinstance(kind, str) and kind in AGENT_END_EVENTS
 
 
 def agent_servers(body: Any) -> list[dict[str, Any]] | None:
@@ -62,6 +97,30 @@ def thread_messages(body: Any) -> list[dict[str, Any]] | None:
         return body
     if isinstance(body, dict):
         for key in ("messages", "data"):
+            if isinstance(body.get(key), list):
+                return body[key]
+    return None
+
+
+def identifier(value: Any) -> str | None:
+    """An id as the platform sends it, a non-empty string (or a whole number); None for any
+    other JSON type (an object, a list, true) or an empty string."""
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        return None
+    return str(value)
+
+
+def run_id(frame: dict[str, Any]) -> str | None:
+    """The run an agent event belongs to (its `run_id`), None when it names none."""
+    return identifier(frame.get("run_id"))
+
+
+def conversations(body: Any) -> list[Any] | None:
+    """A user's conversations: a list, or `{"threads": [...]}` / `{"data": [...]}`."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        for key in ("threads", "data"):
             if isinstance(body.get(key), list):
                 return body[key]
     return None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from hamcrest import equal_to, has_key
+from hamcrest import equal_to, is_not, none
 
 from ..client.http import HttpClient, describe, json_body
 from ..config.target import Target
@@ -39,9 +39,12 @@ def start_conversation(http: HttpClient, target: Target, user: SignedInUser,
     response = http.post(f"{target.backend_url}/api/threads", json_body={"title": title},
                          headers=bearer(user))
     body = expect_json(http.log, response, (200, 201), "starting a conversation should succeed")
-    expect(http.log, body, has_key("id"),
-           f"a new conversation should have an id, but {describe(response, http.log)}")
-    return str(body["id"])
+    thread_id = contract.identifier(body.get("id") if isinstance(body, dict) else None)
+    expect(http.log, thread_id, is_not(none()),
+           f"a new conversation should have an id (a string) in id, but "
+           f"{describe(response, http.log)}", summary="a new conversation has no usable id",
+           classification=Classification.PRODUCT)
+    return str(thread_id)
 
 
 def conversation_messages(http: HttpClient, target: Target, user: SignedInUser,
@@ -56,10 +59,20 @@ def message_contents(http: HttpClient, response: httpx.Response) -> list[str]:
            f"the conversation should be readable by its owner, but {describe(response, http.log)}",
            summary="conversation not stored: its own user gets 404" if missing else "",
            classification=Classification.PRODUCT if missing else None)
-    messages = contract.thread_messages(json_body(response, http.log))
-    expect(http.log, messages is not None, equal_to(True),
-           f"the conversation should list its messages, but {describe(response, http.log)}")
-    return [str(m.get("content")) for m in messages or [] if isinstance(m, dict)]
+    listed = contract.thread_messages(json_body(response, http.log))
+    expect(http.log, listed is not None, equal_to(True),
+           f"the conversation should list its messages (a list, or one under messages or "
+           f"data), but {describe(response, http.log)}",
+           summary="a conversation's messages are not listed", classification=Classification.PRODUCT)
+    messages = listed or []
+    odd = [m for m in messages if not isinstance(m, dict)
+           or not isinstance(m.get("content"), str | None)]
+    expect(http.log, len(odd), equal_to(0),
+           f"every message of a conversation should be an object with its text, a string, in "
+           f"content, but {len(odd)} of the {len(messages)} listed were not: "
+           f"{describe(response, http.log)}", summary="a conversation's messages are listed in "
+           "a shape the contract does not allow", classification=Classification.PRODUCT)
+    return [m["content"] for m in messages if isinstance(m.get("content"), str)]
 
 
 @dataclass(frozen=True)

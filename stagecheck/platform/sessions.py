@@ -21,8 +21,10 @@ from websockets.exceptions import (
 )
 
 from ..client.exchanges import OWN_CLOSE, TARGET_CLOSE, ExchangeLog
+from ..client.nesting import NestedTooDeeply, load_json
 from ..config.timeouts import PONG_AFTER_ERROR_S, WS_CLOSE_S
 from ..errors import (
+    CheckFailed,
     NoAnswer,
     Redirected,
     SessionClosed,
@@ -31,7 +33,7 @@ from ..errors import (
     TargetUnreachable,
     tls_refusal,
 )
-from ..vocabulary import Channel
+from ..vocabulary import Channel, Classification
 from . import contract
 
 Frame = dict[str, Any]
@@ -176,7 +178,9 @@ class LiveSession:
                     f"UTF-8 in a message) while waiting for {what} (frames seen: "
                     f"{self._seen()})")) from None
             try:
-                frame = json.loads(text)
+                frame = load_json(text)
+            except NestedTooDeeply as exc:
+                raise self._too_deep(text, str(exc), what, started) from None
             except json.JSONDecodeError:
                 frame = {"type": "(not JSON)", "raw": text[:200]}
             if not isinstance(frame, dict):
@@ -189,6 +193,17 @@ class LiveSession:
                 self.unkept += 1
             if wanted(frame):
                 return frame
+
+    def _too_deep(self, text: str, nested: str, what: str, started: float) -> CheckFailed:
+        """A frame nested deeper than the contract ever nests: recorded, never parsed, and
+        the product's defect."""
+        self.log.record(Channel.WS, "receive", self.url, None, time.perf_counter() - started,
+                        response=text, error=f"a frame {nested}")
+        shown = text if len(text) <= 200 else f"{text[:200]}… [{len(text)} characters in all]"
+        return CheckFailed(self.log.redact(
+            f"the session at {self.url} sent a frame {nested}, deeper than the contract ever "
+            f"nests, while waiting for {what}: {shown}"),
+            f"a live session sends frames {nested}", Classification.PRODUCT)
 
     def _why(self, exc: ConnectionClosed) -> str:
         if getattr(self._connection, "overflowed", False):

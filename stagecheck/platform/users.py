@@ -13,15 +13,17 @@ from typing import Any
 
 import httpx
 import jwt
-from hamcrest import has_key, instance_of
+from hamcrest import equal_to, has_key, instance_of
 
 from ..client.http import HttpClient, describe
 from ..config.target import Target
-from ..errors import NeedsBypassKey
+from ..errors import CheckFailed, NeedsBypassKey
+from ..vocabulary import Classification
 from .checks import expect, expect_json
 
 MAIN_USER_EMAIL = "release-gate@e2e.test"
 OTHER_USER_EMAIL = "release-gate-other@e2e.test"
+TOKEN = re.compile(r"[\x21-\x7e]+")  # a token goes in a header: visible ASCII, nothing else
 SIGN_IN_CONCURRENCY = 16  # sign-ins in flight at once for "Given N signed-in users"
 
 
@@ -97,10 +99,23 @@ def _checked(http: HttpClient, response: httpx.Response) -> SignedInUser:
     body = expect_json(http.log, response, 200, "the sign-in bypass should accept the key")
     expect(http.log, body, has_key("access_token"),
            f"the sign-in answer should carry an access token, but {describe(response, http.log)}")
+    token, refresh = body["access_token"], body.get("refresh_token")
+    wrong = [name for name, value, needed in (("access_token", token, True),
+                                              ("refresh_token", refresh, False))
+             if not _token_shaped(value) and (needed or value not in (None, ""))]
+    expect(http.log, wrong, equal_to([]),
+           f"the sign-in answer should carry its tokens as strings of visible ASCII, but "
+           f"{' and '.join(wrong)} did not: {describe(response, http.log)}",
+           summary=f"the sign-in issues {wrong[0] if wrong else 'a token'} in a wrong shape",
+           classification=Classification.PRODUCT)
     expect(http.log, body.get("user"), instance_of(dict),
            f"the sign-in answer should describe the user, but {describe(response, http.log)}")
     return SignedInUser(str(body["user"].get("id")), str(body["user"].get("email")),
-                        str(body["access_token"]), str(body.get("refresh_token") or ""))
+                        token, refresh or "")
+
+
+def _token_shaped(value: Any) -> bool:
+    return isinstance(value, str) and TOKEN.fullmatch(value) is not None
 
 
 def signed_in_user(http: HttpClient, target: Target, email: str,
@@ -117,7 +132,13 @@ def signed_in_user(http: HttpClient, target: Target, email: str,
 
 def expired_token(user: SignedInUser, signing_key: str) -> str:
     """The user's own claims, signed with the platform's key, expired a minute ago."""
-    claims = jwt.decode(user.token, options={"verify_signature": False})
+    try:
+        claims = jwt.decode(user.token, options={"verify_signature": False})
+    except (jwt.PyJWTError, RecursionError) as exc:  # RecursionError: from the C JSON parser
+        raise CheckFailed(f"the access token the platform issued is not a JSON Web Token "
+                          f"with a JSON object of claims ({type(exc).__name__}), so no expired "
+                          "token can be made from it", "the sign-in issues tokens that are not "
+                          "JSON Web Tokens", Classification.PRODUCT) from None
     now = int(time.time())
     claims.update(iat=now - 1860, exp=now - 60, jti=str(uuid.uuid4()))
     return jwt.encode(claims, signing_key, algorithm="HS256")

@@ -3,7 +3,6 @@ functions of the result model, shared by the build, the diagnosis and the views)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import httpx
 
 from ..client.exchanges import OWN_CLOSE
+from ..client.nesting import load_json
 from ..platform import contract
 from ..vocabulary import Channel, Classification, Status
 from .model import HealthProbe, ScenarioResult
@@ -93,6 +93,6 @@ def probed_version(probe: HealthProbe | None) -> str:
     if probe is None or not probe.body:
         return ""
     try:
-        return contract.reported_version(json.loads(probe.body))
-    except ValueError:
+        return contract.reported_version(load_json(probe.body))
+    except ValueError:  # not JSON (an excerpt may be cut), or nested too deep
         return ""

@@ -13,6 +13,12 @@ from .load.plan import LoadPlan
 from .platform import contract
 from .platform.agents import agent_request, ask_agent_api
 from .platform.checks import expect, expect_json
+from .platform.controls import (
+    conversations_serve,
+    key_accepted_by_api,
+    key_accepted_by_sessions,
+    sessions_serve,
+)
 from .platform.conversations import (
     bearer,
     conversation_messages,
@@ -29,6 +35,7 @@ from .platform.users import (
     OTHER_USER_EMAIL,
     expired_token,
     forged_token,
+    fresh_token,
     numbered_user_email,
     sign_in_url,
     signed_in_user,
@@ -53,6 +60,7 @@ __all__ = [
     "bearer",
     "contract",
     "conversation_messages",
+    "conversations_serve",
     "degrade",
     "describe",
     "duration",
@@ -61,13 +69,17 @@ __all__ = [
     "expect_json",
     "expired_token",
     "forged_token",
+    "fresh_token",
     "json_body",
+    "key_accepted_by_api",
+    "key_accepted_by_sessions",
     "list_conversations",
     "message_contents",
     "numbered_user_email",
     "percentile_95",
     "plural",
     "send_user_message",
+    "sessions_serve",
     "sign_in_url",
     "sign_out",
     "signed_in_user",

@@ -14,8 +14,9 @@ import pytest
 
 from stagecheck.config.credentials import check_credential, check_token
 from stagecheck.errors import ConfigError
+from standin import start_standin
 from tests.behave_run import FAST, run_behave
-from tests.hostile import closed_port
+from tests.hostile import closed_port, http_server
 
 NO_TOKEN = "A live session without a token is refused"
 BAD_TOKEN = "A live session with an invalid token is refused"
@@ -71,6 +72,72 @@ def assert_not_verified_for(found: dict, setting_words: tuple[str, ...]) -> None
     assert found["classification"] == CONFIGURATION, (found["name"], found["classification"])
     for words in setting_words:
         assert words in found["error_message"], (found["name"], found["error_message"])
+
+
+def test_a_websocket_url_that_serves_no_platform_proves_no_refusal(tmp_path: Path) -> None:
+    """`/wss` for `/ws`: Starlette answers 403 to every handshake there, which a refusal check
+    alone takes for a refusal (GO on a platform whose refusals were never tried)."""
+    with start_standin() as standin:
+        typo = standin.urls.ws_url + "s"
+        run = staging(tmp_path, standin, "-D", f"ws_url={typo}",
+                      *names(*SESSION_REFUSALS, FOREIGN_KEY))
+        found = scenarios(tmp_path)
+    for name in SESSION_REFUSALS:
+        assert_not_verified_for(found[name], (typo, "-D ws_url / STAGING_WEBSOCKET_URL",
+                                              "a signed-in user was refused too (the handshake "
+                                              "was answered 403)"))
+        assert failing_step(found[name]) == "a signed-in user is let into a live session"
+    assert found[FOREIGN_KEY]["status"] == "passed"  # the API's control holds: the URL was right
+    assert "Release gate: GO" not in run.stdout
+
+
+@pytest.mark.parametrize("gateway", ["wrong path", "403 for every path"])
+def test_an_api_base_that_serves_no_platform_proves_no_refusal(tmp_path: Path,
+                                                               gateway: str) -> None:
+    """A base path with `/v2` appended (404 everywhere), or a gateway answering 403 to every
+    path (which the refusal checks alone take for refusals)."""
+    with start_standin() as standin, http_server(403, b'{"message": "Forbidden"}') as forbidden:
+        base = standin.urls.backend_url + "/v2" if gateway == "wrong path" else forbidden
+        run = staging(tmp_path, standin, "-D", f"base_url={base}",
+                      "-D", f"auth_url={standin.urls.backend_url}",
+                      "-D", f"ws_url={standin.urls.ws_url}", *names(*API_REFUSALS, NO_TOKEN))
+        found = scenarios(tmp_path)
+    status = "404" if gateway == "wrong path" else "403"
+    for name in API_REFUSALS:
+        assert_not_verified_for(found[name], (f"{base}/api/threads", f"answered {status}",
+                                              "-D base_url / STAGING_BASE_URL"))
+    assert found[NO_TOKEN]["status"] == "passed"  # the live sessions' URL was right
+    assert "Release gate: GO" not in run.stdout
+
+
+@pytest.mark.parametrize("key", ["wrong", "right"])
+def test_the_expired_token_scenarios_first_prove_the_signing_key(tmp_path: Path,
+                                                                 key: str) -> None:
+    """The platform accepts expired tokens: with the wrong key the gate cannot tell (both
+    scenarios not verified, the key named); with the right key both fail as the product's."""
+    with start_standin(faults=["expired-token-accepted"]) as standin:
+        signing_key = WRONG_SIGNING_KEY if key == "wrong" else standin.signing_key
+        run = staging(tmp_path, standin, *names(EXPIRED_API, EXPIRED_SESSION),
+                      env={"STAGING_JWT_SECRET_KEY": signing_key})
+        found = scenarios(tmp_path)
+        written = everything_written(tmp_path, run)
+    assert signing_key not in written and standin.bypass_key not in written
+    if key == "wrong":
+        for name, control in ((EXPIRED_API, "a fresh token made with the platform's signing "
+                                             "key can list them too"),
+                              (EXPIRED_SESSION, "a fresh token made with the platform's signing "
+                                                "key is let in too")):
+            assert_not_verified_for(found[name], (
+                "the signing key is not the platform's (STAGING_JWT_SECRET_KEY): a fresh token "
+                "signed with it was refused", "so the expired one proves nothing"))
+            assert failing_step(found[name]) == control
+    else:
+        for name, then in ((EXPIRED_API, "the request is refused"),
+                           (EXPIRED_SESSION, "the session is refused")):
+            assert found[name]["status"] == "failed"
+            assert found[name]["classification"] == "product defect"
+            assert failing_step(found[name]) == then
+        assert run.returncode == 1
 
 
 EXPIRED = jwt.encode({"sub": "u", "iat": 1_700_000_000 - 900, "exp": 1_700_000_000},

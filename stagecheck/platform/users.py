@@ -52,7 +52,7 @@ def sign_in_url(target: Target) -> str:
     return f"{target.auth_url}/auth/e2e/test-auth"
 
 
-def _ask_sign_in(http: HttpClient, target: Target, email: str,
+def ask_sign_in(http: HttpClient, target: Target, email: str,
                  key: str | None = None) -> httpx.Response:
     return http.post(sign_in_url(target), json_body={"email": email, "name": "Release Gate"},
                      headers={"X-E2E-Bypass-Key": target.bypass_key if key is None else key})
@@ -61,7 +61,7 @@ def _ask_sign_in(http: HttpClient, target: Target, email: str,
 def bypass_sign_in(http: HttpClient, target: Target, email: str,
                    key: str | None = None) -> SignedInUser:
     """Sign an E2E user in with the bypass key, checking the contract's answer."""
-    return _checked(http, _ask_sign_in(http, target, email, key))
+    return _checked(http, ask_sign_in(http, target, email, key))
 
 
 def _checked(http: HttpClient, response: httpx.Response) -> SignedInUser:
@@ -87,12 +87,23 @@ def signed_in_user(http: HttpClient, target: Target, email: str,
     return SignedInUser(str(claims.get("sub")), str(claims.get("email", "")), target.token)
 
 
+def _resigned(user: SignedInUser, signing_key: str, issued: int, expires: int) -> str:
+    claims = jwt.decode(user.token, options={"verify_signature": False})
+    claims.update(iat=issued, exp=expires, jti=str(uuid.uuid4()))
+    return jwt.encode(claims, signing_key, algorithm="HS256")
+
+
 def expired_token(user: SignedInUser, signing_key: str) -> str:
     """The user's own claims, signed with the platform's key, expired a minute ago."""
-    claims = jwt.decode(user.token, options={"verify_signature": False})
     now = int(time.time())
-    claims.update(iat=now - 1860, exp=now - 60, jti=str(uuid.uuid4()))
-    return jwt.encode(claims, signing_key, algorithm="HS256")
+    return _resigned(user, signing_key, now - 1860, now - 60)
+
+
+def fresh_token(user: SignedInUser, signing_key: str) -> str:
+    """The user's own claims, signed with the same key as `expired_token`, valid for 15
+    minutes: the control that the key is the platform's."""
+    now = int(time.time())
+    return _resigned(user, signing_key, now, now + 900)
 
 
 def signed_in_users(http: HttpClient, target: Target, emails: list[str],
@@ -104,7 +115,7 @@ def signed_in_users(http: HttpClient, target: Target, emails: list[str],
         return [signed_in_user(http, target, email) for email in emails]
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(emails))),
                             thread_name_prefix="sign-in") as pool:
-        answers = [pool.submit(_ask_sign_in, http, target, email) for email in emails]
+        answers = [pool.submit(ask_sign_in, http, target, email) for email in emails]
     return [_checked(http, answer.result()) for answer in answers]
 
 

@@ -190,6 +190,46 @@ def test_a_bad_credential_stops_the_run_in_one_sentence(tmp_path: Path, case: st
         assert secret not in run.stdout + run.stderr, case
 
 
+@pytest.mark.parametrize("where", ["wrong key", "no sign-in bypass at the auth URL"])
+def test_the_operators_bypass_key_is_tried_before_the_first_scenario(tmp_path: Path,
+                                                                     where: str) -> None:
+    wrong = "wrong-bypass-key-for-this-platform-9931"
+    with start_standin() as standin:
+        key = wrong if where == "wrong key" else standin.bypass_key
+        auth = standin.urls.backend_url + ("" if where == "wrong key" else "/elsewhere")
+        run = run_behave(tmp_path, "--tags=@p1", "-D", "target=staging",
+                         "-D", f"base_url={standin.urls.backend_url}", "-D", f"auth_url={auth}",
+                         env={"E2E_OAUTH_SIMULATION_KEY": key})
+    said = ("the platform refused E2E_OAUTH_SIMULATION_KEY (401, 'Invalid E2E bypass key'): "
+            "the key is not this platform's" if where == "wrong key" else
+            f"the auth URL {auth} has no sign-in bypass (POST answered 404); check -D auth_url "
+            "/ STAGING_AUTH_URL")
+    assert run.returncode == 2
+    assert said in run.stderr
+    last = run.stdout.strip().splitlines()[-1]
+    assert last.startswith("Release gate: could not judge · ") and said in last
+    assert last.endswith("· exit 2")
+    assert not (tmp_path / "reports" / "latest").exists()  # nothing judged
+    assert all(s["status"] in ("skipped", "untested") for s in run.scenarios.values())
+    written = everything_written(tmp_path, run)
+    assert wrong not in written and standin.bypass_key not in written
+
+
+def test_a_platform_refusing_every_key_is_its_defect_on_the_stand_in(tmp_path: Path) -> None:
+    """On the embedded stand-in the gate knows the key is right, so `bypass-rejected` is the
+    platform's defect, judged (NO-GO); on a deployed target the same answer cannot be told
+    from a wrong key, and the run says both in one sentence instead of judging."""
+    local = run_behave(tmp_path / "local", "--tags=@p1", "-D", "standin_fault=bypass-rejected",
+                       *names("A test user signs in through the staging sign-in bypass"))
+    assert local.returncode == 1
+    with start_standin(faults=["bypass-rejected"]) as standin:
+        deployed = run_behave(tmp_path / "deployed", "--tags=@p1", "-D", "target=staging",
+                              "-D", f"base_url={standin.urls.backend_url}",
+                              env={"E2E_OAUTH_SIMULATION_KEY": standin.bypass_key})
+    assert deployed.returncode == 2
+    assert "(or its sign-in bypass refuses every key)" in deployed.stderr
+
+
 @pytest.mark.parametrize(("value", "words"), [
     ("sEcReT\n", "ends with a newline"), ("sEcReT\r", "ends with a carriage return"),
     ("sEcReT\t", "ends with a tab"), ("\tsEcReT", "begins with a tab"),

@@ -3,7 +3,7 @@ scenario, serves a valid caller (a signed-in user let into a live session on the
 URL; a 2xx on the same route), and an expired token signed with the configured key proves
 something only when a fresh token signed with that key is accepted. A control that fails names
 the setting to check and leaves the scenario not verified (Classification.CONFIGURATION), never
-passed."""
+passed. And the bypass key is tried once before the first scenario (`check_bypass_key`)."""
 
 from __future__ import annotations
 
@@ -11,18 +11,22 @@ import httpx
 
 from ..client.exchanges import ExchangeLog
 from ..client.http import HttpClient, describe
-from ..config.credentials import SIGNING_KEY
+from ..client.redact import excerpt
+from ..config.credentials import BYPASS_KEY, SIGNING_KEY
 from ..config.target import Target
-from ..errors import CheckFailed
+from ..errors import CheckFailed, ConfigError
 from ..vocabulary import Classification
 from .conversations import list_conversations
 from .sessions import SessionAttempt, wait_for_refusal
+from .users import MAIN_USER_EMAIL, ask_sign_in
 
 WS_SETTING = "-D ws_url / STAGING_WEBSOCKET_URL"
 API_SETTING = "-D base_url / STAGING_BASE_URL"
+AUTH_SETTING = "-D auth_url / STAGING_AUTH_URL"
 # What a route answers a caller it does not serve: not there (404, 405), or not for this
 # caller (401, 403). A 5xx is the platform failing, left to the report's reading.
 NOT_SERVED = frozenset({401, 403, 404, 405})
+NOT_THIS_KEY = frozenset({401, 403})
 
 
 def _control(log: ExchangeLog, held: bool, message: str, summary: str,
@@ -97,3 +101,37 @@ def key_accepted_by_sessions(attempt: SessionAttempt, timeout: float, log: Excha
     problem = let_in(attempt, timeout)
     _control(log, not problem, _wrong_key(problem),
              f"{SIGNING_KEY} is not the platform's signing key", attempt.refused_status)
+
+
+def check_bypass_key(http: HttpClient, target: Target) -> None:
+    """One sign-in before the first scenario, on a deployed target: the operator's bypass key
+    refused (401/403) or no sign-in bypass at the auth URL (404/405) is a ConfigError, so that
+    a wrong setting is never judged as the platform's defect. Anything else (a 5xx, a
+    network failure) is left to the scenarios to judge. From outside, a platform refusing
+    every key looks the same as a wrong key: on a deployed target the gate says so in words
+    and does not judge; on the embedded stand-in, whose key the gate knows, it never runs."""
+    if not target.bypass_key:
+        return
+    try:
+        response = ask_sign_in(http, target, MAIN_USER_EMAIL)
+    except AssertionError:  # unreachable, timed out: the scenarios say so, each
+        return
+    status = response.status_code
+    if status in NOT_THIS_KEY:
+        raise ConfigError(http.log.redact(
+            f"the platform refused {BYPASS_KEY} ({status}{_detail(response)}): the key is not "
+            f"this platform's (or its sign-in bypass refuses every key); set the key its auth "
+            f"service expects"))
+    if status in NOT_SERVED:
+        raise ConfigError(http.log.redact(
+            f"the auth URL {target.auth_url} has no sign-in bypass (POST answered {status}); "
+            f"check {AUTH_SETTING}"))
+
+
+def _detail(response: httpx.Response) -> str:
+    """`, '<the platform's detail>'` when its answer gives one, else ""."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return ""
+    return f", {excerpt(str(detail), 80)!r}" if isinstance(detail, str) and detail else ""

@@ -10,10 +10,12 @@ Feature: Live sessions
     Then the user is welcomed within 2 seconds
 
   Scenario: A live session without a token is refused
+    Given a signed-in user is let into a live session
     When someone opens a live session without a token
     Then the session is refused
 
   Scenario: A live session with an invalid token is refused
+    Given a signed-in user is let into a live session
     When someone opens a live session with an invalid token
     Then the session is refused
 

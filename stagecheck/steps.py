@@ -13,6 +13,12 @@ from .load.plan import LoadPlan
 from .platform import contract
 from .platform.agents import agent_request, ask_agent_api, canned_answer_problem, known_answer
 from .platform.checks import expect, expect_json, json_excerpt
+from .platform.controls import (
+    conversations_serve,
+    key_accepted_by_api,
+    key_accepted_by_sessions,
+    sessions_serve,
+)
 from .platform.conversations import (
     bearer,
     conversation_messages,
@@ -29,6 +35,7 @@ from .platform.users import (
     OTHER_USER_EMAIL,
     expired_token,
     forged_token,
+    fresh_token,
     numbered_user_email,
     sign_in_url,
     signed_in_user,
@@ -54,6 +61,7 @@ __all__ = [
     "canned_answer_problem",
     "contract",
     "conversation_messages",
+    "conversations_serve",
     "degrade",
     "describe",
     "duration",
@@ -62,8 +70,11 @@ __all__ = [
     "expect_json",
     "expired_token",
     "forged_token",
+    "fresh_token",
     "json_body",
     "json_excerpt",
+    "key_accepted_by_api",
+    "key_accepted_by_sessions",
     "known_answer",
     "list_conversations",
     "message_contents",
@@ -71,6 +82,7 @@ __all__ = [
     "percentile_95",
     "plural",
     "send_user_message",
+    "sessions_serve",
     "sign_in_url",
     "sign_out",
     "signed_in_user",

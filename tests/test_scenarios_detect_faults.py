@@ -61,9 +61,13 @@ IN_ORDER = "the conversation lists the messages in the order they were sent"
 OWNER_READS = "the first user is shown the conversation"
 NOT_SHOWN = "it is not shown to the other user"
 
+LET_IN = "a signed-in user is let into a live session"  # the control before a refusal
+
 SIGNED_IN_SCENARIOS = {WELCOMED: SIGNED_IN, PING: WITH_SESSION, MESSAGE: WITH_SESSION,
                        CONCURRENT: MANY_SIGNED_IN, DISCOVERY: SIGNED_IN, AGENT_RUN: WITH_SESSION,
-                       ORDER: WITH_SESSION, PRIVACY: WITH_CONVERSATION}
+                       ORDER: WITH_SESSION, PRIVACY: WITH_CONVERSATION,
+                       # a refusal proves something only once a signed-in user was let in
+                       NO_TOKEN: LET_IN, BAD_TOKEN: LET_IN}
 
 # Faults of clauses no scenario of DETECTS or TIER_DETECTS depends on, proven by the tests named
 # here instead.

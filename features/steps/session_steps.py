@@ -16,6 +16,7 @@ from stagecheck.steps import (
     expect,
     forged_token,
     send_user_message,
+    sessions_serve,
     signed_in_user,
     wait_for_refusal,
 )
@@ -44,6 +45,15 @@ def step_user_with_session(context):
     run = context.run
     context.world.user = signed_in_user(run.http, run.target, MAIN_USER_EMAIL)
     _open_for_user(context)
+
+
+@given("a signed-in user is let into a live session")
+def step_user_let_in(context):
+    """The control of every refusal of a live session: the same URL lets a signed-in user in."""
+    run, world = context.run, context.world
+    world.user = signed_in_user(run.http, run.target, MAIN_USER_EMAIL)
+    sessions_serve(run.open_session(world.user.token, world.log), run.target.ws_url,
+                   run.settings.ws_event_timeout, world.log)
 
 
 @then("the user is welcomed within {budget:g} seconds")

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from ..client.redact import redact_url, url_secrets
 from ..errors import ConfigError
 from ..vocabulary import TargetKind
+from .credentials import read_credentials
 from .values import (
     check_database_url,
     check_proxies,
@@ -182,9 +183,7 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
               for name, default in COUNTS.items()}
     outputs = _outputs(raw, counts, userdata)
     target, faults, variant = _target_kind(raw)
-    bypass_key = environ.get("E2E_OAUTH_SIMULATION_KEY", "")
-    token = environ.get("STAGING_TEST_JWT_TOKEN", "")
-    signing_key = environ.get("STAGING_JWT_SECRET_KEY", "") if target == TargetKind.STAGING else ""
+    bypass_key, token, signing_key = read_credentials(environ, target)
     insecure_tls = parse_flag("insecure_tls", userdata.get("insecure_tls"), False)
     # Scenarios that write data write only as the gate's own test users: they run on the
     # stand-in and on staging, and never against production.

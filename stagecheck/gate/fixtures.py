@@ -18,8 +18,10 @@ from ..client.descriptors import raise_descriptor_limit
 from ..client.exchanges import ExchangeLog
 from ..client.http import HttpClient
 from ..client.redact import Redactor
-from ..config.settings import load_settings
+from ..config.settings import Settings, load_settings
+from ..config.target import Target
 from ..errors import ConfigError
+from ..platform.controls import check_bypass_key
 from ..platform.users import end_scenario_users, largest_crowd, users_of_scenario
 from ..report.build import tag_expression_of
 from ..run.record import RunRecorder
@@ -36,20 +38,14 @@ DESTRUCTIVE_LEFT_OUT = {
 }
 
 
-@fixture(name="stagecheck.run")
-def run_fixture(context: Context) -> Iterator[RunState]:
-    """Check the settings, open the target (starting the stand-in when local) and the clients;
-    after the run, write the report while the target is still up for the probes."""
-    recorder = RunRecorder()
-    raise_descriptor_limit()
-    with contextlib.ExitStack() as stack:
-        try:
-            settings = load_settings(context.config.userdata)
-            target = stack.enter_context(open_target(
-                settings, largest_crowd(context._runner.features)))
-        except ConfigError as exc:
-            print(f"stagecheck: {exc}", file=sys.stderr, flush=True)
-            raise
+def _open(context: Context, stack: contextlib.ExitStack) -> tuple[Settings, Target, HttpClient]:
+    """The settings, the target (the stand-in started when local) and the recording client;
+    on a deployed target, the operator's bypass key tried once. A ConfigError is said in one
+    sentence on stderr and kept for the runner's verdict line (nothing is judged)."""
+    try:
+        settings = load_settings(context.config.userdata)
+        target = stack.enter_context(open_target(
+            settings, largest_crowd(context._runner.features)))
         log = ExchangeLog(Redactor(settings.secrets + target.secrets))
         tls = any(url.startswith(("https:", "wss:"))
                   for url in (target.backend_url, target.auth_url, target.ws_url))
@@ -57,6 +53,23 @@ def run_fixture(context: Context) -> Iterator[RunState]:
                           verify=tls and not settings.insecure_tls,  # loaded only for TLS
                           proxies=settings.target != TargetKind.LOCAL)
         stack.callback(http.close)
+        if settings.target != TargetKind.LOCAL:  # the stand-in's own key is known right
+            check_bypass_key(http, target)
+    except ConfigError as exc:
+        print(f"stagecheck: {exc}", file=sys.stderr, flush=True)
+        context.gate_not_judged = str(exc)
+        raise
+    return settings, target, http
+
+
+@fixture(name="stagecheck.run")
+def run_fixture(context: Context) -> Iterator[RunState]:
+    """Check the settings, open the target (starting the stand-in when local) and the clients;
+    after the run, write the report while the target is still up for the probes."""
+    recorder = RunRecorder()
+    raise_descriptor_limit()
+    with contextlib.ExitStack() as stack:
+        settings, target, http = _open(context, stack)
         loop = asyncio.new_event_loop()
         stack.callback(loop.close)
         context.run = RunState(settings, target, http, loop, recorder)

@@ -61,9 +61,10 @@ class GateRunner(Runner):
             print_undefined_step_snippets(self.undefined_steps,
                                           colored=self.config.has_colored_mode())
         if outcome is None:  # the run fixture never concluded (a hook failed before it)
-            self._not_judged("the run ended before its report")
-            print("Release gate: could not judge · the run ended before its report "
-                  f"· exit {ExitCode.NOT_JUDGED}", file=sys.__stdout__ or sys.stdout, flush=True)
+            why = getattr(self.context, "gate_not_judged", "") or "the run ended before its report"
+            self._not_judged(why)
+            print(f"Release gate: could not judge · {why} · exit {ExitCode.NOT_JUDGED}",
+                  file=sys.__stdout__ or sys.stdout, flush=True)
             raise SystemExit(ExitCode.NOT_JUDGED)
         print(outcome.line(), file=sys.__stdout__ or sys.stdout, flush=True)
         raise SystemExit(outcome.exit_code)

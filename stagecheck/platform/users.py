@@ -80,7 +80,7 @@ def sign_in_url(target: Target) -> str:
     return f"{target.auth_url}/auth/e2e/test-auth"
 
 
-def _ask_sign_in(http: HttpClient, target: Target, email: str,
+def ask_sign_in(http: HttpClient, target: Target, email: str,
                  key: str | None = None) -> httpx.Response:
     """Ask the bypass to sign in `email` (already the scenario's own: see `own_email`)."""
     return http.post(sign_in_url(target), json_body={"email": email, "name": "Release Gate"},
@@ -91,7 +91,7 @@ def bypass_sign_in(http: HttpClient, target: Target, email: str,
                    key: str | None = None) -> SignedInUser:
     """Sign the scenario's own E2E user for `email` in with the bypass key, checking the
     contract's answer."""
-    return _checked(http, _ask_sign_in(http, target, own_email(email), key))
+    return _checked(http, ask_sign_in(http, target, own_email(email), key))
 
 
 def _checked(http: HttpClient, response: httpx.Response) -> SignedInUser:
@@ -130,18 +130,30 @@ def signed_in_user(http: HttpClient, target: Target, email: str,
     return SignedInUser(str(claims.get("sub")), str(claims.get("email", "")), target.token)
 
 
-def expired_token(user: SignedInUser, signing_key: str) -> str:
-    """The user's own claims, signed with the platform's key, expired a minute ago."""
+def _resigned(user: SignedInUser, signing_key: str, issued: int, expires: int) -> str:
+    """The user's own claims, signed again with `signing_key`, issued and expiring as given."""
     try:
         claims = jwt.decode(user.token, options={"verify_signature": False})
     except (jwt.PyJWTError, RecursionError) as exc:  # RecursionError: from the C JSON parser
         raise CheckFailed(f"the access token the platform issued is not a JSON Web Token "
-                          f"with a JSON object of claims ({type(exc).__name__}), so no expired "
+                          f"with a JSON object of claims ({type(exc).__name__}), so no other "
                           "token can be made from it", "the sign-in issues tokens that are not "
                           "JSON Web Tokens", Classification.PRODUCT) from None
-    now = int(time.time())
-    claims.update(iat=now - 1860, exp=now - 60, jti=str(uuid.uuid4()))
+    claims.update(iat=issued, exp=expires, jti=str(uuid.uuid4()))
     return jwt.encode(claims, signing_key, algorithm="HS256")
+
+
+def expired_token(user: SignedInUser, signing_key: str) -> str:
+    """The user's own claims, signed with the platform's key, expired a minute ago."""
+    now = int(time.time())
+    return _resigned(user, signing_key, now - 1860, now - 60)
+
+
+def fresh_token(user: SignedInUser, signing_key: str) -> str:
+    """The user's own claims, signed with the same key as `expired_token`, valid for 15
+    minutes: the control that the key is the platform's."""
+    now = int(time.time())
+    return _resigned(user, signing_key, now, now + 900)
 
 
 def signed_in_users(http: HttpClient, target: Target, emails: list[str],
@@ -154,7 +166,7 @@ def signed_in_users(http: HttpClient, target: Target, emails: list[str],
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(emails))),
                             thread_name_prefix="sign-in") as pool:
         # The scenario's own users, named here: the pool's threads do not see its context.
-        answers = [pool.submit(_ask_sign_in, http, target, own_email(email)) for email in emails]
+        answers = [pool.submit(ask_sign_in, http, target, own_email(email)) for email in emails]
     return [_checked(http, answer.result()) for answer in answers]
 
 

@@ -157,9 +157,9 @@ def is_answer_to_message(frame: dict[str, Any]) -> bool:
 
 # routes/agents_execute.py at cc536e0b5 answers "status": "success" without running an agent:
 # "Fallback <kind> agent response: Successfully processed '…' using recovery mechanism" when the
-# agent fails, "Mock <kind> agent response for: …" when the message mentions a test (any
-# "test", or a message starting "Test" or "WebSocket"), "Mock … response (timeout fallback)"
-# after 5 s.
+# agent fails, "Mock <kind> agent response for: …" when the message mentions a test ("test" in
+# any case, or a message starting "Test" or "WebSocket"), "Mock … response (timeout fallback)"
+# after 5 s; "TIMEOUT…" and "FORCE_ERROR" simulate a timeout and a failure.
 _CANNED = re.compile(r"\b(?:fallback|mock)\b[^.]*\bresponse\b|recovery mechanism|timeout fallback",
                      re.IGNORECASE)
 
@@ -169,5 +169,7 @@ def is_canned_agent_answer(text: str) -> bool:
 
 
 def switches_test_shortcut(message: str) -> bool:
-    """Whether the platform's agent route would answer this message with a mock."""
-    return "test" in message or message.startswith(("Test", "WebSocket"))
+    """Whether the platform's agent route would take a shortcut for this message (a mock
+    answer, a simulated failure or timeout) instead of running an agent."""
+    return ("test" in message.lower() or message.startswith(("Test", "WebSocket", "TIMEOUT"))
+            or message == "FORCE_ERROR")

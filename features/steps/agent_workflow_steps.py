@@ -77,9 +77,16 @@ def step_own_events_only(context):
         others = set().union(*(r.run_ids for j, r in enumerate(runs, 1) if j != i))
         if run.kinds[-1:] != ["agent_completed"]:
             problems.append(f"user {i}'s run did not complete ({run.problem or run.kinds})")
-        if len(run.run_ids) != 1 or run.run_ids & others:
-            problems.append(f"user {i} received events of {len(run.run_ids)} runs, "
-                            "another user's among them")
+        # A leak is claimed only from evidence: an event of another user's run, seen here.
+        leaked = run.run_ids & others
+        if leaked:
+            problems.append(f"user {i} received events of another user's run "
+                            f"({', '.join(sorted(leaked))})")
+        elif len(run.run_ids) > 1:
+            problems.append(f"user {i} received events of {len(run.run_ids)} runs for one request")
+        elif not run.run_ids:
+            problems.append(f"user {i}'s run was silent: no event, so whether runs stay apart "
+                            "could not be seen")
     expect(world.log, problems, equal_to([]),
            "each user should receive the events of their own run, and only those",
            summary="; ".join(problems[:2]), classification=Classification.PRODUCT)

@@ -34,7 +34,7 @@ DURATIONS = {"http_timeout": 30.0, "health_timeout": 5.0, "ws_event_timeout": 15
              "notify_timeout": 5.0, "service_deadline": 900.0}
 TEXT = {"target": "local", "standin_fault": "", "standin_variant": "", "base_url": "",
         "auth_url": "", "ws_url": "", "report_dir": "reports", "database_url": "",
-        "expected_revision": "", "history": "", "shard": "", "shard_timings": "",
+        "expected_revision": "", "expected_version": "", "history": "", "shard": "", "shard_timings": "",
         "notify": "", "metrics_file": "", "report_base_url": "", "service_targets": "",
         "load_python": ""}
 FLAGS = ("insecure_tls", "allow_destructive", "partial")
@@ -60,6 +60,7 @@ class Settings:
     report_dir: str = "reports"
     database_url: str = ""
     expected_revision: str = ""
+    expected_version: str = ""  # the build being released, as the backend's health names it
     history: str = ""  # the run history database; "" means <report_dir>/history.sqlite
     http_timeout: float = 30.0
     health_timeout: float = 5.0
@@ -199,6 +200,7 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
     return Settings(target=target, standin_faults=faults, standin_variant=variant,
                     report_dir=raw["report_dir"] or "reports",
                     database_url=raw["database_url"], expected_revision=raw["expected_revision"],
+                    expected_version=raw["expected_version"],
                     history=raw["history"] or str(Path(raw["report_dir"] or "reports")
                                                   / "history.sqlite"),
                     insecure_tls=insecure_tls, allow_destructive=allow_destructive,

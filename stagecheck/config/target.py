@@ -20,6 +20,7 @@ class Target:
     standin_faults: tuple[str, ...] = ()
     standin_variant: str = ""
     migration_revisions: tuple[str, ...] = ()  # base to head, when known
+    expected_version: str = ""  # the build being released; "" when nobody said
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -20,7 +20,8 @@ def open_target(settings: Settings, crowd: int = 0) -> Iterator[Target]:
         yield Target(settings.target, settings.base_url, settings.auth_url, settings.ws_url,
                      settings.bypass_key, settings.token, settings.signing_key,
                      settings.database_url, migration_revisions=(settings.expected_revision,)
-                     if settings.expected_revision else ())
+                     if settings.expected_revision else (),
+                     expected_version=settings.expected_version)
         return
     from standin import start_standin  # the suite's only door into the stand-in
 
@@ -31,4 +32,6 @@ def open_target(settings: Settings, crowd: int = 0) -> Iterator[Target]:
                      standin.bypass_key, "", standin.signing_key,
                      settings.database_url or standin.database_url,
                      settings.standin_faults, settings.standin_variant,
-                     standin.migration_revisions)
+                     standin.migration_revisions,
+                     # the stand-in is the build under test: the version it was started with
+                     expected_version=settings.expected_version or standin.state.version)

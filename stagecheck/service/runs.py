@@ -142,6 +142,7 @@ class RunQueue:
         """The behave command of a run: the service's settings, then the run's own."""
         return [sys.executable, "-m", "behave", *(f"--tags={t}" for t in run.tags),
                 *self.define_args, *target_defines(run.target),
+                *(("-D", f"expected_version={run.version}") if run.version else ()),
                 "-D", f"report_dir={run.folder}", "-D", f"history={self.history}"]
 
     async def _run(self, run: GateRun) -> None:

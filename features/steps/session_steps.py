@@ -45,6 +45,10 @@ def step_user_with_session(context):
     run = context.run
     context.world.user = signed_in_user(run.http, run.target, MAIN_USER_EMAIL)
     _open_for_user(context)
+    # Open means welcomed: a session accepted and then refused (an error frame, then a close)
+    # fails here with the platform's own code and close code, not later as a missing pong.
+    context.world.sessions.current.receive_until(contract.is_welcome,
+                                                 run.settings.ws_event_timeout, "welcome message")
 
 
 @given("a signed-in user is let into a live session")

@@ -14,6 +14,7 @@ import httpcore
 import httpx
 
 from ..errors import BodyTooLarge, SlowAnswer, TargetError, TargetTimeout
+from .tls import client_context
 
 MAX_BODY_BYTES = 16 * 2 ** 20   # decoded; no answer of the platform comes near it
 _READ_CHUNK = 64 * 1024
@@ -97,10 +98,13 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
 
 def bounded_client(verify: bool = True, proxies: bool = True) -> httpx.Client:
-    """An httpx client whose every transport keeps the exchange deadlines of `send_bounded`.
-    Proxy variables apply to https:// only (TLS end to end): http:// always goes direct."""
-    client = httpx.Client(verify=verify, follow_redirects=False, trust_env=proxies,
-                          mounts={"http://": httpx.HTTPTransport(verify=verify)})
+    """An httpx client whose every transport keeps the exchange deadlines of `send_bounded`,
+    and trusts what live sessions trust (`client_context`: the system store or SSL_CERT_FILE,
+    not httpx's certifi bundle). Proxy variables apply to https:// only (TLS end to end):
+    http:// always goes direct."""
+    tls = client_context(verify)
+    client = httpx.Client(verify=tls, follow_redirects=False, trust_env=proxies,
+                          mounts={"http://": httpx.HTTPTransport(verify=tls)})
     # httpx offers no public door to httpcore's network backend: set it on every pool.
     for transport in (client._transport, *client._mounts.values()):
         pool = getattr(transport, "_pool", None)

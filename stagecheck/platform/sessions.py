@@ -21,6 +21,7 @@ from websockets.exceptions import (
 )
 
 from ..client.exchanges import OWN_CLOSE, TARGET_CLOSE, ExchangeLog
+from ..client.tls import client_context
 from ..config.timeouts import PONG_AFTER_ERROR_S, WS_CLOSE_S
 from ..errors import (
     NoAnswer,
@@ -241,15 +242,6 @@ def _describe_close(exc: ConnectionClosed) -> str:
     return f"code {exc.rcvd.code}{reason}"
 
 
-def _tls(url: str, verify: bool) -> ssl.SSLContext | None:
-    if not url.startswith("wss:") or verify:
-        return None  # websockets verifies wss:// with the default context
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 async def open_session_async(url: str, token: str | None, log: ExchangeLog,
                              loop: asyncio.AbstractEventLoop, open_timeout: float,
                              verify_tls: bool = True,
@@ -267,7 +259,8 @@ async def open_session_async(url: str, token: str | None, log: ExchangeLog,
                                     ping_interval=None, close_timeout=close_timeout,
                                     max_size=MAX_MESSAGE_BYTES, max_queue=MAX_QUEUED_FRAMES,
                                     proxy=True if url.startswith("wss:") else None,
-                                    create_connection=GateConnection, ssl=_tls(url, verify_tls))
+                                    create_connection=GateConnection,
+                                    ssl=client_context(verify_tls) if url.startswith("wss:") else None)
     except Redirected as exc:
         log.record(Channel.WS, "connect", url, exc.status, time.perf_counter() - started,
                    error=f"redirected to {exc.location}")

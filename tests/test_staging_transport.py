@@ -15,7 +15,7 @@ from stagecheck.client.exchanges import ExchangeLog
 from stagecheck.client.redact import Redactor
 from stagecheck.errors import TargetError
 from stagecheck.platform import contract
-from stagecheck.platform.sessions import open_session_async
+from stagecheck.platform.sessions import MAX_KEPT_FRAMES, open_session_async
 from standin import start_standin
 from tests.behave_run import BehaveRun, run_behave
 
@@ -100,3 +100,19 @@ def test_wss_trusts_what_ssl_cert_file_names_and_refuses_what_it_does_not(
     assert _open(tls_standin.urls.ws_url, verify=False)["type"] == "error_message"
     monkeypatch.setenv("SSL_CERT_FILE", str(authority[1]))
     assert _open(tls_standin.urls.ws_url)["type"] == "error_message"  # verified, then refused
+
+
+AGENT_RUN = "A user's request streams its progress and completes"
+
+
+def test_an_agent_streaming_thousands_of_frames_passes_and_the_evidence_stays_bounded(
+        tmp_path: Path) -> None:
+    with start_standin() as standin:
+        standin.state.thinking_frames = 2_000
+        run = staging_gate(tmp_path, standin, "--name", AGENT_RUN)
+    scenario = next(s for s in results(tmp_path)["scenarios"] if s["name"] == AGENT_RUN)
+    assert scenario["status"] == "passed", run.errors(AGENT_RUN)
+    assert run.returncode == 0
+    frames = [e for e in scenario["exchanges"] if e["action"].startswith("receive ")]
+    assert len(frames) <= MAX_KEPT_FRAMES  # of the 2,000+ the session received
+    assert frames[-1]["action"] == "receive agent_completed"  # the awaited end is evidence

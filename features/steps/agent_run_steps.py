@@ -4,7 +4,7 @@
 from behave import then, when
 from hamcrest import equal_to, less_than_or_equal_to
 
-from stagecheck.steps import Classification, contract, duration, expect
+from stagecheck.steps import Classification, duration, expect
 
 
 @when('the user asks an agent "{request}"')
@@ -15,7 +15,7 @@ def step_ask_agent(context, request):
 
 
 def _kinds(context):
-    return contract.collapse_repeats([str(f.get("type")) for f in context.world.agent_run.events])
+    return context.world.agent_run.kinds
 
 
 @then("the user sees the progress events in this order:")
@@ -31,7 +31,7 @@ def step_events_in_order(context):
 
 @then("every progress event belongs to the same run")
 def step_one_run(context):
-    run_ids = {f.get("run_id") for f in context.world.agent_run.events}
+    run_ids = context.world.agent_run.run_id_values
     expect(context.world.log, len(run_ids) == 1 and None not in run_ids, equal_to(True),
            f"every progress event should carry the same run id, but saw {sorted(map(str, run_ids))}")
 

@@ -64,11 +64,6 @@ def thread_messages(body: Any) -> list[dict[str, Any]] | None:
     return None
 
 
-def collapse_repeats(kinds: list[str]) -> list[str]:
-    """`agent_thinking` may come one or more times: count a run of repeats once."""
-    return [kind for i, kind in enumerate(kinds) if i == 0 or kinds[i - 1] != kind]
-
-
 def is_acknowledgement(frame: dict[str, Any]) -> bool:
     """A user message acknowledged: `{"type": "ack"}` (variant) or, at the seed's commit,
     `{"type": "system_message", "data": {"status": "acknowledged"}}` (websocket_core/handlers.py)."""

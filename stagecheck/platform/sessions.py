@@ -7,6 +7,7 @@ import asyncio
 import json
 import ssl
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,11 @@ from ..vocabulary import Channel
 from . import contract
 
 Frame = dict[str, Any]
-MAX_KEPT_FRAMES = 500  # a flooding server must not fill memory or the report
+# Every frame is read and shown to the waiter; the exchange log keeps a sample, so that a
+# flooding server (or an agent streaming thousands of tokens) fills neither memory nor report:
+# the first frames, and the last KEPT_FOR_WAITS places for frames a wait was for.
+MAX_KEPT_FRAMES = 500
+KEPT_FOR_WAITS = 50
 MAX_MESSAGE_BYTES = 2 ** 20    # a frame or a whole (fragmented) message, received
 MAX_QUEUED_FRAMES = 16         # received and not yet read: reading pauses beyond
 MAX_UNSENT_BYTES = 2 ** 20     # our answers (pongs) the target does not read: the session ends
@@ -115,8 +120,10 @@ class LiveSession:
         self.url = log.redact(url)  # shown only: the session is open already
         self.log = log
         self.opened_at = opened_at
-        self.received: list[Frame] = []
-        self.unkept = 0  # frames received beyond MAX_KEPT_FRAMES: counted, not kept
+        self.count = 0    # every frame received; waiters see each one, the log keeps a sample
+        self.unkept = 0   # frames received and not kept as evidence
+        self._kept = 0
+        self._recent: deque[str] = deque(maxlen=8)  # the types of the last frames, for messages
 
     @property
     def close_code(self) -> int | None:
@@ -145,7 +152,8 @@ class LiveSession:
 
     async def receive_until_async(self, wanted: Callable[[Frame], bool], timeout: float,
                                   what: str) -> Frame:
-        """The first frame for which `wanted` is true; other frames are kept and recorded."""
+        """The first frame for which `wanted` is true; `wanted` sees every frame received
+        (whatever the log keeps of them)."""
         deadline = time.perf_counter() + timeout
         while True:
             started = time.perf_counter()
@@ -182,13 +190,17 @@ class LiveSession:
                 frame = {"type": "(not JSON)", "raw": text[:200]}
             if not isinstance(frame, dict):
                 frame = {"type": "(not an object)", "raw": text[:200]}
-            if len(self.received) < MAX_KEPT_FRAMES:
+            self.count += 1
+            self._recent.append(str(frame.get("type")))
+            found = wanted(frame)
+            if self._kept < MAX_KEPT_FRAMES - KEPT_FOR_WAITS or (
+                    found and self._kept < MAX_KEPT_FRAMES):
+                self._kept += 1
                 self.log.record(Channel.WS, f"receive {frame.get('type')}", self.url, None,
                                 time.perf_counter() - started, response=text)
-                self.received.append(frame)
             else:
                 self.unkept += 1
-            if wanted(frame):
+            if found:
                 return frame
 
     def _why(self, exc: ConnectionClosed) -> str:
@@ -198,9 +210,8 @@ class LiveSession:
         return _describe_close(exc)
 
     def _seen(self) -> str:
-        kinds = [str(f.get("type")) for f in self.received[-8:]]
-        more = f" and {self.unkept} more not kept" if self.unkept else ""
-        return (f"{len(self.received)} kept, last: {', '.join(kinds)}{more}" if kinds else "none")
+        more = f"; {self.unkept} more not kept as evidence" if self.unkept else ""
+        return (f"{self.count}, last: {', '.join(self._recent)}{more}" if self.count else "none")
 
     def close(self) -> None:
         self._loop.run_until_complete(self.close_async())

@@ -4,8 +4,8 @@ synchronous steps on the run's event loop; every frame is recorded."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
-import ssl
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,19 +20,15 @@ from websockets.exceptions import (
     PayloadTooBig,
     ProtocolError,
 )
+from websockets.proxy import get_proxy
+from websockets.uri import parse_uri
 
 from ..client.exchanges import OWN_CLOSE, TARGET_CLOSE, ExchangeLog
+from ..client.network import named_failure, open_socket_async
+from ..client.throttle import throttled, throttles, wait_before_retry
 from ..client.tls import client_context
 from ..config.timeouts import PONG_AFTER_ERROR_S, WS_CLOSE_S
-from ..errors import (
-    NoAnswer,
-    Redirected,
-    SessionClosed,
-    TargetError,
-    TargetTimeout,
-    TargetUnreachable,
-    tls_refusal,
-)
+from ..errors import NoAnswer, Redirected, SessionClosed, TargetError, TargetTimeout
 from ..vocabulary import Channel
 from . import contract
 
@@ -53,6 +49,11 @@ class GateConnection(ClientConnection):
     ping flood would pile up in memory)."""
 
     overflowed = False
+    lost_with: BaseException | None = None  # why the transport ended, when it failed
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost_with = exc  # websockets reports a reset in the handshake as a mere EOF
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -65,6 +66,16 @@ class GateConnection(ClientConnection):
 
 class _Connect(connect):
     """websockets' connect, without following redirects: a redirect is named, not followed."""
+
+    opened: ClientConnection | None = None
+
+    async def open_tcp_connection(self) -> ClientConnection:
+        self.opened = await super().open_tcp_connection()
+        return self.opened
+
+    def lost_with(self) -> BaseException | None:
+        """Why the connection ended during the handshake, when the network ended it."""
+        return getattr(self.opened, "lost_with", None)
 
     def process_redirect(self, exc: Exception) -> Exception | str:
         if isinstance(exc, InvalidStatus) and 300 <= exc.response.status_code < 400:
@@ -253,51 +264,85 @@ def _describe_close(exc: ConnectionClosed) -> str:
     return f"code {exc.rcvd.code}{reason}"
 
 
+async def _handshake(url: str, headers: dict[str, str] | None, timeout: float,
+                     verify_tls: bool, close_timeout: float, shown: str) -> ClientConnection:
+    """websockets' handshake, on a TCP connection of our own (its name resolved within the
+    timeout, its failure named) unless a proxy carries it: wss:// only, TLS end to end."""
+    ws_uri = parse_uri(url)
+    proxy = get_proxy(ws_uri) if ws_uri.secure else None
+    started = time.perf_counter()
+    sock = None if proxy else await open_socket_async(ws_uri.host, ws_uri.port, timeout, shown)
+    connecting = _Connect(url, additional_headers=headers, ping_interval=None,
+                          open_timeout=max(timeout - (time.perf_counter() - started), 0.001),
+                          close_timeout=close_timeout, max_size=MAX_MESSAGE_BYTES,
+                          max_queue=MAX_QUEUED_FRAMES, proxy=proxy, sock=sock,
+                          create_connection=GateConnection,
+                          ssl=client_context(verify_tls) if ws_uri.secure else None)
+    try:
+        return await connecting
+    except BaseException as exc:
+        if sock is not None:
+            sock.close()
+        lost = connecting.lost_with()
+        if isinstance(exc, InvalidHandshake) and isinstance(lost, OSError):
+            raise named_failure(lost, shown) from None
+        raise
+
+
+def _handshake_failure(exc: Exception, shown: str, open_timeout: float,
+                       log: ExchangeLog) -> TargetError:
+    """A handshake that failed, in one sentence."""
+    if isinstance(exc, Redirected):
+        return TargetError(log.redact(
+            f"the WebSocket handshake at {shown} was redirected ({exc.status}) to "
+            f"{exc.location}, which the gate does not follow: set ws_url to where the "
+            "platform serves WebSockets"))
+    if isinstance(exc, TimeoutError):
+        return TargetTimeout(f"no WebSocket handshake from {shown} within {open_timeout:g} s")
+    if isinstance(exc, InvalidHandshake) and not isinstance(exc.__cause__, OSError):
+        return TargetError(log.redact(f"WebSocket handshake with {shown} failed: {exc}"))
+    named = named_failure(exc, shown)
+    return type(named)(log.redact(str(named)))
+
+
 async def open_session_async(url: str, token: str | None, log: ExchangeLog,
                              loop: asyncio.AbstractEventLoop, open_timeout: float,
                              verify_tls: bool = True,
                              extra_headers: dict[str, str] | None = None, *,
                              close_timeout: float = WS_CLOSE_S) -> SessionAttempt:
     """Open a session with the token as a Bearer header (and any extra headers); a refused
-    handshake is an outcome."""
+    handshake is an outcome. A handshake answered 429 or 503 is tried again as Retry-After
+    asks, all within open_timeout, and then raises Throttled: it is never a refusal."""
     headers = {**({"Authorization": f"Bearer {token}"} if token else {}),
                **(extra_headers or {})} or None
     shown = log.redact(url)
     started = time.perf_counter()
-    try:
-        # Proxies only for wss:// (TLS end to end); open_timeout bounds the whole handshake.
-        connection = await _Connect(url, additional_headers=headers, open_timeout=open_timeout,
-                                    ping_interval=None, close_timeout=close_timeout,
-                                    max_size=MAX_MESSAGE_BYTES, max_queue=MAX_QUEUED_FRAMES,
-                                    proxy=True if url.startswith("wss:") else None,
-                                    create_connection=GateConnection,
-                                    ssl=client_context(verify_tls) if url.startswith("wss:") else None)
-    except Redirected as exc:
-        log.record(Channel.WS, "connect", url, exc.status, time.perf_counter() - started,
-                   error=f"redirected to {exc.location}")
-        raise TargetError(log.redact(
-            f"the WebSocket handshake at {shown} was redirected ({exc.status}) to "
-            f"{exc.location}, which the gate does not follow: set ws_url to where the "
-            "platform serves WebSockets")) from None
-    except InvalidStatus as exc:
-        status = exc.response.status_code
-        log.record(Channel.WS, "connect", url, status, time.perf_counter() - started,
-                   response=exc.response.body.decode("utf-8", "replace") if exc.response.body else "")
-        return SessionAttempt(refused_status=status)
-    except TimeoutError:
-        log.record(Channel.WS, "connect", url, None, time.perf_counter() - started,
-                   error=f"no handshake within {open_timeout:g} s")
-        raise TargetTimeout(f"no WebSocket handshake from {shown} within {open_timeout:g} s") from None
-    except ssl.SSLCertVerificationError as exc:
-        log.record(Channel.WS, "connect", url, None, time.perf_counter() - started, error=str(exc))
-        raise TargetError(tls_refusal(shown, exc.verify_message or str(exc))) from None
-    except (OSError, InvalidHandshake) as exc:
-        log.record(Channel.WS, "connect", url, None, time.perf_counter() - started, error=str(exc))
-        if isinstance(exc, OSError):
-            raise TargetUnreachable(f"target unreachable: {shown}") from None
-        raise TargetError(log.redact(f"WebSocket handshake with {shown} failed: {exc}")) from None
-    log.record(Channel.WS, "connect", url, 101, time.perf_counter() - started)
-    return SessionAttempt(session=LiveSession(connection, url, log, loop, started))
+    for tries in itertools.count(1):
+        began = time.perf_counter()
+        try:
+            connection = await _handshake(url, headers, open_timeout - (began - started),
+                                          verify_tls, close_timeout, shown)
+        except InvalidStatus as exc:
+            answer = exc.response
+            log.record(Channel.WS, "connect", url, answer.status_code, time.perf_counter() - began,
+                       response=answer.body.decode("utf-8", "replace") if answer.body else "")
+            if not throttles(answer.status_code, answer.headers, handshake=True):
+                return SessionAttempt(refused_status=answer.status_code)
+            wait = wait_before_retry(answer.headers, tries,
+                                     open_timeout - (time.perf_counter() - started))
+            if wait is None:
+                raise throttled(answer.status_code, answer.headers,
+                                f"the WebSocket handshake at {shown}", tries) from None
+            await asyncio.sleep(wait)
+            continue
+        except (Redirected, TimeoutError, OSError, InvalidHandshake, TargetError) as exc:
+            failure = _handshake_failure(exc, shown, open_timeout, log)
+            log.record(Channel.WS, "connect", url, getattr(exc, "status", None),
+                       time.perf_counter() - began, error=str(failure))
+            raise failure from None
+        log.record(Channel.WS, "connect", url, 101, time.perf_counter() - began)
+        return SessionAttempt(session=LiveSession(connection, url, log, loop, began))
+    raise AssertionError("unreachable")  # itertools.count never ends
 
 
 def open_session(url: str, token: str | None, log: ExchangeLog, loop: asyncio.AbstractEventLoop,

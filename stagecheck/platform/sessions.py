@@ -4,7 +4,6 @@ synchronous steps on the run's event loop; every frame is recorded."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import time
 from collections import deque
@@ -317,7 +316,9 @@ async def open_session_async(url: str, token: str | None, log: ExchangeLog,
                **(extra_headers or {})} or None
     shown = log.redact(url)
     started = time.perf_counter()
-    for tries in itertools.count(1):
+    tries = 0
+    while True:
+        tries += 1
         began = time.perf_counter()
         try:
             connection = await _handshake(url, headers, open_timeout - (began - started),
@@ -342,7 +343,6 @@ async def open_session_async(url: str, token: str | None, log: ExchangeLog,
             raise failure from None
         log.record(Channel.WS, "connect", url, 101, time.perf_counter() - began)
         return SessionAttempt(session=LiveSession(connection, url, log, loop, began))
-    raise AssertionError("unreachable")  # itertools.count never ends
 
 
 def open_session(url: str, token: str | None, log: ExchangeLog, loop: asyncio.AbstractEventLoop,

@@ -6,8 +6,12 @@ StagecheckError
 ├── ConfigError (ValueError)            a setting is missing or malformed: exit 2, nothing runs
 ├── TargetError (AssertionError)        the target did not answer as a platform would (network)
 │   ├── TargetUnreachable
+│   │   └── NameNotResolved
 │   ├── TargetTimeout
 │   │   └── SlowAnswer
+│   ├── TlsFailed
+│   ├── ConnectionReset
+│   ├── Throttled
 │   ├── BodyTooLarge
 │   └── Redirected
 ├── CheckFailed (AssertionError)        the target answered, but not as the contract promises
@@ -44,6 +48,23 @@ class TargetError(StagecheckError, AssertionError):
 
 class TargetUnreachable(TargetError):
     """The target refused or could not route the connection."""
+
+
+class NameNotResolved(TargetUnreachable):
+    """The target's host name does not resolve (or not within the connect timeout)."""
+
+
+class TlsFailed(TargetError):
+    """The TLS handshake failed: a certificate the machine does not trust, or no TLS at all."""
+
+
+class ConnectionReset(TargetError):
+    """The target (or something on the way) reset the connection."""
+
+
+class Throttled(TargetError):
+    """The target kept answering 429 (or 503 with Retry-After): its rate limit, not the
+    product, stopped the check."""
 
 
 class TargetTimeout(TargetError):

@@ -47,12 +47,13 @@ def _event(kind: str, run_id: str, data: dict[str, Any], **extra: Any) -> dict[s
 
 async def run_agent(database: Database, user_id: str, user_request: str,
                     faults: FaultSwitch, slow_completion_s: float = 11.0,
-                    agent_type: str | None = None, follow_up: bool = False
-                    ) -> AsyncIterator[dict[str, Any]]:
+                    agent_type: str | None = None, follow_up: bool = False,
+                    thinking_frames: int = 1) -> AsyncIterator[dict[str, Any]]:
     """Yield the run's events in the contract's order; agent_error when the run fails.
 
     `slow_completion_s` is when agent_completed arrives, counted from the start, under the
-    agent-slow fault; `follow_up` says the run's thread has had a run before."""
+    agent-slow fault; `follow_up` says the run's thread has had a run before;
+    `thinking_frames` is how many agent_thinking events the run streams."""
     started = time.monotonic()
     if "agent-silent-failure" in faults:
         # At cc536e0b5 register_tool raises AttributeError: name
@@ -69,8 +70,9 @@ async def run_agent(database: Database, user_id: str, user_request: str,
         return
     tool_run_id = str(uuid.uuid4()) if "agent-mixed-run-ids" in faults else run_id
     yield _event("agent_started", run_id, {"status": "started", "user_request": user_request})
-    yield _event("agent_thinking", run_id, {"status": "thinking",
-                                            "thought": "Looking up the available agent servers"})
+    for _ in range(max(1, thinking_frames)):
+        yield _event("agent_thinking", run_id, {"status": "thinking",
+                                                "thought": "Looking up the available agent servers"})
     skip_tool_events = "agent-skips-tool-events" in faults
     if not skip_tool_events:
         yield _event("tool_executing", tool_run_id, {"status": "executing"}, tool_name=TOOL_NAME)

@@ -288,7 +288,8 @@ class _Session:
         await asyncio.sleep(state.tail_delay("agent"))
         async for event in run_agent(state.database, self.identity.user_id, user_request,
                                      state.faults, state.agent_slow_completion_s,
-                                     agent_type=agent_type, follow_up=follow_up):
+                                     agent_type=agent_type, follow_up=follow_up,
+                                     thinking_frames=state.thinking_frames):
             try:
                 await self.send(event)
             except _GONE:

@@ -30,6 +30,7 @@ class StandinState:
     keepalive_interval_s: float = 30.0
     refusal_close_delay_s: float = 0.1
     agent_slow_completion_s: float = 11.0
+    thinking_frames: int = 1  # agent_thinking frames per run (a model streaming its tokens)
     max_sessions: int = 0
     open_sessions: int = 0
     latency_s: float = 0.0  # added to every HTTP answer: a stand-in that feels remote (benchmarks)

@@ -15,7 +15,7 @@ def step_ask_agent(context, request):
 
 
 def _kinds(context):
-    return contract.collapse_repeats([str(f.get("type")) for f in context.world.agent_run.events])
+    return context.world.agent_run.kinds
 
 
 @then("the user sees the progress events in this order:")
@@ -31,14 +31,14 @@ def step_events_in_order(context):
 
 @then("every progress event belongs to the same run")
 def step_one_run(context):
-    log, events = context.world.log, context.world.agent_run.events
-    without = [f for f in events if contract.run_id(f) is None]
-    expect(log, len(without), equal_to(0),
+    log, agent_run = context.world.log, context.world.agent_run
+    without = [f for f in agent_run.events if contract.run_id(f) is None]
+    expect(log, None in agent_run.run_id_values, equal_to(False),
            f"every progress event should carry its run id as a string in run_id, but "
-           f"{len(without)} of {plural(len(events), 'event')} did not, the first: "
-           f"{json_excerpt(log, (without or [None])[0])}",
+           f"{plural(len(without), 'kept event')} of {plural(agent_run.count, 'event')} did "
+           f"not, the first: {json_excerpt(log, (without or [None])[0])}",
            summary="progress events without a run id", classification=Classification.PRODUCT)
-    run_ids = {contract.run_id(f) for f in events}
+    run_ids = agent_run.run_ids
     expect(log, len(run_ids), equal_to(1),
            f"every progress event should carry the same run id, but saw {sorted(map(str, run_ids))}")
 

@@ -14,6 +14,8 @@ import httpcore
 import httpx
 
 from ..errors import BodyTooLarge, SlowAnswer, TargetError, TargetTimeout
+from .network import is_address, resolve
+from .tls import client_context
 
 MAX_BODY_BYTES = 16 * 2 ** 20   # decoded; no answer of the platform comes near it
 _READ_CHUNK = 64 * 1024
@@ -83,9 +85,24 @@ class _DeadlineBackend(httpcore.NetworkBackend):
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None, socket_options: Any = None
                     ) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.connect_tcp(
-            host, port, _within(timeout, _budget.get(), httpcore.ConnectTimeout), local_address,
-            socket_options))
+        """The first of the host's addresses that accepts; the name is resolved within the
+        connect timeout (NameNotResolved past it), not whenever the resolver gives up."""
+        timeout = _within(timeout, _budget.get(), httpcore.ConnectTimeout)
+        if is_address(host):
+            return _DeadlineStream(self._inner.connect_tcp(host, port, timeout, local_address,
+                                                           socket_options))
+        started = time.monotonic()
+        failure: httpcore.ConnectError | None = None
+        for address in dict.fromkeys(info[4][0] for info in resolve(host, port, timeout)):
+            left = None if timeout is None else timeout - (time.monotonic() - started)
+            if left is not None and left <= 0:
+                raise httpcore.ConnectTimeout(f"no connection to {host} within {timeout:g} s")
+            try:
+                return _DeadlineStream(self._inner.connect_tcp(address, port, left,
+                                                               local_address, socket_options))
+            except httpcore.ConnectError as exc:
+                failure = exc
+        raise failure or httpcore.ConnectError(f"no address for {host}")
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
                             socket_options: Any = None) -> httpcore.NetworkStream:
@@ -97,10 +114,13 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
 
 def bounded_client(verify: bool = True, proxies: bool = True) -> httpx.Client:
-    """An httpx client whose every transport keeps the exchange deadlines of `send_bounded`.
-    Proxy variables apply to https:// only (TLS end to end): http:// always goes direct."""
-    client = httpx.Client(verify=verify, follow_redirects=False, trust_env=proxies,
-                          mounts={"http://": httpx.HTTPTransport(verify=verify)})
+    """An httpx client whose every transport keeps the exchange deadlines of `send_bounded`,
+    and trusts what live sessions trust (`client_context`: the system store or SSL_CERT_FILE,
+    not httpx's certifi bundle). Proxy variables apply to https:// only (TLS end to end):
+    http:// always goes direct."""
+    tls = client_context(verify)
+    client = httpx.Client(verify=tls, follow_redirects=False, trust_env=proxies,
+                          mounts={"http://": httpx.HTTPTransport(verify=tls)})
     # httpx offers no public door to httpcore's network backend: set it on every pool.
     for transport in (client._transport, *client._mounts.values()):
         pool = getattr(transport, "_pool", None)

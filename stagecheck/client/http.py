@@ -8,12 +8,14 @@ from typing import Any
 
 import httpx
 
-from ..errors import CheckFailed, SlowAnswer, TargetError, TargetUnreachable, tls_refusal
+from ..errors import CheckFailed, ConnectionReset, SlowAnswer, TargetError
 from ..vocabulary import Channel, Classification
 from .bounded import bounded_client, send_bounded
 from .exchanges import ExchangeLog
 from .nesting import NestedTooDeeply, load_json
+from .network import named_failure
 from .redact import excerpt
+from .throttle import throttled, throttles, wait_before_retry
 
 
 class HttpClient:
@@ -30,21 +32,37 @@ class HttpClient:
     def request(self, method: str, url: str, *, json_body: Any = None,
                 headers: dict[str, str] | None = None, content: bytes | None = None,
                 timeout: float | None = None) -> httpx.Response:
-        """Send one request; network failures raise TargetError subclasses naming the URL."""
+        """Send one request; network failures raise TargetError subclasses naming the URL. An
+        answer that throttles is tried again as Retry-After asks, within the same timeout, and
+        then raises Throttled."""
         limit = self.timeout if timeout is None else timeout
         sent = json.dumps(json_body) if json_body is not None else (
             content.decode("utf-8", "replace") if content else "")
         shown = self.log.redact(url)
+        ends = time.perf_counter() + limit
+        tries = 0
+        while True:
+            tries += 1
+            response = self._send_once(method, url, shown, sent, limit if tries == 1 else
+                                       ends - time.perf_counter(), json=json_body,
+                                       headers=headers, content=content)
+            if not throttles(response.status_code, response.headers):
+                return response
+            wait = wait_before_retry(response.headers, tries, ends - time.perf_counter())
+            if wait is None:
+                raise throttled(response.status_code, response.headers, f"{method} {shown}", tries)
+            time.sleep(wait)
+
+    def _send_once(self, method: str, url: str, shown: str, sent: str, limit: float,
+                   **kwargs: Any) -> httpx.Response:
         started = time.perf_counter()
         try:
             response = send_bounded(self._client, method, url, limit=limit,
-                                    connect_timeout=self.connect_timeout, shown=shown,
-                                    json=json_body, headers=headers, content=content)
+                                    connect_timeout=self.connect_timeout, shown=shown, **kwargs)
         except httpx.ConnectError as exc:
             self._record_failure(method, url, started, sent, f"unreachable: {exc}")
-            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
-                raise TargetError(tls_refusal(shown, "certificate verify failed")) from None
-            raise TargetUnreachable(f"target unreachable: {shown}") from None
+            named = named_failure(exc, shown)
+            raise type(named)(self.log.redact(str(named))) from None
         except SlowAnswer as exc:
             self._record_failure(method, url, started, sent,
                                  f"no complete answer within {limit:g} s (kept sending slowly)")
@@ -54,6 +72,8 @@ class HttpClient:
             raise type(exc)(self.log.redact(str(exc))) from None
         except httpx.TransportError as exc:
             self._record_failure(method, url, started, sent, str(exc) or type(exc).__name__)
+            if isinstance(named := named_failure(exc, shown), ConnectionReset):
+                raise ConnectionReset(self.log.redact(str(named))) from None
             raise TargetError(self.log.redact(
                 f"{method} {shown} failed: {exc or type(exc).__name__}")) from None
         elapsed = time.perf_counter() - started

@@ -69,23 +69,51 @@ def ask_agent_api(http: HttpClient, target: Target, user: SignedInUser, agent: s
                      json_body={"type": agent, "message": message})
 
 
+MAX_KEPT_EVENTS = 200  # events of one run kept as evidence; every event is counted and typed
+MAX_KINDS = 200        # distinct steps of one run's story (a run of repeats counts once)
+MAX_RUN_IDS = 16       # run ids told apart (two are enough to tell a mixed run)
+
+
 @dataclass
 class AgentRun:
-    """One agent run: its events, how long it took, and why it ended early."""
+    """One agent run, taken in event by event (however many it streams, in bounded memory):
+    its story, how long it took, and why it ended early."""
 
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)  # a sample, and the run's end
+    count: int = 0        # every agent event seen
+    kinds: list[str] = field(default_factory=list)  # the event types in order, repeats once
+    run_id_values: set[str | None] = field(default_factory=set)  # None: an event without one
     elapsed_s: float | None = None
     first_event_s: float | None = None  # from the request to the run's first event
     problem: str | None = None
-    silent: bool = False  # not a single event came
 
     @property
-    def kinds(self) -> list[str]:
-        return contract.collapse_repeats([str(f.get("type")) for f in self.events])
+    def silent(self) -> bool:
+        """Not a single event came."""
+        return self.count == 0
 
     @property
     def run_ids(self) -> set[str]:
-        return {str(f.get("run_id")) for f in self.events}
+        """The runs its events named (an event without a run id names none)."""
+        return {value for value in self.run_id_values if value is not None}
+
+    def see(self, frame: dict[str, Any]) -> bool:
+        """Take in one frame of the session; True when it is an agent event."""
+        if not contract.is_agent_event(frame):
+            return False
+        self.count += 1
+        kind = str(frame.get("type"))
+        if not self.kinds or self.kinds[-1] != kind:
+            if len(self.kinds) == MAX_KINDS:
+                self.kinds[-1] = kind  # the story's middle is lost, never its end
+            else:
+                self.kinds.append(kind)
+        if len(self.run_id_values) < MAX_RUN_IDS:
+            self.run_id_values.add(contract.run_id(frame))
+        if len(self.events) < MAX_KEPT_EVENTS or (
+                kind in contract.AGENT_END_EVENTS and len(self.events) < MAX_KEPT_EVENTS + 8):
+            self.events.append(frame)
+        return True
 
 
 def agent_request(request: str, thread_id: str | None = None,
@@ -102,34 +130,32 @@ def agent_request(request: str, thread_id: str | None = None,
 
 async def run_agent_async(session: LiveSession, frame: dict[str, Any], event_timeout: float,
                           run_timeout: float) -> AgentRun:
-    """Send one agent request and collect its events until it ends (completed or error); a
+    """Send one agent request and take in its events until it ends (completed or error); a
     silent or unfinished run is an outcome, judged by the Then steps."""
-    run, first = AgentRun(), len(session.received)
+    run = AgentRun()
     started = time.perf_counter()
     try:
         await session.send_async(frame)
-        opening = await session.receive_until_async(contract.is_agent_event, event_timeout,
+        opening = await session.receive_until_async(run.see, event_timeout,
                                                     "first event of the agent run")
         run.first_event_s = time.perf_counter() - started
         if not contract.is_end_event(opening):
             left = run_timeout - (time.perf_counter() - started)
             await session.receive_until_async(
-                contract.is_end_event, max(left, 0.0),
-                "end of the agent run (agent_completed or agent_error)")
+                lambda f: run.see(f) and contract.is_end_event(f),
+                max(left, 0.0), "end of the agent run (agent_completed or agent_error)")
     except NoAnswer as problem:
-        run.silent = not any(contract.is_agent_event(f) for f in session.received[first:])
         run.problem = (f"the agent run was silent: no event within {event_timeout:g} s"
                        if run.silent else str(problem))
     except AssertionError as problem:
         run.problem = str(problem)
     run.elapsed_s = time.perf_counter() - started
-    run.events = [f for f in session.received[first:] if contract.is_agent_event(f)]
     return run
 
 
-async def stray_agent_events_async(session: LiveSession, quiet_s: float) -> list[dict[str, Any]]:
-    """Agent events that still arrive within `quiet_s` (none, on a correct platform)."""
-    first = len(session.received)
+async def stray_agent_events_async(session: LiveSession, quiet_s: float, run: AgentRun) -> None:
+    """Take into `run` the agent events that still arrive within `quiet_s` (none, on a correct
+    platform)."""
     with contextlib.suppress(NoAnswer, SessionClosed):
-        await session.receive_until_async(lambda _: False, quiet_s, "stray agent events")
-    return [f for f in session.received[first:] if contract.is_agent_event(f)]
+        await session.receive_until_async(lambda f: run.see(f) and False, quiet_s,
+                                          "stray agent events")

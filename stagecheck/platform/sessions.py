@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,9 +19,14 @@ from websockets.exceptions import (
     PayloadTooBig,
     ProtocolError,
 )
+from websockets.proxy import get_proxy
+from websockets.uri import parse_uri
 
 from ..client.exchanges import OWN_CLOSE, TARGET_CLOSE, ExchangeLog
 from ..client.nesting import NestedTooDeeply, load_json
+from ..client.network import named_failure, open_socket_async
+from ..client.throttle import throttled, throttles, wait_before_retry
+from ..client.tls import client_context
 from ..config.timeouts import PONG_AFTER_ERROR_S, WS_CLOSE_S
 from ..errors import (
     CheckFailed,
@@ -30,14 +35,16 @@ from ..errors import (
     SessionClosed,
     TargetError,
     TargetTimeout,
-    TargetUnreachable,
-    tls_refusal,
 )
 from ..vocabulary import Channel, Classification
 from . import contract
 
 Frame = dict[str, Any]
-MAX_KEPT_FRAMES = 500  # a flooding server must not fill memory or the report
+# Every frame is read and shown to the waiter; the exchange log keeps a sample, so that a
+# flooding server (or an agent streaming thousands of tokens) fills neither memory nor report:
+# the first frames, and the last KEPT_FOR_WAITS places for frames a wait was for.
+MAX_KEPT_FRAMES = 500
+KEPT_FOR_WAITS = 50
 MAX_MESSAGE_BYTES = 2 ** 20    # a frame or a whole (fragmented) message, received
 MAX_QUEUED_FRAMES = 16         # received and not yet read: reading pauses beyond
 MAX_UNSENT_BYTES = 2 ** 20     # our answers (pongs) the target does not read: the session ends
@@ -49,6 +56,11 @@ class GateConnection(ClientConnection):
     ping flood would pile up in memory)."""
 
     overflowed = False
+    lost_with: BaseException | None = None  # why the transport ended, when it failed
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost_with = exc  # websockets reports a reset in the handshake as a mere EOF
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -61,6 +73,16 @@ class GateConnection(ClientConnection):
 
 class _Connect(connect):
     """websockets' connect, without following redirects: a redirect is named, not followed."""
+
+    opened: ClientConnection | None = None
+
+    async def open_tcp_connection(self) -> ClientConnection:
+        self.opened = await super().open_tcp_connection()
+        return self.opened
+
+    def lost_with(self) -> BaseException | None:
+        """Why the connection ended during the handshake, when the network ended it."""
+        return getattr(self.opened, "lost_with", None)
 
     def process_redirect(self, exc: Exception) -> Exception | str:
         if isinstance(exc, InvalidStatus) and 300 <= exc.response.status_code < 400:
@@ -116,8 +138,10 @@ class LiveSession:
         self.url = log.redact(url)  # shown only: the session is open already
         self.log = log
         self.opened_at = opened_at
-        self.received: list[Frame] = []
-        self.unkept = 0  # frames received beyond MAX_KEPT_FRAMES: counted, not kept
+        self.count = 0    # every frame received; waiters see each one, the log keeps a sample
+        self.unkept = 0   # frames received and not kept as evidence
+        self._kept = 0
+        self._recent: deque[str] = deque(maxlen=8)  # the types of the last frames, for messages
 
     @property
     def close_code(self) -> int | None:
@@ -146,7 +170,8 @@ class LiveSession:
 
     async def receive_until_async(self, wanted: Callable[[Frame], bool], timeout: float,
                                   what: str) -> Frame:
-        """The first frame for which `wanted` is true; other frames are kept and recorded."""
+        """The first frame for which `wanted` is true; `wanted` sees every frame received
+        (whatever the log keeps of them)."""
         deadline = time.perf_counter() + timeout
         while True:
             started = time.perf_counter()
@@ -185,13 +210,17 @@ class LiveSession:
                 frame = {"type": "(not JSON)", "raw": text[:200]}
             if not isinstance(frame, dict):
                 frame = {"type": "(not an object)", "raw": text[:200]}
-            if len(self.received) < MAX_KEPT_FRAMES:
+            self.count += 1
+            self._recent.append(str(frame.get("type")))
+            found = wanted(frame)
+            if self._kept < MAX_KEPT_FRAMES - KEPT_FOR_WAITS or (
+                    found and self._kept < MAX_KEPT_FRAMES):
+                self._kept += 1
                 self.log.record(Channel.WS, f"receive {frame.get('type')}", self.url, None,
                                 time.perf_counter() - started, response=text)
-                self.received.append(frame)
             else:
                 self.unkept += 1
-            if wanted(frame):
+            if found:
                 return frame
 
     def _too_deep(self, text: str, nested: str, what: str, started: float) -> CheckFailed:
@@ -212,9 +241,8 @@ class LiveSession:
         return _describe_close(exc)
 
     def _seen(self) -> str:
-        kinds = [str(f.get("type")) for f in self.received[-8:]]
-        more = f" and {self.unkept} more not kept" if self.unkept else ""
-        return (f"{len(self.received)} kept, last: {', '.join(kinds)}{more}" if kinds else "none")
+        more = f"; {self.unkept} more not kept as evidence" if self.unkept else ""
+        return (f"{self.count}, last: {', '.join(self._recent)}{more}" if self.count else "none")
 
     def close(self) -> None:
         self._loop.run_until_complete(self.close_async())
@@ -256,13 +284,45 @@ def _describe_close(exc: ConnectionClosed) -> str:
     return f"code {exc.rcvd.code}{reason}"
 
 
-def _tls(url: str, verify: bool) -> ssl.SSLContext | None:
-    if not url.startswith("wss:") or verify:
-        return None  # websockets verifies wss:// with the default context
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
+async def _handshake(url: str, headers: dict[str, str] | None, timeout: float,
+                     verify_tls: bool, close_timeout: float, shown: str) -> ClientConnection:
+    """websockets' handshake, on a TCP connection of our own (its name resolved within the
+    timeout, its failure named) unless a proxy carries it: wss:// only, TLS end to end."""
+    ws_uri = parse_uri(url)
+    proxy = get_proxy(ws_uri) if ws_uri.secure else None
+    started = time.perf_counter()
+    sock = None if proxy else await open_socket_async(ws_uri.host, ws_uri.port, timeout, shown)
+    connecting = _Connect(url, additional_headers=headers, ping_interval=None,
+                          open_timeout=max(timeout - (time.perf_counter() - started), 0.001),
+                          close_timeout=close_timeout, max_size=MAX_MESSAGE_BYTES,
+                          max_queue=MAX_QUEUED_FRAMES, proxy=proxy, sock=sock,
+                          create_connection=GateConnection,
+                          ssl=client_context(verify_tls) if ws_uri.secure else None)
+    try:
+        return await connecting
+    except BaseException as exc:
+        if sock is not None:
+            sock.close()
+        lost = connecting.lost_with()
+        if isinstance(exc, InvalidHandshake) and isinstance(lost, OSError):
+            raise named_failure(lost, shown) from None
+        raise
+
+
+def _handshake_failure(exc: Exception, shown: str, open_timeout: float,
+                       log: ExchangeLog) -> TargetError:
+    """A handshake that failed, in one sentence."""
+    if isinstance(exc, Redirected):
+        return TargetError(log.redact(
+            f"the WebSocket handshake at {shown} was redirected ({exc.status}) to "
+            f"{exc.location}, which the gate does not follow: set ws_url to where the "
+            "platform serves WebSockets"))
+    if isinstance(exc, TimeoutError):
+        return TargetTimeout(f"no WebSocket handshake from {shown} within {open_timeout:g} s")
+    if isinstance(exc, InvalidHandshake) and not isinstance(exc.__cause__, OSError):
+        return TargetError(log.redact(f"WebSocket handshake with {shown} failed: {exc}"))
+    named = named_failure(exc, shown)
+    return type(named)(log.redact(str(named)))
 
 
 async def open_session_async(url: str, token: str | None, log: ExchangeLog,
@@ -271,44 +331,39 @@ async def open_session_async(url: str, token: str | None, log: ExchangeLog,
                              extra_headers: dict[str, str] | None = None, *,
                              close_timeout: float = WS_CLOSE_S) -> SessionAttempt:
     """Open a session with the token as a Bearer header (and any extra headers); a refused
-    handshake is an outcome."""
+    handshake is an outcome. A handshake answered 429 or 503 is tried again as Retry-After
+    asks, all within open_timeout, and then raises Throttled: it is never a refusal."""
     headers = {**({"Authorization": f"Bearer {token}"} if token else {}),
                **(extra_headers or {})} or None
     shown = log.redact(url)
     started = time.perf_counter()
-    try:
-        # Proxies only for wss:// (TLS end to end); open_timeout bounds the whole handshake.
-        connection = await _Connect(url, additional_headers=headers, open_timeout=open_timeout,
-                                    ping_interval=None, close_timeout=close_timeout,
-                                    max_size=MAX_MESSAGE_BYTES, max_queue=MAX_QUEUED_FRAMES,
-                                    proxy=True if url.startswith("wss:") else None,
-                                    create_connection=GateConnection, ssl=_tls(url, verify_tls))
-    except Redirected as exc:
-        log.record(Channel.WS, "connect", url, exc.status, time.perf_counter() - started,
-                   error=f"redirected to {exc.location}")
-        raise TargetError(log.redact(
-            f"the WebSocket handshake at {shown} was redirected ({exc.status}) to "
-            f"{exc.location}, which the gate does not follow: set ws_url to where the "
-            "platform serves WebSockets")) from None
-    except InvalidStatus as exc:
-        status = exc.response.status_code
-        log.record(Channel.WS, "connect", url, status, time.perf_counter() - started,
-                   response=exc.response.body.decode("utf-8", "replace") if exc.response.body else "")
-        return SessionAttempt(refused_status=status)
-    except TimeoutError:
-        log.record(Channel.WS, "connect", url, None, time.perf_counter() - started,
-                   error=f"no handshake within {open_timeout:g} s")
-        raise TargetTimeout(f"no WebSocket handshake from {shown} within {open_timeout:g} s") from None
-    except ssl.SSLCertVerificationError as exc:
-        log.record(Channel.WS, "connect", url, None, time.perf_counter() - started, error=str(exc))
-        raise TargetError(tls_refusal(shown, exc.verify_message or str(exc))) from None
-    except (OSError, InvalidHandshake) as exc:
-        log.record(Channel.WS, "connect", url, None, time.perf_counter() - started, error=str(exc))
-        if isinstance(exc, OSError):
-            raise TargetUnreachable(f"target unreachable: {shown}") from None
-        raise TargetError(log.redact(f"WebSocket handshake with {shown} failed: {exc}")) from None
-    log.record(Channel.WS, "connect", url, 101, time.perf_counter() - started)
-    return SessionAttempt(session=LiveSession(connection, url, log, loop, started))
+    tries = 0
+    while True:
+        tries += 1
+        began = time.perf_counter()
+        try:
+            connection = await _handshake(url, headers, open_timeout - (began - started),
+                                          verify_tls, close_timeout, shown)
+        except InvalidStatus as exc:
+            answer = exc.response
+            log.record(Channel.WS, "connect", url, answer.status_code, time.perf_counter() - began,
+                       response=answer.body.decode("utf-8", "replace") if answer.body else "")
+            if not throttles(answer.status_code, answer.headers, handshake=True):
+                return SessionAttempt(refused_status=answer.status_code)
+            wait = wait_before_retry(answer.headers, tries,
+                                     open_timeout - (time.perf_counter() - started))
+            if wait is None:
+                raise throttled(answer.status_code, answer.headers,
+                                f"the WebSocket handshake at {shown}", tries) from None
+            await asyncio.sleep(wait)
+            continue
+        except (Redirected, TimeoutError, OSError, InvalidHandshake, TargetError) as exc:
+            failure = _handshake_failure(exc, shown, open_timeout, log)
+            log.record(Channel.WS, "connect", url, getattr(exc, "status", None),
+                       time.perf_counter() - began, error=str(failure))
+            raise failure from None
+        log.record(Channel.WS, "connect", url, 101, time.perf_counter() - began)
+        return SessionAttempt(session=LiveSession(connection, url, log, loop, began))
 
 
 def open_session(url: str, token: str | None, log: ExchangeLog, loop: asyncio.AbstractEventLoop,

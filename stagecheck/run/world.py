@@ -73,10 +73,8 @@ class RunState:
                 run_agent_async(session, frame, self.settings.ws_event_timeout,
                                 self.settings.agent_timeout)
                 for session, frame in zip(sessions, frames, strict=True))))
-            strays = await asyncio.gather(*(stray_agent_events_async(session, quiet_s)
-                                            for session in sessions))
-            for run, stray in zip(runs, strays, strict=True):
-                run.events.extend(stray)
+            await asyncio.gather(*(stray_agent_events_async(session, quiet_s, run)
+                                   for session, run in zip(sessions, runs, strict=True)))
             return runs
         return self.loop.run_until_complete(all_at_once())
 

@@ -29,7 +29,7 @@ from .platform.conversations import (
     start_conversation,
 )
 from .platform.measure import percentile_95
-from .platform.sessions import wait_for_refusal
+from .platform.refusals import wait_for_refusal
 from .platform.users import (
     MAIN_USER_EMAIL,
     OTHER_USER_EMAIL,

@@ -165,12 +165,15 @@ def test_a_result_that_cannot_be_built_leaves_the_run_interrupted_not_running(
     monkeypatch.setattr(concluding, "result_of", broken)
     said: list[str] = []
     monkeypatch.setattr(concluding, "say", said.append)
-    outcome = concluding.conclude(SimpleNamespace(), SimpleNamespace(settings=None),
+    settings = SimpleNamespace(report_dir=str(tmp_path / "reports"), at_risk_exit=3)
+    outcome = concluding.conclude(SimpleNamespace(), SimpleNamespace(settings=settings),
                                   SimpleNamespace(run_id="run-1"), history)
     assert outcome.exit_code == 2 and outcome.report is None
     assert outcome.line() == ("Release gate: could not judge · the report could not be built: "
                               "TypeError: unhashable type: 'list' · exit 2")
-    assert said == ["stagecheck: the report could not be built: TypeError: unhashable type: 'list'"]
+    assert said[0] == "stagecheck: the report could not be built: TypeError: unhashable type: 'list'"
+    verdict = json.loads((tmp_path / "reports" / "latest" / "verdict.json").read_text())
+    assert verdict["decision"] is None and verdict["exit_code"] == 2  # latest says not judged
     reopened = History(tmp_path / "history.sqlite")
     try:
         assert reopened.state_of("run-1") == "interrupted"

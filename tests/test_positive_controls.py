@@ -209,7 +209,9 @@ def test_the_operators_bypass_key_is_tried_before_the_first_scenario(tmp_path: P
     last = run.stdout.strip().splitlines()[-1]
     assert last.startswith("Release gate: could not judge · ") and said in last
     assert last.endswith("· exit 2")
-    assert not (tmp_path / "reports" / "latest").exists()  # nothing judged
+    verdict = json.loads((tmp_path / "reports" / "latest" / "verdict.json").read_text())
+    assert verdict["decision"] is None and verdict["exit_code"] == 2  # nothing judged, said so
+    assert not (tmp_path / "reports" / "latest" / "report.md").exists()
     assert all(s["status"] in ("skipped", "untested") for s in run.scenarios.values())
     written = everything_written(tmp_path, run)
     assert wrong not in written and standin.bypass_key not in written

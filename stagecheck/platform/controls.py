@@ -17,7 +17,8 @@ from ..config.target import Target
 from ..errors import CheckFailed, ConfigError
 from ..vocabulary import Classification
 from .conversations import list_conversations
-from .sessions import SessionAttempt, wait_for_refusal
+from .refusals import wait_for_refusal
+from .sessions import SessionAttempt
 from .users import MAIN_USER_EMAIL, ask_sign_in
 
 WS_SETTING = "-D ws_url / STAGING_WEBSOCKET_URL"

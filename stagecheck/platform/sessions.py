@@ -27,7 +27,7 @@ from ..client.nesting import NestedTooDeeply, load_json
 from ..client.network import named_failure, open_socket_async
 from ..client.throttle import throttled, throttles, wait_before_retry
 from ..client.tls import client_context
-from ..config.timeouts import PONG_AFTER_ERROR_S, WS_CLOSE_S
+from ..config.timeouts import WS_CLOSE_S
 from ..errors import (
     CheckFailed,
     NoAnswer,
@@ -370,35 +370,3 @@ def open_session(url: str, token: str | None, log: ExchangeLog, loop: asyncio.Ab
                  open_timeout: float, verify_tls: bool = True) -> SessionAttempt:
     return loop.run_until_complete(open_session_async(url, token, log, loop, open_timeout,
                                                       verify_tls))
-
-
-def wait_for_refusal(attempt: SessionAttempt, timeout: float, *,
-                     pong_s: float = PONG_AFTER_ERROR_S) -> None:
-    """After an accepted handshake, wait for the platform to close the session (it sends an
-    auth error first); stop early once it serves the session. If it stays open after its
-    error, a ping tells whether it still answers."""
-    session = attempt.session
-    if session is None:
-        return
-    started = time.perf_counter()
-    try:
-        while not attempt.served:
-            left = timeout - (time.perf_counter() - started)
-            frame = session.receive_until(lambda _: True, max(left, 0.0),
-                                          "close of the refused session")
-            kind = str(frame.get("type"))
-            if contract.is_error(frame):
-                attempt.error = attempt.error or frame
-            elif kind not in contract.UNSOLICITED:
-                attempt.served.append(kind)
-    except SessionClosed:
-        attempt.close_code = session.close_code
-    except NoAnswer:
-        if attempt.error is not None:
-            try:
-                session.send({"type": "ping"})
-                session.receive_until(lambda f: f.get("type") == "pong", min(timeout, pong_s), "pong")
-                attempt.answered_after_error = True
-            except AssertionError:
-                pass
-    attempt.waited_s = time.perf_counter() - started

@@ -9,6 +9,11 @@ Feature: Live sessions
     When the user opens a live session
     Then the user is welcomed within 2 seconds
 
+  Scenario: A user who opens many sessions in a short time is still let in
+    Given a signed-in user
+    When the user opens and closes 25 live sessions in a short time
+    Then the user is still let into a new live session
+
   Scenario: A live session without a token is refused
     Given a signed-in user is let into a live session
     When someone opens a live session without a token

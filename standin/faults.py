@@ -114,6 +114,10 @@ FAULTS: dict[str, Fault] = {
         Fault("messages-truncated", "stored messages are cut to their first 4096 characters"),
         Fault("messages-duplicated", "every message is stored twice"),
         Fault("thread-list-misses-newest", "GET /api/threads leaves out the newest conversation"),
+        Fault("user-lockout",
+              "a user's sessions and agent requests each hold a manager, freed only after "
+              "minutes idle; past 20 a new session gets error_message FACTORY_INIT_FAILED and "
+              "is closed with 1011 (websocket_core/websocket_manager_factory.py)"),
         Fault("message-size-limit",
               "a live-session frame over 8,192 bytes is dropped without an answer "
               "(routes/websocket.py at cc536e0b5)"),

@@ -125,6 +125,15 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             await websocket.close(code=state.variant.refusal_close_code, reason="SSOT Auth failed")
             return
         outcome, welcome = ANONYMOUS, False
+    if "user-lockout" in state.faults and outcome is not ANONYMOUS:
+        held = state.user_managers.get(outcome.user_id, 0)
+        if held >= state.user_manager_cap:  # accepted, told, closed: the factory's refusal
+            await websocket.send_json(_error(
+                "FACTORY_INIT_FAILED", f"WebSocket manager creation failed: user has {held} "
+                f"managers (max {state.user_manager_cap})"))
+            await websocket.close(code=1011, reason="FACTORY_INIT_FAILED")
+            return
+        state.user_managers[outcome.user_id] = held + 1  # never freed within a run
     limit = 1 if "session-limit-1" in state.faults else state.max_sessions
     if limit and state.open_sessions >= limit:
         await websocket.close(code=1008, reason="Too many sessions")
@@ -282,6 +291,9 @@ class _Session:
                          agent_type: str | None) -> None:
         """Stream one run's events; the session keeps answering meanwhile."""
         state = self.state
+        if "user-lockout" in state.faults:  # each agent request holds a manager of its own
+            user = self.identity.user_id
+            state.user_managers[user] = state.user_managers.get(user, 0) + 1
         follow_up = thread_id is not None and thread_id in state.agent_threads
         if thread_id is not None:
             state.agent_threads.add(thread_id)

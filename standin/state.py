@@ -32,6 +32,10 @@ class StandinState:
     agent_slow_completion_s: float = 11.0
     thinking_frames: int = 1  # agent_thinking frames per run (a model streaming its tokens)
     max_sessions: int = 0
+    # user-lockout: per user, the WebSocket managers of its sessions and agent runs, freed only
+    # after minutes idle (websocket_core/websocket_manager_factory.py caps them at 20)
+    user_managers: dict[str, int] = field(default_factory=dict)
+    user_manager_cap: int = 20
     open_sessions: int = 0
     latency_s: float = 0.0  # added to every HTTP answer: a stand-in that feels remote (benchmarks)
     # latency-over-hard-budget / latency-over-soft-budget: one answer in ten of each kind is late

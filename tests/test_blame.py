@@ -75,7 +75,7 @@ def test_an_unreachable_target_is_the_environment_and_the_run_could_not_judge(
         run = run_behave(tmp_path, "--tags=@p1", "-D", "target=staging", "-D", f"base_url={url}",
                          *FAST, env={"E2E_OAUTH_SIMULATION_KEY": "a-key-of-sixteen-chars"})
     assert run.returncode == 2, run.stdout[-2000:]
-    assert last_line(run).startswith("Release gate: could not judge · 14 P1 scenarios could not "
+    assert last_line(run).startswith("Release gate: could not judge · 15 P1 scenarios could not "
                                      "be judged, for the environment: ")
     data = results(tmp_path)
     assert {s["status"] for s in data["scenarios"]} == {"not judged"}
@@ -150,7 +150,7 @@ def test_the_readmes_staging_command_says_go_on_a_healthy_staging(tmp_path: Path
         run = run_behave(tmp_path, "--tags=@p1", "--stop", "-D", "target=staging", *FAST,
                          env={"STAGING_BASE_URL": url, "E2E_OAUTH_SIMULATION_KEY": key})
     assert run.returncode == 0, run.stdout[-3000:]
-    assert last_line(run).startswith("Release gate: GO · all 14 selected scenarios passed")
+    assert last_line(run).startswith("Release gate: GO · all 15 selected scenarios passed")
     assert {s["status"] for s in results(tmp_path)["scenarios"]} == {"passed"}
 
 
@@ -159,7 +159,7 @@ def test_production_leaves_the_writing_scenarios_out_by_policy_and_says_so(tmp_p
         run = run_behave(tmp_path, "--tags=@p1", "-D", "target=production",
                          "-D", f"base_url={url}", *FAST, env={"E2E_OAUTH_SIMULATION_KEY": key})
     assert run.returncode == 0, run.stdout[-3000:]
-    assert last_line(run).startswith("Release gate: GO · all 11 scenarios that ran passed; "
+    assert last_line(run).startswith("Release gate: GO · all 12 scenarios that ran passed; "
                                      "3 left out by policy: ")
     data = results(tmp_path)
     left_out = [s for s in data["scenarios"] if s["status"] == "left out"]

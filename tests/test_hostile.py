@@ -64,7 +64,7 @@ def test_refused_connections_fail_fast_as_unreachable_environment(tmp_path: Path
         run = staging(tmp_path, url)
         data = report(tmp_path)
     ran = [s for s in data["scenarios"] if s["status"] != "untested"]
-    assert run.returncode == 2 and len(ran) == 14  # could not judge: the environment's fault
+    assert run.returncode == 2 and len(ran) == 15  # could not judge: the environment's fault
     unreachable = re.compile(rf"target unreachable: (http|ws)://127\.0\.0\.1:{url.rsplit(':', 1)[1]}/")
     for scenario in ran:
         assert scenario["status"] == "not judged", scenario["name"]

@@ -42,7 +42,7 @@ def test_seed_incident_is_no_go_with_120k_at_risk_and_the_rest_unverified(seed_i
     assert data["verdict"]["decision"] == "NO-GO"
     assert data["impact"]["revenue_at_risk"] == 120_000
     statuses = {s["name"]: s["status"] for s in data["scenarios"]}
-    assert len(statuses) == 14 and list(statuses.values()).count("passed") == 6
+    assert len(statuses) == 15 and list(statuses.values()).count("passed") == 7
     assert list(statuses.values()).count("untested") == 7
     discovery = next(s for s in data["scenarios"] if s["status"] == "failed")
     assert discovery["name"] == "A user discovers the available agent servers"
@@ -86,8 +86,8 @@ def test_clean_run_is_go_with_nothing_at_risk(tmp_path: Path) -> None:
 def test_seed_incident_report_reads_without_contradictions(seed_incident: Path) -> None:
     report, page = (seed_incident / "report.md").read_text(), (seed_incident / "report.html").read_text()
     assert "**Users can connect and chat in live sessions, but cannot find or run any AI agent.**" in report
-    assert "| Live sessions | 6/6 |" in report and "| Agent discovery | 0/1 |" in report
-    assert "**Pass rate:** 43% (6 of 14 selected)" in report and 'id="pass-rate">43%</b>' in page
+    assert "| Live sessions | 7/7 |" in report and "| Agent discovery | 0/1 |" in report
+    assert "**Pass rate:** 47% (7 of 15 selected)" in report and 'id="pass-rate">47%</b>' in page
     assert "1 critical scenario failed" in report and "(s)" not in report
     assert "0.000 s" not in report and "0.00 s" not in report
     assert "FROM sqlite_master" in report and "information_schema" not in report  # a SQLite stand-in
@@ -230,7 +230,7 @@ def test_chart_text_keeps_the_body_size_and_the_key_finding_stays_visible_at_390
         assert seen["width"] == width and Path(seen["screenshot"]).stat().st_size > 10_000
         assert {"P1", "auth", "100%"} <= {t["text"] for t in seen["charts"]}  # both charts measured
         assert sizes and low <= sizes[0] and sizes[-1] <= high, (width, sizes, low, high)
-        assert len(seen["findings"]) == 14 and all(
+        assert len(seen["findings"]) == 15 and all(
             f["width"] > 0 and f["left"] >= 0 and f["right"] <= width for f in seen["findings"])
         assert seen["pageOverflow"] <= 0
     assert found[390]["resultsOverflow"] <= 0  # on a phone, nothing of the table is scrolled away

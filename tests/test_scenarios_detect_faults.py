@@ -29,11 +29,13 @@ DATABASE = "The backend reports its database connected"
 AGENT_RUN = "A user's request streams its progress and completes"
 ORDER = "A user's messages come back in the order they were sent"
 PRIVACY = "A user cannot see another user's conversation"
+LOCKOUT = "A user who opens many sessions in a short time is still let in"
 ALL = {WELCOMED, NO_TOKEN, BAD_TOKEN, PING, MESSAGE, CONCURRENT, DISCOVERY, SIGN_IN, WRONG_KEY,
-       HEALTH, DATABASE, AGENT_RUN, ORDER, PRIVACY}
+       HEALTH, DATABASE, AGENT_RUN, ORDER, PRIVACY, LOCKOUT}
 
 # The steps, by the words of the feature files.
 SIGNED_IN = "a signed-in user"
+STILL_LET_IN = "the user is still let into a new live session"
 WITH_SESSION = "a signed-in user with an open live session"
 WITH_CONVERSATION = "a signed-in user who has started a conversation"
 MANY_SIGNED_IN = "5 signed-in users"
@@ -67,7 +69,7 @@ SIGNED_IN_SCENARIOS = {WELCOMED: SIGNED_IN, PING: WITH_SESSION, MESSAGE: WITH_SE
                        CONCURRENT: MANY_SIGNED_IN, DISCOVERY: SIGNED_IN, AGENT_RUN: WITH_SESSION,
                        ORDER: WITH_SESSION, PRIVACY: WITH_CONVERSATION,
                        # a refusal proves something only once a signed-in user was let in
-                       NO_TOKEN: LET_IN, BAD_TOKEN: LET_IN}
+                       NO_TOKEN: LET_IN, BAD_TOKEN: LET_IN, LOCKOUT: SIGNED_IN}
 
 # Faults of clauses no scenario of DETECTS or TIER_DETECTS depends on, proven by the tests named
 # here instead.
@@ -86,7 +88,8 @@ DETECTS: dict[str, dict[str, str]] = {
     "refusal-without-close": {NO_TOKEN: IS_REFUSED, BAD_TOKEN: IS_REFUSED},
     # "with an open live session" means welcomed: those scenarios fail at their Given.
     "ws-no-welcome": {WELCOMED: IS_WELCOMED, CONCURRENT: ALL_WELCOMED, PING: WITH_SESSION,
-                      MESSAGE: WITH_SESSION, AGENT_RUN: WITH_SESSION, ORDER: WITH_SESSION},
+                      MESSAGE: WITH_SESSION, AGENT_RUN: WITH_SESSION, ORDER: WITH_SESSION,
+                      LOCKOUT: STILL_LET_IN},
     "ws-drop-after-welcome": {PING: PONG, MESSAGE: ACKNOWLEDGED, CONCURRENT: STAY_OPEN,
                               AGENT_RUN: EVENTS_IN_ORDER, ORDER: SEND_MESSAGES},
     "message-handler-error": {MESSAGE: ACKNOWLEDGED, ORDER: SEND_MESSAGES},
@@ -107,7 +110,9 @@ DETECTS: dict[str, dict[str, str]] = {
     "slow-responses": {WELCOMED: IS_WELCOMED, PING: PONG, CONCURRENT: ALL_WELCOMED,
                        HEALTH: BACKEND_UP},
     "hang": {HEALTH: CHECK_HEALTH, DATABASE: CHECK_DETAILED},
-    "session-limit-1": {CONCURRENT: ALL_WELCOMED},
+    "session-limit-1": {CONCURRENT: ALL_WELCOMED, LOCKOUT: STILL_LET_IN},
+    # a user past the platform's 20 managers is refused: FACTORY_INIT_FAILED, closed 1011
+    "user-lockout": {LOCKOUT: STILL_LET_IN},
     # A sign-in that refuses every key proves nothing by refusing a wrong one: the positive
     # control in "the sign-in is refused" fails too.
     "bypass-rejected": {**SIGNED_IN_SCENARIOS, SIGN_IN: TOKEN_ACCEPTED, WRONG_KEY: SIGN_IN_REFUSED},

@@ -99,7 +99,7 @@ def test_argo_verdict_is_go_on_the_clean_standin(service: Service) -> None:
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["status"] == "finished" and body["decision"] == "GO"
-    assert body["revenue_at_risk"] == 0 and body["counts"]["passed"] == 14
+    assert body["revenue_at_risk"] == 0 and body["counts"]["passed"] == 15
     assert body["report_url"] == f"{service.url}/runs/{body['id']}/report.html"
     no_secret(answer.text)
 
@@ -124,7 +124,7 @@ def test_flagger_hook_is_200_on_go_and_412_with_the_reason_under_a_fault(service
             return client.post("/hooks/flagger", json=payload)
 
     clean = hook("local")
-    assert clean.status_code == 200 and clean.text.startswith("GO: all 14 selected scenarios")
+    assert clean.status_code == 200 and clean.text.startswith("GO: all 15 selected scenarios")
     faulty = hook("local+health-down")
     assert faulty.status_code == 412
     assert faulty.text.startswith("NO-GO: 1 critical scenario failed") and "$120K" in faulty.text

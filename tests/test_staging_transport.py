@@ -34,7 +34,7 @@ from standin import start_standin
 from tests.behave_run import BehaveRun, run_behave
 from tests.hostile import http_server, raw_server, read_request
 
-P1_SCENARIOS = 14
+P1_SCENARIOS = 15
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,8 @@ EXPECTED_BROKEN = {
     "agent-slow": {"agent_run_within_budget"},
     "message-handler-error": MESSAGES,
     "slow-under-load": {"welcome_under_load"},
+    # the probe uses one user for all its sessions: past the 20th, its last clauses are refused
+    "user-lockout": {"message_order", "thread_isolation"},
 }
 # The P2-P6 faults break clauses this probe mostly does not read (the gate's own scenarios prove
 # each, tests/test_scenarios_detect_faults.py); here: the P1 clauses they break too, if any.

@@ -45,11 +45,11 @@ def features_with(tmp_path: Path, **replacements: tuple[str, str]) -> Path:
 def test_go_exits_0_and_says_so_last(tmp_path: Path) -> None:
     run = run_behave(tmp_path, "--tags=@p1", *FAST)
     assert run.returncode == 0
-    assert re.fullmatch(r"Release gate: GO · all 14 selected scenarios passed · revenue at risk "
+    assert re.fullmatch(r"Release gate: GO · all 15 selected scenarios passed · revenue at risk "
                         r"\$0 · report .*report\.md · exit 0", last_line(run))
     found = verdict(tmp_path)
     assert found["decision"] == "GO" and found["exit_code"] == 0
-    assert found["counts"] == {"selected": 14, "passed": 14, "failed": 0, "degraded": 0,
+    assert found["counts"] == {"selected": 15, "passed": 15, "failed": 0, "degraded": 0,
                                "not_verified": 0, "not_judged": 0, "left_out": 0}
     assert found["insecure_tls"] is False
     assert Path(found["reports"]["md"]).is_file() and found["target_version"] == "1.0.0"
@@ -114,7 +114,7 @@ def test_a_report_that_cannot_be_written_exits_2_and_still_says_the_verdict(tmp_
     blocker.write_text("not a folder")
     run = run_behave(tmp_path, "--tags=@p1", "-D", f"report_dir={blocker / 'reports'}", *FAST)
     assert run.returncode == 2
-    assert re.fullmatch(r"Release gate: GO · all 14 selected scenarios passed · revenue at risk "
+    assert re.fullmatch(r"Release gate: GO · all 15 selected scenarios passed · revenue at risk "
                         r"\$0 · no report: the report could not be written: .* · exit 2",
                         last_line(run))
 

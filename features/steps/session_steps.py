@@ -1,6 +1,7 @@
 """Live sessions: opening, refusal, welcome, ping, messages and many at once."""
 
 import contextlib
+import re
 import time
 
 from behave import given, then, when
@@ -168,3 +169,38 @@ def step_all_stay_open(context):
     expect(world.log, problems, equal_to([]),
            f"all {len(world.sessions.attempts)} sessions should stay open and answer a ping")
     world.key_finding += ", all still open"
+
+
+@when("the user opens and closes {count:d} live sessions in a short time")
+def step_many_sessions(context, count):
+    world = context.world
+    opened = context.run.open_all_and_welcome([world.user.token] * count, world.log,
+                                              world.sessions.track)
+    for attempt, _ in opened:
+        if attempt.session is not None:
+            attempt.session.close()
+    world.latency.what = "sessions of one user"
+    world.latency.samples = [wait.seconds for _, wait in opened if wait.seconds is not None]
+    world.latency.problems = [wait.problem for _, wait in opened if wait.problem]
+
+
+@then("the user is still let into a new live session")
+def step_still_let_in(context):
+    world, latency = context.world, context.world.latency
+    opened = len(latency.samples)
+    how = "; ".join(latency.problems[:1])
+    code = re.search(r"code (\d+) '([^']*)'", how)
+    expect(world.log, latency.problems, equal_to([]),
+           f"a user should be let in however many sessions they opened before, but after "
+           f"{opened} sessions the platform refused this user: {how}",
+           summary=f"after {opened} sessions the platform refuses this user"
+           + (f": {code[2]}, closed {code[1]}" if code else ""),
+           classification=Classification.PRODUCT)
+    attempt = _open(context, world.user.token)
+    expect(world.log, attempt.refused_status, equal_to(None),
+           f"a user should be let in after {opened} sessions, but the handshake was refused "
+           f"with {attempt.refused_status}", summary=f"after {opened} sessions the platform "
+           "refuses this user", classification=Classification.PRODUCT)
+    attempt.session.receive_until(contract.is_welcome, context.run.settings.ws_event_timeout,
+                                  "welcome message")
+    world.key_finding = f"let in again after {opened} sessions"

@@ -230,4 +230,6 @@ def decide(scenarios: Sequence[ScenarioResult]) -> Verdict:
         ran = len(scenarios) - len(left_out)
         return Verdict(Decision.GO, f"all {plural(ran, 'scenario')} that ran passed; "
                                     f"{len(left_out)} left out by policy: {names(left_out)}")
+    if len(scenarios) == 1:
+        return Verdict(Decision.GO, "the one selected scenario passed")
     return Verdict(Decision.GO, f"all {len(scenarios)} selected scenarios passed")

@@ -91,15 +91,20 @@ def agent_servers(body: Any) -> list[dict[str, Any]] | None:
     return None
 
 
-def thread_messages(body: Any) -> list[dict[str, Any]] | None:
-    """A thread's messages: a list, or `{"messages": [...]}` / `{"data": [...]}`."""
+def _listed(body: Any, keys: tuple[str, ...]) -> list[Any] | None:
+    """The list an answer is, or holds under the first of `keys` that holds one."""
     if isinstance(body, list):
         return body
     if isinstance(body, dict):
-        for key in ("messages", "data"):
+        for key in keys:
             if isinstance(body.get(key), list):
                 return body[key]
     return None
+
+
+def thread_messages(body: Any) -> list[dict[str, Any]] | None:
+    """A thread's messages: a list, or `{"messages": [...]}` / `{"data": [...]}`."""
+    return _listed(body, ("messages", "data"))
 
 
 def identifier(value: Any) -> str | None:
@@ -117,18 +122,7 @@ def run_id(frame: dict[str, Any]) -> str | None:
 
 def conversations(body: Any) -> list[Any] | None:
     """A user's conversations: a list, or `{"threads": [...]}` / `{"data": [...]}`."""
-    if isinstance(body, list):
-        return body
-    if isinstance(body, dict):
-        for key in ("threads", "data"):
-            if isinstance(body.get(key), list):
-                return body[key]
-    return None
-
-
-def collapse_repeats(kinds: list[str]) -> list[str]:
-    """`agent_thinking` may come one or more times: count a run of repeats once."""
-    return [kind for i, kind in enumerate(kinds) if i == 0 or kinds[i - 1] != kind]
+    return _listed(body, ("threads", "data"))
 
 
 def is_acknowledgement(frame: dict[str, Any]) -> bool:

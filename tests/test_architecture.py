@@ -66,7 +66,7 @@ def test_the_check_sees_imports_and_knows_every_module() -> None:
     # The checker itself: it finds the imports of a module we know, in every form used.
     assert ("report", "model") in stagecheck_imports(PACKAGE / "history" / "store.py")
     assert ("run", "world") in stagecheck_imports(PACKAGE / "gate" / "conclude.py")
-    assert ("platform", "sessions") in stagecheck_imports(PACKAGE / "steps.py")
+    assert ("platform", "refusals") in stagecheck_imports(PACKAGE / "steps.py")
     assert ("history", "schema") in stagecheck_imports(PACKAGE / "history" / "store.py")
     for path in MODULES:
         layer_of(path.relative_to(PACKAGE).parts)  # raises KeyError for an unplaced module

@@ -107,8 +107,9 @@ DETECTS: dict[str, dict[str, str]] = {
                            MESSAGE: STARTED_CONVERSATION,
                            AGENT_RUN: EVENTS_IN_ORDER, ORDER: STARTED_CONVERSATION,
                            PRIVACY: WITH_CONVERSATION},
-    "slow-responses": {WELCOMED: IS_WELCOMED, PING: PONG, CONCURRENT: ALL_WELCOMED,
-                       HEALTH: BACKEND_UP},
+    # The welcome is late, the pong is not: a ping after the welcome (the Given waits for it)
+    # is answered in time.
+    "slow-responses": {WELCOMED: IS_WELCOMED, CONCURRENT: ALL_WELCOMED, HEALTH: BACKEND_UP},
     "hang": {HEALTH: CHECK_HEALTH, DATABASE: CHECK_DETAILED},
     "session-limit-1": {CONCURRENT: ALL_WELCOMED, LOCKOUT: STILL_LET_IN},
     # a user past the platform's 20 managers is refused: FACTORY_INIT_FAILED, closed 1011

@@ -24,7 +24,8 @@ PATHS = [FEATURES / name for name in (
 # Faults that hold no count across the run (the latency faults delay every tenth answer of the
 # run, by design, so which scenario meets the late answer depends on what ran before).
 FAULTS = ["", "missing-mcp-tables", "messages-not-stored", "agent-events-cross-users",
-          "thread-leak", "expired-token-accepted", "messages-lost-on-reconnect"]
+          "thread-leak", "expired-token-accepted", "messages-lost-on-reconnect", "user-lockout",
+          "agent-canned-answer", "message-size-limit"]
 
 
 def reordered(path: Path, order: str, rng: random.Random) -> str:

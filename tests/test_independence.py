@@ -6,6 +6,7 @@ faults; each P1 scenario is also run alone."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from behave.parser import parse_file
 
+from standin import FAULTS as FAULT_NAMES
 from tests.behave_run import FAST, ROOT, run_behave
 
 FEATURES = ROOT / "features"
@@ -22,10 +24,18 @@ PATHS = [FEATURES / name for name in (
     "security.feature", "agent_workflows.feature", "performance.feature",
     "data_integrity.feature", "operations.feature")]
 # Faults that hold no count across the run (the latency faults delay every tenth answer of the
-# run, by design, so which scenario meets the late answer depends on what ran before).
+# run, by design, so which scenario meets the late answer depends on what ran before; the
+# load tier's fault needs the load tier, which is left out here).
+ORDERED_BY_DESIGN = {"latency-over-hard-budget", "latency-over-soft-budget", "slow-under-load",
+                     "session-limit-1"}
 FAULTS = ["", "missing-mcp-tables", "messages-not-stored", "agent-events-cross-users",
           "thread-leak", "expired-token-accepted", "messages-lost-on-reconnect", "user-lockout",
           "agent-canned-answer", "message-size-limit"]
+# The whole matrix (every fault; every scenario alone) takes about half an hour: run it with
+# STAGECHECK_ORDER_MATRIX=1; CI runs the faults above and the P1 scenarios alone.
+WHOLE = os.environ.get("STAGECHECK_ORDER_MATRIX") == "1"
+if WHOLE:
+    FAULTS = ["", *(name for name in FAULT_NAMES if name not in ORDERED_BY_DESIGN)]
 
 
 def reordered(path: Path, order: str, rng: random.Random) -> str:
@@ -73,9 +83,10 @@ def test_every_scenario_has_the_same_verdict_in_any_order(tmp_path: Path, fault:
 
 
 def test_each_p1_scenario_alone_has_its_verdict_in_the_whole_gate(tmp_path: Path) -> None:
-    whole = statuses(tmp_path / "whole", "--tags=@p1", "-D", "standin_fault=messages-not-stored")
+    tags = "--tags=not @load" if WHOLE else "--tags=@p1"
+    whole = statuses(tmp_path / "whole", tags, "-D", "standin_fault=messages-not-stored")
     for i, (name, verdict) in enumerate(sorted(whole.items())):
-        alone = statuses(tmp_path / f"alone-{i}", "--tags=@p1", "--name",
+        alone = statuses(tmp_path / f"alone-{i}", tags, "--name",
                          f"^{re.escape(name)}( -- @.*)?$",
                          "-D", "standin_fault=messages-not-stored")
         assert alone == {name: verdict}, name

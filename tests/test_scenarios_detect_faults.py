@@ -377,7 +377,7 @@ def test_unknown_variant_is_refused_with_the_list(tmp_path) -> None:
 
 def test_seed_incident_stops_at_discovery_after_sessions_passed(tmp_path) -> None:
     run = run_behave(tmp_path, "--tags=@p1", "--stop", "-D", "standin_fault=missing-mcp-tables")
-    sessions = {WELCOMED, NO_TOKEN, BAD_TOKEN, PING, MESSAGE, CONCURRENT}
+    sessions = {WELCOMED, LOCKOUT, NO_TOKEN, BAD_TOKEN, PING, MESSAGE, CONCURRENT}
     assert {name for name in sessions if run.status(name) == "passed"} == sessions
     assert run.status(DISCOVERY) == "failed"
     assert "GET http" in run.errors(DISCOVERY) and "/api/mcp/servers answered 500" in run.errors(DISCOVERY)

@@ -134,6 +134,25 @@ def test_flagger_hook_is_200_on_go_and_412_with_the_reason_under_a_fault(service
         no_secret(answer.text)
 
 
+def test_a_verdict_is_never_a_go_for_another_build_than_the_one_asked_about(
+        service: Service) -> None:
+    with service.client() as client:
+        started = client.post("/runs", json={"tags": "@p1", "target": "local",
+                                             "version": "1.4.2"})
+        done = poll_until_finished(client, started.headers["location"])
+        argo = client.get("/verdict", params={"tags": "@p1", "target": "local",
+                                              "version": "9.9.9"})
+    assert done["version_matches"] is False and done["decision"] == "GO"  # what the gate found
+    assert done["outcome"] == "not judged"  # but not about build 1.4.2
+    assert done["reason"] == ("the target runs build 1.0.0, not 1.4.2: this verdict is not "
+                              "about the build asked for")
+    assert argo.status_code == 503 and "runs build 1.0.0, not 9.9.9" in argo.json()["error"]
+    with service.client(token=None) as client:
+        flagger = client.post("/hooks/flagger", json={"metadata": {
+            "target": "local", "tags": "@p1", "token": TOKEN, "version": "9.9.9"}})
+    assert flagger.status_code == 412 and "runs build 1.0.0, not 9.9.9" in flagger.text
+
+
 def test_spinnaker_starts_then_polls_and_two_requests_for_one_target_join(service: Service) -> None:
     request = {"tags": "@p1", "target": "local", "version": "1.0.0"}
     with service.client() as client:

@@ -212,8 +212,9 @@ async def verdict(request: Request) -> Response:
                             query.get("version"))
     await _finish(run, _timeout(query.get("timeout"), service.settings))
     body = _view(request, run)
-    if run.result is None:
-        return JSONResponse({"error": f"the gate could not judge: {run.problem}", **body},
+    if run.result is None or run.other_build:
+        why = run.other_build or run.problem
+        return JSONResponse({"error": f"the gate could not judge: {why}", **body},
                             status_code=503)
     return JSONResponse(body)
 
@@ -240,8 +241,9 @@ async def _flagger_hook(request: Request) -> Response:
                             meta.get("tags") or query.get("tags"),
                             meta.get("version") or query.get("version"))
     await _finish(run, _timeout(query.get("timeout"), service.settings))
-    if run.result is None:
-        return PlainTextResponse(f"could not judge: {run.problem}", status_code=412)
+    if run.result is None or run.other_build:
+        return PlainTextResponse(f"could not judge: {run.other_build or run.problem}",
+                                 status_code=412)
     decision = run.result.verdict.decision
     rollback = (meta.get("hook") or query.get("hook")) == ROLLBACK
     passed = decision == Decision.NO_GO if rollback else decision == Decision.GO

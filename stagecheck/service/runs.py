@@ -63,19 +63,37 @@ class GateRun:
         path = self.folder / "latest" / name
         return path if path.is_file() else None
 
+    @property
+    def other_build(self) -> str:
+        """Why the verdict is not about the build asked for ("" when it is, or none was named):
+        the target reports another version, or none (its version is read after the run)."""
+        if not self.version or self.result is None:
+            return ""
+        reported = self.result.facts.target_version
+        if not reported:
+            return (f"the target names no version, so this run cannot be said to judge build "
+                    f"{self.version}")
+        if reported != self.version:
+            return (f"the target runs build {reported}, not {self.version}: this verdict is not "
+                    f"about the build asked for")
+        return ""
+
     def to_json(self, report_url: str) -> dict[str, Any]:
-        """What a pipeline reads: the status, then the verdict once there is one."""
+        """What a pipeline reads: the status, then the verdict once there is one (never a GO
+        for another build than the one asked about)."""
         result = self.result
         facts = result.facts if result else None
         reported = facts.target_version if facts else ""
+        judged = result is not None and not self.other_build
         return {
             "id": self.id, "status": self.status, "target": self.target,
             # One field for a poller (Spinnaker's statusJsonPath): the status, then the verdict.
-            "outcome": (str(result.verdict.decision) if result else NOT_JUDGED)
+            "outcome": (str(result.verdict.decision) if result and judged else NOT_JUDGED)
             if self.status == RunStatus.FINISHED else str(self.status),
             "tags": self.tag_expression, "version": self.version or None,
             "decision": result.verdict.decision if result else None,
-            "reason": result.verdict.reason if result else self.problem,
+            "reason": (result.verdict.reason if judged else self.other_build) if result
+            else self.problem,
             "revenue_at_risk": result.impact.revenue_at_risk if result else None,
             "revenue_unverified": result.impact.revenue_unverified if result else None,
             "critical_finding": critical_finding(result) if result else "",

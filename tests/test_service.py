@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -289,3 +290,34 @@ def test_the_service_refuses_to_start_without_a_token_or_with_a_bad_setting(tmp_
     assert staging.stderr.startswith("stagecheck serve: service target staging: target=staging "
                                      "needs the backend URL")
     assert TOKEN not in staging.stderr + staging.stdout
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_huge_body_is_refused_without_the_token_and_without_filling_memory(
+        service: Service) -> None:
+    before = _rss_mb(service.process.pid)
+
+    def chunks():  # 200 MiB, chunked: no Content-Length to refuse it by
+        block = b"x" * 2 ** 20
+        for _ in range(200):
+            yield block
+
+    host, port = service.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw:  # says 500 MiB, sends none
+        raw.sendall(f"POST /hooks/flagger HTTP/1.1\r\nHost: {host}\r\nContent-Type: "
+                    f"application/json\r\nContent-Length: {500 * 2 ** 20}\r\n\r\n".encode())
+        declared = raw.recv(4096).decode("latin-1")
+    with service.client(token=None) as client:
+        try:
+            streamed = client.post("/hooks/flagger", content=chunks()).status_code
+        except httpx.TransportError:  # the service answered 413 and closed while we sent
+            streamed = 413
+    assert declared.startswith("HTTP/1.1 413") and "larger than 64 KiB" in declared
+    assert streamed == 413
+    assert _rss_mb(service.process.pid) - before < 50  # 200 MiB sent, nothing like it held

@@ -93,10 +93,23 @@ def _version(value: object) -> str:
     return value.strip()
 
 
+async def _bounded_body(request: Request) -> bytes:
+    """The body, read no further than MAX_BODY: a larger one is refused as soon as it says so
+    (Content-Length) or passes the limit, so no request can fill the service's memory."""
+    too_large = ServiceRequestError(413, f"the body is larger than {MAX_BODY // 1024} KiB")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise too_large
+    return bytes(body)
+
+
 async def _json_object(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ServiceRequestError(413, f"the body is larger than {MAX_BODY // 1024} KiB")
+    body = await _bounded_body(request)
     try:
         data = json.loads(body or b"null")
     except ValueError:

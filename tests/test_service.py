@@ -219,6 +219,9 @@ def test_every_endpoint_but_health_needs_the_token(service: Service) -> None:
     ({"tags": "@p1", "target": "local", "version": 7}, 400, "version must be"),
     ([1, 2], 400, "must be a JSON object"),
     ("not json", 400, "the body is not JSON"),
+    ({"tags": "-@x:y", "target": "local"}, 400, "the tag expression '-@x:y' cannot be read"),
+    ({"tags": "@a:1 @a:2", "target": "local"}, 400, "the tag expression '@a:1 @a:2' cannot be read"),
+    pytest.param("[" * 30_000 + "]" * 30_000, 400, "nested deeper than 64 levels", id="nested"),
 ])
 def test_bad_requests_are_a_status_and_one_sentence(service: Service, body: object, status: int,
                                                      says: str) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from behave.tag_expression import make_tag_expression
-from behave.tag_expression.parser import TagExpressionError
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ..client.nesting import NestedTooDeeply, load_json
 from ..config.settings import Settings
 from ..errors import ServiceRequestError
 from ..outputs.metrics import NOT_JUDGED, GateMetrics
@@ -80,8 +79,9 @@ def _tags(value: object) -> tuple[str, ...]:
     for tag in tags:
         try:
             make_tag_expression(tag)
-        except TagExpressionError as exc:
-            raise ServiceRequestError(400, f"the tag expression {tag!r} cannot be read: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - behave's parser raises bare Exception and ValueError too
+            raise ServiceRequestError(400, f"the tag expression {tag!r} cannot be read: "
+                                      f"{exc or type(exc).__name__}") from None
     return tags
 
 
@@ -111,7 +111,10 @@ async def _bounded_body(request: Request) -> bytes:
 async def _json_object(request: Request) -> dict[str, Any]:
     body = await _bounded_body(request)
     try:
-        data = json.loads(body or b"null")
+        data = load_json(body or b"null")
+    except NestedTooDeeply as exc:
+        raise ServiceRequestError(400, f"the body is {exc}: send an object like "
+                                "{\"tags\": \"@p1\", \"target\": \"local\"}") from None
     except ValueError:
         raise ServiceRequestError(400, "the body is not JSON: send an object like "
                                 "{\"tags\": \"@p1\", \"target\": \"local\"}") from None

@@ -6,8 +6,10 @@ of `report_base_url` appears in no output. Real behave runs, real files, tempora
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +82,10 @@ def test_a_report_that_cannot_be_rendered_leaves_latest_saying_not_judged(tmp_pa
     assert sorted(p.name for p in (tmp_path / "reports" / found["run_id"]).iterdir()) == [
         "verdict.json"]
     assert (tmp_path / "reports" / older / "report.md").is_file()  # the older run, untouched
+    with contextlib.closing(sqlite3.connect(tmp_path / "reports" / "history.sqlite")) as db:
+        state = db.execute("SELECT state, verdict FROM runs WHERE run_id = ?",
+                           (found["run_id"],)).fetchone()
+    assert state == ("interrupted", None)  # the history agrees: no finished GO for this run
 
 
 def test_a_full_disk_removes_latest_rather_than_leave_an_older_go(tmp_path: Path) -> None:

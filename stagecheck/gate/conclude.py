@@ -146,7 +146,9 @@ def publish(result: RunResult, settings: Settings, history: History | None,
         code = exit_code(decision, result.facts.interrupted, False, settings)
         record_not_judged(settings.report_dir, result.facts.run_id, problem, code,
                           result.facts.interrupted, result)
-    if history is not None:
+    if history is not None and folder is None:  # not judged: never a finished verdict there
+        abandon(history, result.facts.run_id)
+    elif history is not None:
         try:
             history.finish(result, key)
             history.prune(settings.keep_runs)

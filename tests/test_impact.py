@@ -66,7 +66,7 @@ def test_unverified_counts_tiers_not_already_at_risk() -> None:
     ([("passed", 1), ("failed", 3)], "AT RISK"),
     ([("passed", 1), ("untested", 2)], "AT RISK"),
     ([("passed", 1), ("failed", None)], "AT RISK"),
-    ([], "NO-GO"),
+    ([], "COULD NOT JUDGE"),  # nothing selected: the operator's selection, not the product
 ])
 def test_verdict(statuses, decision: str) -> None:
     verdict = decide([scenario(status, p, None) for status, p in statuses])

@@ -172,6 +172,7 @@ def test_bad_verdict_settings_exit_2_in_one_sentence(tmp_path: Path, setting: st
 @pytest.mark.parametrize(("old", "new", "words"), [
     ("@p1 @mrr:120k", "@p0 @mrr:120k", "has @p0: a priority is @p1 to @p6"),
     ("@p1 @mrr:120k", "@p9 @mrr:120k", "has @p9: a priority is @p1 to @p6"),
+    ("@p1 @mrr:120k", "@P1 @mrr:120k", "has @P1: write @p1, or --tags=@p1 leaves it out"),
     ("@p1 @mrr:120k", "@p1 @p3 @mrr:120k", "has two priorities, @p1 and @p3"),
     ("@p1 @mrr:120k", "@p1 @mrr:abc", "has @mrr:abc: revenue is a positive amount"),
     ("@p1 @mrr:120k", "@p1 @mrr:-5k", "has @mrr:-5k: revenue is a positive amount"),
@@ -187,6 +188,14 @@ def test_bad_business_tags_stop_the_run_before_anything_starts(tmp_path: Path, o
     line = run.stderr.strip().splitlines()[-1]
     assert words in line and "Agent discovery" in line and "agent_discovery.feature" in line
     assert "Traceback" not in run.stderr and not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize("tags", ["@P1", "@p7", "@pl"])
+def test_a_selection_of_nothing_could_not_judge_never_a_no_go(tmp_path: Path, tags: str) -> None:
+    run = run_behave(tmp_path, f"--tags={tags}")
+    assert run.returncode == 2
+    assert last_line(run).startswith("Release gate: could not judge · no scenario was selected")
+    assert verdict(tmp_path)["decision"] == "COULD NOT JUDGE"
 
 
 def test_each_step_attaches_its_exchanges_for_behaves_formatters(tmp_path: Path) -> None:

@@ -94,6 +94,9 @@ def _own_tag_problem(where: str, tags: list[str]) -> str:
     for tag in priorities:
         if parse_priority(tag) is None:
             return f"{where} has @{tag}: a priority is @p1 to @p6"
+        if tag != tag.lower():  # behave's tags are case-sensitive: --tags=@p1 would skip it
+            return (f"{where} has @{tag}: write @{tag.lower()}, or --tags=@{tag.lower()} "
+                    "leaves it out")
     if len(priorities) > 1:
         return f"{where} has two priorities, @{priorities[0]} and @{priorities[1]}: give it one"
     for tag in revenues:
@@ -189,8 +192,10 @@ def decide(scenarios: Sequence[ScenarioResult]) -> Verdict:
     defect). AT RISK: only P3-P6 (or unprioritised) failures, unverified P2+, or a degraded
     scenario (over its soft budget). GO: everything selected passed, but what the run's policy
     left out (said)."""
-    if not scenarios:
-        return Verdict(Decision.NO_GO, "no scenario was selected, so nothing was verified")
+    if not scenarios:  # a selection that matches nothing is the operator's, not the product's
+        return Verdict(Decision.NOT_JUDGED, "no scenario was selected (check --tags and --name "
+                                            "against the feature files' tags), so nothing was "
+                                            "verified")
 
     def names(found: list[ScenarioResult]) -> str:
         shown = ", ".join(f"{tier_name(s.priority)} \u201c{s.name}\u201d" for s in found[:3])

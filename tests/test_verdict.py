@@ -198,6 +198,14 @@ def test_a_selection_of_nothing_could_not_judge_never_a_no_go(tmp_path: Path, ta
     assert verdict(tmp_path)["decision"] == "COULD NOT JUDGE"
 
 
+def test_a_dry_run_says_what_it_selected_and_exits_0_writing_nothing(tmp_path: Path) -> None:
+    run = run_behave(tmp_path, "--dry-run", "--tags=@p1")
+    assert run.returncode == 0
+    assert last_line(run) == ("Release gate: dry run · 15 scenarios selected, none run, nothing "
+                              "judged · exit 0")
+    assert not (tmp_path / "reports").exists()
+
+
 def test_each_step_attaches_its_exchanges_for_behaves_formatters(tmp_path: Path) -> None:
     key = "attach-test-bypass-key-5678"
     run = run_behave(tmp_path, "--tags=@p1", "--name", "signs in through",

@@ -23,6 +23,7 @@ from ..outputs.verdict import record_not_judged
 from ..report.impact import check_business_tags
 from ..run.record import new_run_id
 from ..vocabulary import ExitCode
+from ..wording import plural
 from .selection import select_shard
 
 
@@ -60,6 +61,10 @@ class GateRunner(Runner):
         if self.config.show_snippets and self.undefined_steps:
             print_undefined_step_snippets(self.undefined_steps,
                                           colored=self.config.has_colored_mode())
+        if self.config.dry_run:  # behave runs no hook: nothing was judged, and nothing is wrong
+            print(f"Release gate: dry run · {self._selected()} selected, none run, nothing "
+                  f"judged · exit {ExitCode.GO}", file=sys.__stdout__ or sys.stdout, flush=True)
+            raise SystemExit(ExitCode.GO)
         if outcome is None:  # the run fixture never concluded (a hook failed before it)
             why = getattr(self.context, "gate_not_judged", "") or "the run ended before its report"
             self._not_judged(why)
@@ -68,6 +73,13 @@ class GateRunner(Runner):
             raise SystemExit(ExitCode.NOT_JUDGED)
         print(outcome.line(), file=sys.__stdout__ or sys.stdout, flush=True)
         raise SystemExit(outcome.exit_code)
+
+    def _selected(self) -> str:
+        """How many scenarios the tags and names select, in words."""
+        count = sum(1 for feature in self.features for scenario in feature.walk_scenarios()
+                    if scenario.should_run_with_tags(self.config.tag_expression)
+                    and scenario.should_run_with_name_select(self.config))
+        return plural(count, "scenario")
 
     def _not_judged(self, reason: str) -> None:
         """latest/verdict.json says this run was not judged, never an older run's verdict."""

@@ -53,6 +53,10 @@ def test_go_exits_0_and_says_so_last(tmp_path: Path) -> None:
                                "not_verified": 0, "not_judged": 0, "left_out": 0}
     assert found["insecure_tls"] is False
     assert Path(found["reports"]["md"]).is_file() and found["target_version"] == "1.0.0"
+    # behave_run passes no --stop; a GO with --stop never says it stopped at a failure
+    stopped = run_behave(tmp_path / "stop", "--tags=@p1", "--stop", *FAST)
+    report = (tmp_path / "stop" / "reports" / "latest" / "report.md").read_text()
+    assert stopped.returncode == 0 and "on: nothing failed, so every selected scenario ran" in report
 
 
 def test_no_go_exits_1(tmp_path: Path) -> None:

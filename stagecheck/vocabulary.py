@@ -143,4 +143,5 @@ class LoopEnd(StrEnum):
     MAX_RUNS = "max-runs"
     TIME_LIMIT = "time-limit"
     INTERRUPTED = "interrupted"
+    NOT_JUDGED = "not-judged"  # the gate refused its settings or tags: no run could judge
     STOPPED = "stopped"

@@ -54,6 +54,17 @@ def test_fault_switched_off_between_runs_is_fixed_after_two_runs(tmp_path, stagi
     assert any(line.startswith("loop: run 1 done (NO-GO); next check in") for line in said)
 
 
+def test_a_run_the_gate_cannot_judge_stops_the_loop_at_once_with_exit_2(
+        tmp_path, staging_standin, monkeypatch) -> None:
+    monkeypatch.setenv("E2E_OAUTH_SIMULATION_KEY", "not-the-key-of-this-platform-0001")
+    said: list[str] = []
+    loop = DeployLoop(LoopOptions(behave_args(staging_standin, tmp_path), until_green=True,
+                                  max_runs=5, interval_s=0.1), said.append)
+    summary = loop.run()
+    assert len(summary.iterations) == 1 and summary.exit_code == 2  # not five runs, not exit 1
+    assert summary.outcome.startswith("stopped: the gate could not judge")
+
+
 def test_intermittent_fault_is_reported_flaky(tmp_path, staging_standin) -> None:
     def flip(iteration: Iteration) -> None:
         staging_standin.set_faults([] if iteration.number % 2 else ["missing-mcp-tables"])

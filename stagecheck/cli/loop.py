@@ -70,6 +70,8 @@ class LoopSummary:
     def exit_code(self) -> int:
         if self.end == LoopEnd.INTERRUPTED:
             return ExitCode.INTERRUPTED
+        if self.end == LoopEnd.NOT_JUDGED:
+            return ExitCode.NOT_JUDGED
         return ExitCode.GO if self.green else ExitCode.NO_GO
 
 
@@ -192,6 +194,11 @@ class DeployLoop:
                          f"at risk, version {iteration.version or 'unknown'}")
                 if self.on_iteration:
                     self.on_iteration(iteration)
+                if iteration.exit_code == ExitCode.NOT_JUDGED and iteration.verdict == NO_REPORT:
+                    # a setting or tag the gate refuses: running again would refuse it again
+                    outcome, end = ("stopped: the gate could not judge (its sentence is above); "
+                                    "running it again would not help"), LoopEnd.NOT_JUDGED
+                    break
                 if iteration.verdict == Decision.GO:
                     green_at = time.monotonic() - self.started
                     if self.options.until_green:

@@ -124,7 +124,8 @@ def _capability_row(capability: Capability, members: Sequence[ScenarioResult]) -
     elif passed == len(members):
         state, words = Status.PASSED, f"{who} can {capability.can}." if capability.can else ""
     else:
-        state = Status.UNTESTED
+        state = (Status.NOT_JUDGED if any(s.status == Status.NOT_JUDGED for s in members)
+                 else Status.UNTESTED)
         words = f"Not verified whether {capability.who} can {capability.can}." if capability.can else ""
     return CapabilityRow(capability.name, capability.area, state, f"{passed}/{len(members)}",
                          tally(members), words)

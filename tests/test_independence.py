@@ -28,9 +28,9 @@ PATHS = [FEATURES / name for name in (
 # load tier's fault needs the load tier, which is left out here).
 ORDERED_BY_DESIGN = {"latency-over-hard-budget", "latency-over-soft-budget", "slow-under-load",
                      "session-limit-1"}
-# Faults that slow every answer by seconds: a whole gate under them takes many minutes, three
+# Faults that slow every answer (or every welcome) by seconds: a whole gate under them takes minutes, three
 # times over; their verdicts do not depend on counts either.
-TOO_SLOW = {"slow-responses", "hang"}
+TOO_SLOW = {"slow-responses", "hang", "ws-no-welcome"}
 FAULTS = ["", "missing-mcp-tables", "messages-not-stored", "agent-events-cross-users",
           "thread-leak", "expired-token-accepted", "messages-lost-on-reconnect", "user-lockout",
           "agent-canned-answer", "message-size-limit"]

@@ -28,6 +28,7 @@ from ..run.record import RunRecorder
 from ..run.world import RunState, World
 from ..vocabulary import TargetKind
 from .conclude import conclude, open_history
+from .probes import probe_version
 from .selection import behavex_worker, select_part
 from .target import open_target
 
@@ -73,6 +74,7 @@ def run_fixture(context: Context) -> Iterator[RunState]:
         loop = asyncio.new_event_loop()
         stack.callback(loop.close)
         context.run = RunState(settings, target, http, loop, recorder)
+        context.run.version_at_start = probe_version(context.run)  # before the history says running
         part = settings.partial or behavex_worker(context.config.userdata)
         if part:  # a behavex worker's part: partial results of the whole selection
             context.gate_shard = select_part(context._runner.features, context.config)

@@ -16,6 +16,7 @@ from ..client.redact import Redactor, excerpt, redact_url
 from ..config.timeouts import HEALTH_AFTER_INTERRUPT_S, SCHEMA_PROBE_CONNECT_S
 from ..errors import TargetError
 from ..platform import contract
+from ..report.evidence import probed_version
 from ..report.model import HealthProbe, ScenarioResult, SchemaProbe
 from ..run.world import RunState
 
@@ -85,6 +86,15 @@ def probe_schema(database_url: str, expected_tables: tuple[str, ...],
         behind = len(revisions) - 1 - revisions.index(current)
     return SchemaProbe(shown, True, [t for t in expected_tables if t not in tables], current,
                        head, behind)
+
+
+def probe_version(run: RunState) -> str:
+    """The build the target names now ("" when it names none or does not answer): read when
+    a run begins, so that a run that saw two builds is no verdict about either."""
+    redact = Redactor(run.settings.secrets + run.target.secrets)
+    probe = probe_health(run.target.backend_url, run.settings.health_timeout, redact,
+                         verify=not run.settings.insecure_tls)
+    return probed_version(probe)
 
 
 def probe_target(run: RunState, scenarios: list[ScenarioResult], interrupted: bool, *,

@@ -16,7 +16,7 @@ from ..client.redact import Redactor, excerpt
 from ..errors import CheckFailed, TargetError
 from ..run.record import RunRecorder, ScenarioRecord
 from ..run.world import RunState
-from ..vocabulary import Classification, Status, TargetKind
+from ..vocabulary import Classification, Decision, Status, TargetKind
 from ..wording import plural
 from .capabilities import capabilities
 from .diagnosis import diagnose
@@ -30,6 +30,7 @@ from .model import (
     ScenarioResult,
     SchemaProbe,
     StepResult,
+    Verdict,
 )
 
 ORIGIN = re.compile(r"\b(?:https?|wss?)://[^/\s]+(?=/)")
@@ -216,6 +217,16 @@ def build_scenarios(context: Any, run: RunState, recorder: RunRecorder) -> Scena
                                 for feature, scenario in selected])
 
 
+def build_changed(facts: RunFacts) -> Verdict | None:
+    """No verdict when the target named one build at the start and another at the end: part
+    of the run judged each, so it is about neither."""
+    before, after = facts.target_version_at_start, facts.target_version
+    if before and after and before != after:
+        return Verdict(Decision.NOT_JUDGED, f"the target changed during the run ({before}, then "
+                                            f"{after}): this verdict would be about neither build")
+    return None
+
+
 def build_result(context: Any, run: RunState, recorder: RunRecorder, built: Scenarios,
                  health: HealthProbe, schema: SchemaProbe | None) -> RunResult:
     """The run's result model from behave's context, its scenarios and the probes' findings
@@ -238,9 +249,10 @@ def build_result(context: Any, run: RunState, recorder: RunRecorder, built: Scen
         tag_expression=tag_expression, stop_on_failure=bool(config.stop),
         interrupted=interrupted, insecure_tls=run.settings.insecure_tls,
         standin_faults=list(run.target.standin_faults), versions=versions(),
-        standin_variant=run.target.standin_variant)
+        standin_variant=run.target.standin_variant, target_version_at_start=run.version_at_start)
     features = capabilities((result.feature, result.area, " ".join(
         line.strip() for line in feature.description or [])) for (feature, _), result
         in zip(selected, scenarios, strict=True))
-    return RunResult(RESULTS_SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
-                     diagnosis, shard=getattr(context, "gate_shard", None), capabilities=features)
+    return RunResult(RESULTS_SCHEMA_VERSION, facts, scenarios, roll_up(scenarios),
+                     build_changed(facts) or decide(scenarios), diagnosis,
+                     shard=getattr(context, "gate_shard", None), capabilities=features)

@@ -104,6 +104,7 @@ class RunFacts:
     insecure_tls: bool
     versions: dict[str, str]
     standin_variant: str = ""
+    target_version_at_start: str = ""  # target_version is read at the end; a change is no verdict
 
 
 @dataclass

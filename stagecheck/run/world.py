@@ -46,6 +46,7 @@ class RunState:
     http: HttpClient
     loop: asyncio.AbstractEventLoop
     recorder: RunRecorder
+    version_at_start: str = ""  # the build the target named when the run began ("" if none)
 
     async def open_session_async(self, token: str | None, log: ExchangeLog,
                                  extra_headers: dict[str, str] | None = None) -> SessionAttempt:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import HistoryError
 from ..report.model import RunResult, scenario_key
-from ..vocabulary import RAN, RecordState, Status
+from ..vocabulary import RAN, Decision, RecordState, Status
 from .schema import (
     BUSY_TIMEOUT_S,
     HISTORY_SCHEMA_VERSION,
@@ -165,6 +165,15 @@ class History:
             db.execute("UPDATE runs SET state = ? WHERE run_id = ? AND state = 'running'",
                        (str(RecordState.INTERRUPTED), run_id))
 
+    def not_judged(self, run_id: str) -> None:
+        """A run whose verdict was withdrawn afterwards (`stagecheck serve`: stopped at its
+        deadline, or about another build): recorded as not judged, never as the verdict it
+        had, so that nothing treats its version as tested."""
+        with self._write(immediate=True) as db:
+            db.execute("UPDATE runs SET verdict = ?, state = CASE state WHEN 'running' THEN ? "
+                       "ELSE state END WHERE run_id = ?",
+                       (str(Decision.NOT_JUDGED), str(RecordState.INTERRUPTED), run_id))
+
     def finish(self, result: RunResult, key: str) -> None:
         facts = result.facts
         values = {
@@ -286,7 +295,8 @@ class History:
     def tested_versions(self, key: str) -> set[str]:
         with self._write() as db:
             rows = db.execute("SELECT DISTINCT target_version FROM runs WHERE target_key = ? "
-                              "AND state = 'finished' AND target_version IS NOT NULL", (key,))
+                              "AND state = 'finished' AND target_version IS NOT NULL AND "
+                              "coalesce(verdict, '') != ?", (key, str(Decision.NOT_JUDGED)))
             return {version for (version,) in rows if version}
 
     def prune(self, keep: int) -> int:

@@ -41,16 +41,18 @@ class Service:
         return httpx.Client(base_url=self.url, headers=headers, timeout=120, trust_env=False)
 
 
-def start_service(tmp: Path, *defines: str) -> Service:
+def start_service(tmp: Path, *defines: str, env: dict[str, str] | None = None,
+                  options: tuple[str, ...] = ()) -> Service:
     """`python -m stagecheck serve --port 0` as a process of its own; its first line says where
     it listens (read with a bound)."""
     env = {**os.environ, "STAGECHECK_SERVICE_TOKEN": TOKEN, "E2E_OAUTH_SIMULATION_KEY": BYPASS,
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT), **(env or {})}
     args = [arg for pair in (*FAST_DEFINES, f"report_dir={tmp / 'reports'}", *defines)
             for arg in ("-D", pair)]
-    process = subprocess.Popen([sys.executable, "-m", "stagecheck", "serve", "--port", "0", *args],
+    process = subprocess.Popen([sys.executable, "-m", "stagecheck", "serve", "--port", "0",
+                                *options, *args],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
-                               stderr=open(tmp / "service.log", "w"))  # noqa: SIM115 - lives with the process
+                               stderr=open(tmp / "service.log", "a"))  # noqa: SIM115 - lives with the process
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout],  # type: ignore[union-attr]
                      daemon=True).start()
@@ -75,7 +77,8 @@ def stop_service(service: Service) -> None:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    running = start_service(tmp_path_factory.mktemp("service"))
+    # A deadline that no clean run nears, and the slow-responses run of the 504 test reaches.
+    running = start_service(tmp_path_factory.mktemp("service"), "service_deadline=20")
     yield running
     stop_service(running)
 
@@ -143,44 +146,61 @@ def test_a_verdict_is_never_a_go_for_another_build_than_the_one_asked_about(
         done = poll_until_finished(client, started.headers["location"])
         argo = client.get("/verdict", params={"tags": "@p1", "target": "local",
                                               "version": "9.9.9"})
-    assert done["version_matches"] is False and done["decision"] == "GO"  # what the gate found
-    assert done["outcome"] == "not judged"  # but not about build 1.4.2
-    assert done["reason"] == ("the target runs build 1.0.0, not 1.4.2: this verdict is not "
+    assert done["version_matches"] is False and done["target_version"] == "1.0.0"
+    assert done["outcome"] == "not judged" and done["decision"] == "COULD NOT JUDGE"
+    assert done["reason"] == ("the target reports 1.0.0, not 1.4.2: this verdict is not "
                               "about the build asked for")
-    assert argo.status_code == 503 and "runs build 1.0.0, not 9.9.9" in argo.json()["error"]
+    assert argo.status_code == 503 and argo.json()["error"] == (
+        "the gate could not judge: the target reports 1.0.0, not 9.9.9: this verdict is not "
+        "about the build asked for")
     with service.client(token=None) as client:
         flagger = client.post("/hooks/flagger", json={"metadata": {
             "target": "local", "tags": "@p1", "token": TOKEN, "version": "9.9.9"}})
-    assert flagger.status_code == 412 and "runs build 1.0.0, not 9.9.9" in flagger.text
+    assert flagger.status_code == 412
+    assert flagger.text.startswith("could not judge: the target reports 1.0.0, not 9.9.9")
+    # The history says what the service said: not judged.
+    gate_run = json.loads((service.folder / "runs" / done["id"] / "latest" / "results.json"
+                           ).read_text())["facts"]["run_id"]
+    with sqlite3.connect(service.folder.parent / "history.sqlite") as db:
+        assert db.execute("SELECT verdict FROM runs WHERE run_id=?", (gate_run,)
+                          ).fetchone() == ("COULD NOT JUDGE",)
 
 
-def test_spinnaker_starts_then_polls_and_two_requests_for_one_target_join(service: Service) -> None:
+def test_spinnaker_starts_then_polls_and_requests_join_only_a_run_not_yet_started(
+        service: Service) -> None:
     request = {"tags": "@p1", "target": "local", "version": "1.0.0"}
     with service.client() as client:
         first = client.post("/runs", json=request)
+        # The first run has started: it may have seen the build before a deploy, so a request
+        # now gets a run of its own, which the next request joins while it waits.
         second = client.post("/runs", json=request)
-        assert first.status_code == 202 and second.status_code == 202
+        third = client.post("/runs", json=request)
+        assert {first.status_code, second.status_code, third.status_code} == {202}
         run_id = first.json()["id"]
         assert first.headers["location"] == f"/runs/{run_id}"
-        assert first.json()["joined"] is False
-        assert second.json()["id"] == run_id and second.json()["joined"] is True
+        assert first.json()["joined"] is False and first.json()["outcome"] == "running"
+        assert second.json()["id"] != run_id and second.json()["joined"] is False
+        assert second.json()["outcome"] == "queued"
+        assert third.json()["id"] == second.json()["id"] and third.json()["joined"] is True
         assert client.get(f"/runs/{run_id}/report.html").status_code == 409  # still running
         done = poll_until_finished(client, first.headers["location"])
         assert done["decision"] == "GO" and done["version_matches"] is True
-        assert done["outcome"] == "GO" and first.json()["outcome"] in ("queued", "running")
+        assert done["outcome"] == "GO" and "run_id" not in done  # one name for a run: its id
+        assert done["target_version_at_start"] == done["target_version"] == "1.0.0"
+        assert poll_until_finished(client, second.headers["location"])["outcome"] == "GO"
         html = client.get(f"/runs/{run_id}/report.html")
         markdown = client.get(f"/runs/{run_id}/report.md")
         results = client.get(f"/runs/{run_id}/results.json")
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
     assert markdown.text.startswith("# ") and "GO" in markdown.text.splitlines()[0]
     assert results.json()["verdict"]["decision"] == "GO"
-    # One run was made for both requests, and it is in the history like a command-line run.
-    runs = list((service.folder / "runs").iterdir())
-    assert sum(p.name == run_id for p in runs) == 1
+    # Three requests made two runs, each in the history like a command-line run.
+    runs = {p.name for p in (service.folder / "runs").iterdir()}
+    assert {run_id, second.json()["id"]} <= runs
     history = service.folder.parent / "history.sqlite"
     with sqlite3.connect(history) as db:
         recorded = db.execute("SELECT count(*) FROM runs WHERE run_id=? AND state='finished'",
-                              (done["run_id"],)).fetchone()[0]
+                              (results.json()["facts"]["run_id"],)).fetchone()[0]
     assert recorded == 1
 
 
@@ -192,7 +212,10 @@ def test_a_verdict_that_takes_longer_than_asked_is_504_and_the_run_goes_on(servi
         message = answer.json()["error"]
         assert "is still going after 0.5 s" in message
         run_id = message.split()[1]
-        assert poll_until_finished(client, f"/runs/{run_id}")["decision"] is not None
+        done = poll_until_finished(client, f"/runs/{run_id}")
+    # Stopped at its deadline: not judged, the deadline named, never a failure of the build.
+    assert done["outcome"] == "not judged" and done["decision"] == "COULD NOT JUDGE"
+    assert done["reason"].startswith("the run reached service_deadline (20 s) and was stopped")
 
 
 def test_every_endpoint_but_health_needs_the_token(service: Service) -> None:
@@ -264,10 +287,10 @@ def test_the_queue_is_bounded(tmp_path: Path) -> None:
     try:
         with service.client() as client:
             first = client.post("/runs", json={"tags": "@p1", "target": "local"})
-            joined = client.post("/runs", json={"tags": "@p1", "target": "local"})
+            again = client.post("/runs", json={"tags": "@p1", "target": "local"})
             other = client.post("/runs", json={"tags": "@p1", "target": "local+health-down"})
-            assert first.status_code == 202 and joined.json()["joined"] is True
-            assert other.status_code == 429
+            assert first.status_code == 202
+            assert again.status_code == 429 and other.status_code == 429  # the first has started
             assert other.json()["error"].startswith("the service already holds 1 runs")
             poll_until_finished(client, first.headers["location"])
             assert client.post("/runs", json={"tags": "@p1", "target": "local+health-down"}

@@ -4,10 +4,12 @@ Rollouts, Flagger, Spinnaker), each run a behave process with the service's sett
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import socket
 import sys
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 from behave.configuration import Configuration
@@ -16,11 +18,27 @@ from ..config.settings import load_settings
 from ..config.values import is_loopback
 from ..errors import ConfigError
 from ..service.app import ServiceConfig, create_app
-from ..service.runs import TOKEN_ENV
+from ..service.runs import TOKEN_ENV, RunQueue
 from ..service.targets import check_service_targets
 from ..vocabulary import ExitCode, TargetKind
 
 MIN_TOKEN = 16
+GRACE_S = 20.0  # SIGTERM to exit, under Kubernetes' default terminationGracePeriodSeconds (30)
+MIN_GRACE_S = 5.0
+ANSWER_S = 3.0  # of the grace, what is left to answer and exit once the runs are stopped
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the runs to stop as soon as a signal asks the service to: the
+    runs are interrupted first, and their waiting requests answered, before connections close."""
+
+    def __init__(self, config: uvicorn.Config, queue: RunQueue) -> None:
+        super().__init__(config)
+        self.queue = queue
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self.queue.stop_soon()
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -40,6 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "picks a free one)")
     parser.add_argument("-D", dest="define", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting, as for behave; given to every run")
+    parser.add_argument("--grace", type=float, default=GRACE_S, metavar="SECONDS",
+                        help="on SIGTERM, end within this many seconds (default %(default)g): "
+                        "runs are interrupted at once (each writes its report) and killed if "
+                        f"still going {ANSWER_S:g} s before the end")
 
 
 def run(args: argparse.Namespace, rest: list[str]) -> int:
@@ -48,6 +70,10 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     if len(token) < MIN_TOKEN:
         print(f"stagecheck serve: set {TOKEN_ENV} to a secret of at least {MIN_TOKEN} characters; "
               "every endpoint but /health asks for it", file=sys.stderr)
+        return ExitCode.NOT_JUDGED
+    if not (math.isfinite(args.grace) and args.grace >= MIN_GRACE_S):
+        print(f"stagecheck serve: --grace must be at least {MIN_GRACE_S:g} seconds, not "
+              f"{args.grace:g}", file=sys.stderr)
         return ExitCode.NOT_JUDGED
     define_args = [arg for pair in args.define for arg in ("-D", pair)]
     try:
@@ -64,7 +90,8 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
               file=sys.stderr)
         return ExitCode.NOT_JUDGED
     folder = (Path(settings.report_dir) / "service").resolve()
-    app = create_app(ServiceConfig(settings, define_args, token, folder, dict(os.environ)))
+    app = create_app(ServiceConfig(settings, define_args, token, folder, dict(os.environ),
+                                   args.grace - ANSWER_S))
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
     targets = ", ".join([TargetKind.LOCAL, f"{TargetKind.LOCAL}+FAULT", *settings.service_targets])
@@ -73,7 +100,8 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     if not is_loopback(args.host):
         print("stagecheck serve: listening beyond loopback over plain HTTP: put a TLS proxy in "
               "front, the token and the verdicts travel in clear", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="info", access_log=True,
-                                           timeout_graceful_shutdown=40))
+    server = _Server(uvicorn.Config(app, log_level="info", access_log=True,
+                                    timeout_graceful_shutdown=int(args.grace - ANSWER_S + 1)),
+                     app.state.service.queue)
     server.run(sockets=[sock])
     return ExitCode.GO

@@ -34,7 +34,7 @@ from ..errors import ServiceRequestError
 from ..outputs.metrics import NOT_JUDGED, GateMetrics
 from ..report.view import money
 from ..vocabulary import Decision, RunStatus
-from .runs import GateRun, RunQueue
+from .runs import STOP_GRACE_S, GateRun, RunQueue
 from .targets import resolve_target
 
 MAX_BODY = 64 * 1024
@@ -51,6 +51,7 @@ class ServiceConfig:
     token: str
     folder: Path            # runs/<id>/ are written here
     environ: dict[str, str]
+    grace: float = STOP_GRACE_S  # a stopped run's time to write its report before it is killed
 
 
 def _authorize(request: Request, token: str, offered: str = "") -> None:
@@ -228,9 +229,8 @@ async def verdict(request: Request) -> Response:
                             query.get("version"))
     await _finish(run, _timeout(query.get("timeout"), service.settings))
     body = _view(request, run)
-    if run.result is None or run.other_build:
-        why = run.other_build or run.problem
-        return JSONResponse({"error": f"the gate could not judge: {why}", **body},
+    if run.not_judged:
+        return JSONResponse({"error": f"the gate could not judge: {run.not_judged}", **body},
                             status_code=503)
     return JSONResponse(body)
 
@@ -257,9 +257,8 @@ async def _flagger_hook(request: Request) -> Response:
                             meta.get("tags") or query.get("tags"),
                             meta.get("version") or query.get("version"))
     await _finish(run, _timeout(query.get("timeout"), service.settings))
-    if run.result is None or run.other_build:
-        return PlainTextResponse(f"could not judge: {run.other_build or run.problem}",
-                                 status_code=412)
+    if run.result is None or run.not_judged:
+        return PlainTextResponse(f"could not judge: {run.not_judged}", status_code=412)
     decision = run.result.verdict.decision
     rollback = (meta.get("hook") or query.get("hook")) == ROLLBACK
     passed = decision == Decision.NO_GO if rollback else decision == Decision.GO
@@ -281,6 +280,7 @@ async def on_error(_: Request, exc: Exception) -> Response:
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     """Runs stop (each writes its report) when the service shuts down."""
+    app.state.service.queue.loop = asyncio.get_running_loop()  # for stop_soon, on a signal
     yield
     await app.state.service.queue.close()
 
@@ -301,12 +301,13 @@ def create_app(config: ServiceConfig) -> Starlette:
     metrics = GateMetrics()
 
     def finished(run: GateRun) -> None:
-        if run.result is not None:
+        if run.result is not None and not run.not_judged:
             metrics.observe(run.result)
         else:
             metrics.count_run(run.target, NOT_JUDGED)
 
-    queue = RunQueue(config.settings, config.define_args, config.folder, config.environ, finished)
+    queue = RunQueue(config.settings, config.define_args, config.folder, config.environ, finished,
+                     config.grace)
     app = Starlette(routes=routes, exception_handlers={ServiceRequestError: on_error}, lifespan=lifespan)
     app.state.service = Service(config, queue, metrics)
     return app

@@ -1,16 +1,16 @@
 """The service's runs: each a behave process of its own (with the service's settings, recorded
 in the history like a command-line run) against one allow-listed target, bounded by a
-deadline; one run per target at a time, a request for the same run joins it, and at most
-`service_queue` runs held at once. The verdict is read from verdict.json and results.json."""
+deadline; one run per target at a time, a request joins a run that asks the same and has not
+started yet, and at most `service_queue` runs are held at once. The verdict is read from
+verdict.json and results.json; what the service said of a run is kept beside them (run.json),
+so that a restart forgets nothing."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
-import shutil
-import signal
-import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,16 +20,23 @@ from typing import Any
 
 from ..config.settings import Settings
 from ..config.timeouts import CHILD_STOP_S
-from ..errors import ResultsFileError, ServiceRequestError
+from ..errors import HistoryError, ResultsFileError, ServiceRequestError
+from ..history.store import History
 from ..outputs.metrics import NOT_JUDGED
 from ..outputs.notify import critical_finding
 from ..report.model import RunResult
-from ..vocabulary import RunStatus
+from ..vocabulary import Decision, RunStatus
+from .children import kill_child, start_child, stop_child
+from .stored import prune_folders, read_record, write_record
 from .targets import target_defines
 
 TOKEN_ENV = "STAGECHECK_SERVICE_TOKEN"
 STOP_GRACE_S = CHILD_STOP_S  # after SIGINT, a run writes its report marked interrupted
 CONSOLE = "console.log"
+IN_MEMORY = 200  # finished runs kept in memory; older ones are read from their folder again
+STOPPED_BY_SERVICE = "the service was asked to stop during the run, which was interrupted"
+LOST = "the service ended during this run, which was left unfinished"
+NOT_STARTED = "the service was asked to stop before this run began"
 
 
 def _now() -> str:
@@ -53,6 +60,7 @@ class GateRun:
     result: RunResult | None = None
     verdict: dict[str, Any] = field(default_factory=dict)
     problem: str = ""
+    stopped: str = ""  # why the service stopped the run (its deadline, its own shutdown)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -74,32 +82,44 @@ class GateRun:
             return (f"the target names no version, so this run cannot be said to judge build "
                     f"{self.version}")
         if reported != self.version:
-            return (f"the target runs build {reported}, not {self.version}: this verdict is not "
+            return (f"the target reports {reported}, not {self.version}: this verdict is not "
                     f"about the build asked for")
         return ""
 
+    @property
+    def not_judged(self) -> str:
+        """Why the service gives no verdict for this finished run ("" when it gives one)."""
+        if self.stopped:
+            return self.stopped
+        if self.result is None:
+            return self.problem or "the run wrote no result"
+        if self.result.verdict.decision == Decision.NOT_JUDGED:
+            return self.result.verdict.reason
+        return self.other_build
+
     def to_json(self, report_url: str) -> dict[str, Any]:
         """What a pipeline reads: the status, then the verdict once there is one (never a GO
-        for another build than the one asked about)."""
+        for another build than the one asked about, or for a run the service stopped)."""
         result = self.result
         facts = result.facts if result else None
         reported = facts.target_version if facts else ""
-        judged = result is not None and not self.other_build
+        finished = self.status == RunStatus.FINISHED
+        why = self.not_judged if finished else ""
         return {
             "id": self.id, "status": self.status, "target": self.target,
             # One field for a poller (Spinnaker's statusJsonPath): the status, then the verdict.
-            "outcome": (str(result.verdict.decision) if result and judged else NOT_JUDGED)
-            if self.status == RunStatus.FINISHED else str(self.status),
+            "outcome": (NOT_JUDGED if why else str(result.verdict.decision)) if finished and result
+            else NOT_JUDGED if finished else str(self.status),
             "tags": self.tag_expression, "version": self.version or None,
-            "decision": result.verdict.decision if result else None,
-            "reason": (result.verdict.reason if judged else self.other_build) if result
-            else self.problem,
+            "decision": (Decision.NOT_JUDGED if why else result.verdict.decision) if result
+            else None,
+            "reason": why or (result.verdict.reason if result else self.problem),
             "revenue_at_risk": result.impact.revenue_at_risk if result else None,
             "revenue_unverified": result.impact.revenue_unverified if result else None,
             "critical_finding": critical_finding(result) if result else "",
             "counts": self.verdict.get("counts"),
             "report_url": report_url if result else None,
-            "run_id": facts.run_id if facts else None,
+            "target_version_at_start": (facts.target_version_at_start or None) if facts else None,
             "target_version": reported or None,
             "version_matches": (reported == self.version) if self.version and reported else None,
             "interrupted": facts.interrupted if facts else None,
@@ -109,36 +129,79 @@ class GateRun:
             "finished_at": self.finished_at or None,
         }
 
+    def record(self) -> dict[str, Any]:
+        """What run.json keeps: the request, and what the service said of the run."""
+        return {"id": self.id, "target": self.target, "tags": list(self.tags),
+                "version": self.version, "status": self.status, "requested_at": self.requested_at,
+                "started_at": self.started_at, "finished_at": self.finished_at,
+                "exit_code": self.exit_code, "problem": self.problem, "stopped": self.stopped}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], folder: Path) -> GateRun:
+        """A run found on disk: finished (one the service left unfinished is said to be lost)."""
+        unfinished = record.get("status") != RunStatus.FINISHED
+        run = cls(str(record["id"]), str(record["target"]), tuple(map(str, record["tags"])),
+                  str(record.get("version") or ""), folder, str(record.get("requested_at") or ""),
+                  RunStatus.FINISHED, str(record.get("started_at") or ""),
+                  str(record.get("finished_at") or ""), record.get("exit_code"),
+                  problem=str(record.get("problem") or ""),
+                  stopped=LOST if unfinished else str(record.get("stopped") or ""))
+        run.done.set()
+        return run
+
 
 class RunQueue:
     """The runs the service holds: running or waiting for their target, and the finished ones
-    (the newest `keep_runs`)."""
+    (the newest in memory, every kept one on disk under runs/)."""
 
     def __init__(self, settings: Settings, define_args: list[str], folder: Path,
-                 environ: Mapping[str, str], on_finish: Callable[[GateRun], None]) -> None:
+                 environ: Mapping[str, str], on_finish: Callable[[GateRun], None],
+                 grace: float = STOP_GRACE_S) -> None:
         self.settings = settings
         self.define_args = list(define_args)
         self.folder = folder
         self.history = str(Path(settings.history).resolve())
         self.environ = {k: v for k, v in environ.items() if k != TOKEN_ENV}  # runs never need it
         self.on_finish = on_finish
+        self.grace = grace  # a stopped child's time to write its report before it is killed
         self.runs: dict[str, GateRun] = {}
         self.lines: dict[str, list[GateRun]] = {}  # target -> its unfinished runs, first running
         self.tasks: set[asyncio.Task[None]] = set()
+        self.stopping = asyncio.Event()  # set once: the service is shutting down
+        self.loop: asyncio.AbstractEventLoop | None = None
+        prune_folders(folder / "runs", settings.keep_runs, ())  # folders from before a restart
 
     def get(self, run_id: str) -> GateRun | None:
-        return self.runs.get(run_id)
+        """The run, from memory or, when it has left memory or the service restarted, from its
+        folder."""
+        run = self.runs.get(run_id)
+        if run is not None:
+            return run
+        record = read_record(self.folder / "runs", run_id)
+        if record is None:
+            return None
+        try:
+            run = GateRun.from_record(record, self.folder / "runs" / run_id)
+        except (KeyError, TypeError, ValueError):
+            return None
+        self._read(run)
+        self.runs[run.id] = run
+        self._forget_old()
+        return run
 
     @property
     def held(self) -> int:
         return sum(len(line) for line in self.lines.values())
 
     def submit(self, target: str, tags: tuple[str, ...], version: str) -> tuple[GateRun, bool]:
-        """The run for this request: an unfinished one asking the same (joined), or a new one;
-        ServiceRequestError 429 when the queue is full."""
+        """The run for this request: a queued one asking the same (joined: it has not started,
+        so it will see the build deployed now), or a new one; ServiceRequestError 429 when the
+        queue is full, 503 when the service is shutting down."""
+        if self.stopping.is_set():
+            raise ServiceRequestError(503, "the service is shutting down; ask its next instance")
         line = self.lines.setdefault(target, [])
         for run in line:
-            if run.tags == tags and run.version == version:
+            if run.status == RunStatus.QUEUED and run.tags == tags and run.version == version:
                 return run, True
         if self.held >= self.settings.service_queue:
             raise ServiceRequestError(429, f"the service already holds {self.held} runs (service_queue="
@@ -147,11 +210,17 @@ class RunQueue:
         run = GateRun(run_id, target, tags, version, self.folder / "runs" / run_id)
         self.runs[run_id] = run
         line.append(run)
+        self._save(run)
         if len(line) == 1:
             self._start(run)
         return run, False
 
+    def _save(self, run: GateRun) -> None:
+        with contextlib.suppress(OSError):  # the run says so itself: its folder cannot be written
+            write_record(run.folder, run.record())
+
     def _start(self, run: GateRun) -> None:
+        run.status = RunStatus.RUNNING  # from now on, no request joins it
         task = asyncio.get_running_loop().create_task(self._run(run), name=f"run {run.id}")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -166,22 +235,46 @@ class RunQueue:
     async def _run(self, run: GateRun) -> None:
         try:
             await self._execute(run)
+            if run.result is not None and run.not_judged:  # before anyone is told
+                await asyncio.to_thread(self._withdraw, run)
         finally:
-            run.status = RunStatus.FINISHED
-            run.finished_at = _now()
+            self._finish(run)
             line = self.lines.get(run.target, [])
             if run in line:
                 line.remove(run)
-            if line:
+            if line and not self.stopping.is_set():
                 self._start(line[0])
-            elif run.target in self.lines:
-                del self.lines[run.target]
-            run.done.set()
+            else:
+                for left in line:
+                    left.problem = left.stopped = NOT_STARTED
+                    self._finish(left)
+                self.lines.pop(run.target, None)
             self._forget_old()
-            self.on_finish(run)
+
+    def _finish(self, run: GateRun) -> None:
+        run.status = RunStatus.FINISHED
+        run.finished_at = _now()
+        self._save(run)
+        run.done.set()
+        self.on_finish(run)
+
+    def _withdraw(self, run: GateRun) -> None:
+        """The history says "not judged" whenever the service does."""
+        assert run.result is not None
+        try:
+            history = History(self.history)
+        except HistoryError:
+            return
+        try:
+            history.not_judged(run.result.facts.run_id)
+        except HistoryError:
+            pass
+        finally:
+            history.close()
 
     async def _execute(self, run: GateRun) -> None:
-        run.status, run.started_at = RunStatus.RUNNING, _now()
+        run.started_at = _now()
+        self._save(run)
         try:
             run.folder.mkdir(parents=True, exist_ok=True)
             console = open(run.folder / CONSOLE, "wb")  # noqa: SIM115 - closed below, with the run
@@ -190,22 +283,32 @@ class RunQueue:
             return
         with console:
             try:
-                child = await asyncio.create_subprocess_exec(
-                    *self.command(run), stdin=subprocess.DEVNULL, stdout=console,
-                    stderr=subprocess.STDOUT, env=self.environ)
+                child = await start_child(self.command(run), console.fileno(), self.environ)
             except OSError as exc:
                 run.problem = f"the gate could not be started: {exc.strerror or exc}"
                 return
             try:
-                run.exit_code = await asyncio.wait_for(child.wait(), self.settings.service_deadline)
-            except TimeoutError:
-                run.problem = (f"the run took longer than service_deadline "
-                               f"({self.settings.service_deadline:g} s) and was stopped")
-                run.exit_code = await _stop(child)
-            except asyncio.CancelledError:  # the service is shutting down
-                await _stop(child)
+                run.exit_code = await self._wait(run, child)
+            except asyncio.CancelledError:  # the service cannot wait any longer
+                kill_child(child)
                 raise
         self._read(run)
+
+    async def _wait(self, run: GateRun, child: asyncio.subprocess.Process) -> int:
+        """The child's exit status: it ends, or the deadline or the service's shutdown stops it."""
+        ended = asyncio.ensure_future(child.wait())
+        stop = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait({ended, stop}, timeout=self.settings.service_deadline,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if ended.done():
+            return ended.result()
+        run.stopped = STOPPED_BY_SERVICE if self.stopping.is_set() else (
+            f"the run reached service_deadline ({self.settings.service_deadline:g} s) and was "
+            "stopped: the deadline ended it, not a verdict on the build")
+        return await stop_child(child, self.grace)
 
     def _read(self, run: GateRun) -> None:
         """The run's verdict from its verdict.json and results.json, never from its console."""
@@ -227,28 +330,31 @@ class RunQueue:
         return said[-1] if said else f"the gate ended with exit {run.exit_code} and no verdict"
 
     def _forget_old(self) -> None:
+        """Finished runs beyond keep_runs are deleted (their folders too, from before a restart
+        as well); beyond IN_MEMORY, they leave memory and are read from disk when asked for."""
         keep = self.settings.keep_runs
+        held = {run.id for line in self.lines.values() for run in line}
+        gone = set(prune_folders(self.folder / "runs", keep, held))
         finished = [r for r in self.runs.values() if r.status == RunStatus.FINISHED]
-        if keep <= 0 or len(finished) <= keep:
-            return
-        for run in finished[:len(finished) - keep]:
-            del self.runs[run.id]
-            shutil.rmtree(run.folder, ignore_errors=True)
+        in_memory = min(keep, IN_MEMORY) if keep > 0 else IN_MEMORY
+        for run in finished[:max(len(finished) - in_memory, 0)]:
+            gone.add(run.id)
+        for run_id in gone:
+            self.runs.pop(run_id, None)
+
+    def stop_soon(self) -> None:
+        """From the signal handler: every run is interrupted now, before the service waits for
+        its connections (each child writes its report, marked interrupted, within the grace)."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.stopping.set)
 
     async def close(self) -> None:
-        """Stop every run (each writes its report, marked interrupted)."""
+        """Stop every run (each writes its report, marked interrupted, or is killed after the
+        grace period)."""
+        self.stopping.set()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=self.grace + 1)
         for task in list(self.tasks):
             task.cancel()
         if self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=STOP_GRACE_S + 5)
-
-
-async def _stop(child: asyncio.subprocess.Process) -> int:
-    """SIGINT (behave writes its report, marked interrupted), then kill after a grace period."""
-    if child.returncode is None:
-        child.send_signal(signal.SIGINT)
-    try:
-        return await asyncio.wait_for(child.wait(), STOP_GRACE_S)
-    except TimeoutError:
-        child.kill()
-        return await child.wait()
+            await asyncio.wait(list(self.tasks), timeout=1)

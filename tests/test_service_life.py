@@ -1,0 +1,180 @@
+"""`stagecheck serve`'s runs over their whole life, against real services on loopback: a build
+that changes during a run, runs found again after a restart, retention across restarts, a run
+stopped at its deadline, SIGTERM with a run in flight, and `kill -9` of the service (its
+behave children die with it). The queue's memory bound is checked in isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from stagecheck.config.settings import load_settings
+from stagecheck.service.runs import LOST, STOPPED_BY_SERVICE, GateRun, RunQueue
+from stagecheck.service.stored import write_record
+from stagecheck.vocabulary import RunStatus
+from standin import start_standin
+from tests.behave_run import wait_until_running
+from tests.test_service import Service, poll_until_finished, start_service, stop_service
+
+SLOW = {"tags": "@p1", "target": "local+slow-responses"}  # a run of about 40 s
+
+
+def history_of(service: Service) -> Path:
+    return service.folder.parent / "history.sqlite"
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for a reaper is not)."""
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
+    except OSError:
+        return False
+
+
+def test_a_target_that_changes_build_during_a_run_gets_no_verdict(tmp_path: Path) -> None:
+    with start_standin() as standin:
+        service = start_service(tmp_path, "service_targets=staging", env={
+            "STAGING_BASE_URL": standin.urls.backend_url,
+            "E2E_OAUTH_SIMULATION_KEY": standin.bypass_key})
+        try:
+            with service.client() as client:
+                started = client.post("/runs", json={"tags": "@p1", "target": "staging",
+                                                     "version": "1.0.0"})
+                # The run has read the target's version once it records itself running.
+                assert wait_until_running(history_of(service))
+                standin.set_version("2.0.0")  # a deploy, mid-run
+                changed = poll_until_finished(client, started.headers["location"])
+                # Asked after the deploy: a run of its own, which judges the build now there.
+                after = client.get("/verdict", params={"tags": "@p1", "target": "staging",
+                                                       "version": "2.0.0"})
+        finally:
+            stop_service(service)
+    assert changed["outcome"] == "not judged" and changed["decision"] == "COULD NOT JUDGE"
+    assert changed["reason"] == ("the target changed during the run (1.0.0, then 2.0.0): this "
+                                 "verdict would be about neither build")
+    assert (changed["target_version_at_start"], changed["target_version"]) == ("1.0.0", "2.0.0")
+    assert after.status_code == 200 and after.json()["outcome"] == "GO"
+    assert after.json()["id"] != changed["id"]
+    with sqlite3.connect(history_of(service)) as db:
+        verdicts = db.execute("SELECT verdict, target_version FROM runs ORDER BY started_at"
+                              ).fetchall()
+    assert verdicts == [("COULD NOT JUDGE", "2.0.0"), ("GO", "2.0.0")]
+
+
+def _verdict_in_thread(service: Service, answers: list[httpx.Response]) -> threading.Thread:
+    def ask() -> None:
+        with service.client() as client:
+            answers.append(client.get("/verdict", params=SLOW))
+
+    thread = threading.Thread(target=ask, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_sigterm_interrupts_runs_in_flight_and_restarts_forget_nothing(tmp_path: Path) -> None:
+    first = start_service(tmp_path)
+    answers: list[httpx.Response] = []
+    waiting = _verdict_in_thread(first, answers)
+    assert wait_until_running(history_of(first))  # the run is in a scenario
+    asked = time.monotonic()
+    first.process.send_signal(signal.SIGTERM)
+    first.process.wait(timeout=60)
+    took = time.monotonic() - asked
+    waiting.join(timeout=10)
+    assert took < 20, f"SIGTERM took {took:.1f} s"  # the default --grace
+    stopped = answers[0].json()
+    assert answers[0].status_code == 503 and stopped["reason"] == STOPPED_BY_SERVICE
+    assert stopped["interrupted"] is True  # behave wrote its report: interrupted first, not killed
+
+    second = start_service(tmp_path, "service_deadline=1")
+    try:
+        with second.client() as client:
+            found = client.get(f"/runs/{stopped['id']}")
+            report = client.get(f"/runs/{stopped['id']}/report.md")
+            # A clean run on a healthy stand-in, stopped at a deadline shorter than the run.
+            late = client.post("/runs", json={"tags": "@p1", "target": "local"})
+            deadline = poll_until_finished(client, late.headers["location"])
+    finally:
+        stop_service(second)
+    assert found.status_code == 200 and found.json()["outcome"] == "not judged"
+    assert found.json()["reason"] == STOPPED_BY_SERVICE and found.json()["interrupted"] is True
+    assert report.status_code == 200 and report.text.startswith("# ")
+    assert deadline["outcome"] == "not judged" and deadline["decision"] == "COULD NOT JUDGE"
+    assert deadline["reason"].startswith("the run reached service_deadline (1 s) and was stopped")
+
+    third = start_service(tmp_path, "keep_runs=1")  # retention covers runs from before it
+    try:
+        with third.client() as client:
+            pruned = client.get(f"/runs/{stopped['id']}")
+            kept = client.get(f"/runs/{deadline['id']}")
+    finally:
+        stop_service(third)
+    assert pruned.status_code == 404 and not (third.folder / "runs" / stopped["id"]).exists()
+    assert kept.status_code == 200 and kept.json()["reason"] == deadline["reason"]
+
+
+def test_the_runs_of_a_service_killed_with_sigkill_die_with_it(tmp_path: Path) -> None:
+    service = start_service(tmp_path)
+    with service.client() as client:
+        started = client.post("/runs", json=SLOW).json()
+    assert wait_until_running(history_of(service))
+    (child,) = children_of(service.process.pid)
+    assert os.getpgid(child) == child != os.getpgid(service.process.pid)  # a group of its own
+    service.process.kill()
+    service.process.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child), "the behave child runs on after kill -9 of the service"
+    with sqlite3.connect(history_of(service)) as db:
+        assert db.execute("SELECT state, verdict FROM runs").fetchall() == [("running", None)]
+
+    again = start_service(tmp_path)
+    try:
+        with again.client() as client:
+            lost = client.get(f"/runs/{started['id']}")
+    finally:
+        stop_service(again)
+    assert lost.status_code == 200
+    assert lost.json()["outcome"] == "not judged" and lost.json()["reason"] == LOST
+
+
+def test_finished_runs_in_memory_are_bounded_and_older_ones_read_from_disk(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("stagecheck.service.runs.IN_MEMORY", 3)
+    settings = load_settings({"keep_runs": "0", "history": str(tmp_path / "h.sqlite")}, {})
+    queue = RunQueue(settings, [], tmp_path, {}, lambda run: None)
+    for n in range(5):
+        run_id = f"20260101T00000{n}Z-0000000{n}"
+        run = GateRun(run_id, "local", ("@p1",), "", tmp_path / "runs" / run_id,
+                      status=RunStatus.FINISHED, problem=f"run {n}")
+        write_record(run.folder, run.record())
+        queue.runs[run_id] = run
+    queue._forget_old()  # keep_runs=0: every folder stays, but not every run in memory
+    assert len(queue.runs) == 3 and len(list((tmp_path / "runs").iterdir())) == 5
+    oldest = queue.get("20260101T000000Z-00000000")
+    assert oldest is not None and oldest.problem == "run 0" and len(queue.runs) == 3
+    assert queue.get("../../etc") is None and queue.get("20260101T000009Z-00000009") is None
+    asyncio.run(queue.close())

@@ -17,9 +17,12 @@ import httpx
 import pytest
 
 from stagecheck.config.settings import load_settings
+from stagecheck.history.store import History
+from stagecheck.report.build import build_changed
+from stagecheck.report.model import RunFacts
 from stagecheck.service.runs import LOST, STOPPED_BY_SERVICE, GateRun, RunQueue
 from stagecheck.service.stored import write_record
-from stagecheck.vocabulary import RunStatus
+from stagecheck.vocabulary import Decision, RunStatus
 from standin import start_standin
 from tests.behave_run import wait_until_running
 from tests.test_service import Service, poll_until_finished, start_service, stop_service
@@ -178,3 +181,36 @@ def test_finished_runs_in_memory_are_bounded_and_older_ones_read_from_disk(
     assert oldest is not None and oldest.problem == "run 0" and len(queue.runs) == 3
     assert queue.get("../../etc") is None and queue.get("20260101T000009Z-00000009") is None
     asyncio.run(queue.close())
+
+
+def test_a_run_the_service_calls_not_judged_is_not_judged_in_the_history(tmp_path: Path) -> None:
+    """A run whose report could not be written leaves only verdict.json: the history, where an
+    older gate had recorded the GO it could not publish, says not judged as the service does."""
+    history = History(tmp_path / "history.sqlite")
+    history.start("20260101T000000Z-abcdef", "local", "2026-01-01T00:00:00+00:00", "@p1")
+    history.close()
+    with sqlite3.connect(tmp_path / "history.sqlite") as db:
+        db.execute("UPDATE runs SET state = 'finished', verdict = 'GO', target_version = '1.0.0'")
+    settings = load_settings({"history": str(tmp_path / "history.sqlite")}, {})
+    queue = RunQueue(settings, [], tmp_path, {}, lambda run: None)
+    run = GateRun("20260101T000000Z-00000000", "local", ("@p1",), "", tmp_path / "runs" / "r",
+                  verdict={"run_id": "20260101T000000Z-abcdef", "decision": None},
+                  problem="the report could not be written: OSError: No space left on device")
+    assert run.not_judged == run.problem
+    queue._withdraw(run)
+    with sqlite3.connect(tmp_path / "history.sqlite") as db:
+        assert db.execute("SELECT state, verdict FROM runs").fetchall() == [
+            ("finished", "COULD NOT JUDGE")]
+    assert History(tmp_path / "history.sqlite").tested_versions("local") == set()
+
+
+def test_build_changed_only_when_both_versions_are_known_and_differ() -> None:
+    def facts(before: str, after: str) -> RunFacts:
+        return RunFacts("r", "", "", 0.0, "local", "", "", "", after, "@p1", False, False, [],
+                        False, {}, target_version_at_start=before)
+
+    changed = build_changed(facts("1.0.0", "1.0.1"))
+    assert changed is not None and changed.decision == Decision.NOT_JUDGED
+    assert changed.reason.startswith("the target changed during the run (1.0.0, then 1.0.1)")
+    assert [build_changed(facts(a, b)) for a, b in (("1.0.0", "1.0.0"), ("", "1.0.0"),
+                                                      ("1.0.0", ""))] == [None, None, None]

@@ -150,6 +150,14 @@ class GateRun:
         return run
 
 
+def _gate_run_id(run: GateRun) -> str:
+    """The id the gate gave the run in the history ("" when it left no results and no verdict)."""
+    if run.result is not None:
+        return run.result.facts.run_id
+    said = run.verdict.get("run_id")
+    return said if isinstance(said, str) else ""
+
+
 class RunQueue:
     """The runs the service holds: running or waiting for their target, and the finished ones
     (the newest in memory, every kept one on disk under runs/)."""
@@ -235,7 +243,7 @@ class RunQueue:
     async def _run(self, run: GateRun) -> None:
         try:
             await self._execute(run)
-            if run.result is not None and run.not_judged:  # before anyone is told
+            if run.not_judged and _gate_run_id(run):  # before anyone is told
                 await asyncio.to_thread(self._withdraw, run)
         finally:
             self._finish(run)
@@ -260,13 +268,12 @@ class RunQueue:
 
     def _withdraw(self, run: GateRun) -> None:
         """The history says "not judged" whenever the service does."""
-        assert run.result is not None
         try:
             history = History(self.history)
         except HistoryError:
             return
         try:
-            history.not_judged(run.result.facts.run_id)
+            history.not_judged(_gate_run_id(run))
         except HistoryError:
             pass
         finally:

@@ -21,6 +21,7 @@ class Target:
     standin_variant: str = ""
     migration_revisions: tuple[str, ...] = ()  # base to head, when known
     expected_version: str = ""  # the build being released; "" when nobody said
+    started_version: str = ""  # the build it was started with, when the gate started it
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ http_timeout=…`, see `settings.DURATIONS`)."""
 from __future__ import annotations
 
 HEALTH_AFTER_INTERRUPT_S = 2.0  # the health probe after Ctrl-C: the user is waiting
+VERSION_AT_START_S = 2.0        # the target's version, read as a run begins (unknown if slower)
 SCHEMA_PROBE_CONNECT_S = 10.0   # each connection attempt of the schema probe
 WS_CLOSE_S = 5.0                # websockets' closing handshake
 PONG_AFTER_ERROR_S = 2.0        # the ping telling whether a refused session still answers

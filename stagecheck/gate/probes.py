@@ -13,7 +13,7 @@ import httpx
 from ..client.bounded import get_bounded
 from ..client.nesting import load_json
 from ..client.redact import Redactor, excerpt, redact_url
-from ..config.timeouts import HEALTH_AFTER_INTERRUPT_S, SCHEMA_PROBE_CONNECT_S
+from ..config.timeouts import HEALTH_AFTER_INTERRUPT_S, SCHEMA_PROBE_CONNECT_S, VERSION_AT_START_S
 from ..errors import TargetError
 from ..platform import contract
 from ..report.evidence import probed_version
@@ -88,12 +88,16 @@ def probe_schema(database_url: str, expected_tables: tuple[str, ...],
                        head, behind)
 
 
-def probe_version(run: RunState) -> str:
-    """The build the target names now ("" when it names none or does not answer): read when
-    a run begins, so that a run that saw two builds is no verdict about either."""
+def probe_version(run: RunState, timeout: float = VERSION_AT_START_S) -> str:
+    """The build the target names now ("" when it names none or does not answer within
+    `timeout`, or health_timeout if shorter): read when a run begins, so that a run that saw
+    two builds is no verdict about either. The stand-in the run started is not asked: its
+    build is known."""
+    if run.target.started_version:
+        return run.target.started_version
     redact = Redactor(run.settings.secrets + run.target.secrets)
-    probe = probe_health(run.target.backend_url, run.settings.health_timeout, redact,
-                         verify=not run.settings.insecure_tls)
+    probe = probe_health(run.target.backend_url, min(run.settings.health_timeout, timeout),
+                         redact, verify=not run.settings.insecure_tls)
     return probed_version(probe)
 
 

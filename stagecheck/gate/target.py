@@ -34,4 +34,5 @@ def open_target(settings: Settings, crowd: int = 0) -> Iterator[Target]:
                      settings.standin_faults, settings.standin_variant,
                      standin.migration_revisions,
                      # the stand-in is the build under test: the version it was started with
-                     expected_version=settings.expected_version or standin.state.version)
+                     expected_version=settings.expected_version or standin.state.version,
+                     started_version=standin.state.version)

@@ -111,8 +111,8 @@ class GateRun:
             "outcome": (NOT_JUDGED if why else str(result.verdict.decision)) if finished and result
             else NOT_JUDGED if finished else str(self.status),
             "tags": self.tag_expression, "version": self.version or None,
-            "decision": (Decision.NOT_JUDGED if why else result.verdict.decision) if result
-            else None,
+            "decision": Decision.NOT_JUDGED if why
+            else result.verdict.decision if result else None,
             "reason": why or (result.verdict.reason if result else self.problem),
             "revenue_at_risk": result.impact.revenue_at_risk if result else None,
             "revenue_unverified": result.impact.revenue_unverified if result else None,

@@ -238,7 +238,8 @@ def build_result(context: Any, run: RunState, recorder: RunRecorder, built: Scen
         tag_expression=tag_expression, stop_on_failure=bool(config.stop),
         interrupted=interrupted, insecure_tls=run.settings.insecure_tls,
         standin_faults=list(run.target.standin_faults), versions=versions(),
-        standin_variant=run.target.standin_variant)
+        standin_variant=run.target.standin_variant,
+        expected_version=run.target.expected_version)
     features = capabilities((result.feature, result.area, " ".join(
         line.strip() for line in feature.description or [])) for (feature, _), result
         in zip(selected, scenarios, strict=True))

@@ -104,6 +104,7 @@ class RunFacts:
     insecure_tls: bool
     versions: dict[str, str]
     standin_variant: str = ""
+    expected_version: str = ""  # the build being released (-D expected_version), "" when unsaid
 
 
 @dataclass
@@ -200,6 +201,23 @@ class Slower:
 
 
 @dataclass
+class Verification:
+    """A scenario whose being verified changed since the previous run: its status now."""
+
+    name: str
+    status: str
+
+
+@dataclass
+class SameVersion:
+    """The backend reported one version for builds known to differ: it does not name its build."""
+
+    reported: str
+    builds: list[str]      # the builds released, oldest first, this run's last
+    since_run_id: str      # the oldest run of them
+
+
+@dataclass
 class TrendPoint:
     run_id: str
     started_at: str
@@ -220,6 +238,9 @@ class Changes:
     flaky: list[Flaky] = field(default_factory=list)
     slower: list[Slower] = field(default_factory=list)
     trend: list[TrendPoint] = field(default_factory=list)
+    newly_verified: list[Verification] = field(default_factory=list)
+    no_longer_verified: list[Verification] = field(default_factory=list)
+    same_version: SameVersion | None = None
 
 
 @dataclass

@@ -24,7 +24,8 @@ from ..report.impact import check_business_tags
 from ..run.record import new_run_id
 from ..vocabulary import ExitCode
 from ..wording import plural
-from .selection import select_shard
+from .selection import behavex_worker, select_shard
+from .workers import run_in_workers
 
 
 def _stop(message: str) -> SystemExit:
@@ -88,11 +89,26 @@ class GateRunner(Runner):
         record_not_judged(self.gate_settings.report_dir, run_id, reason, ExitCode.NOT_JUDGED,
                           bool(getattr(self.context, "aborted", False)))
 
+    def _in_workers(self) -> bool:
+        """A run split among workers: asked for, and this run is not itself a piece of one."""
+        settings = self.gate_settings
+        return (settings.workers > 1 and not settings.shard and not settings.partial
+                and not behavex_worker(self.config.userdata) and not self.config.dry_run)
+
     def run_model(self, features: Any = None) -> bool:
         try:
             check_business_tags(self.features)
         except ConfigError as exc:
             raise _stop(str(exc)) from None
+        if self._in_workers():
+            try:
+                self.context.gate_outcome = run_in_workers(self.config, self.gate_settings,
+                                                           self.features)
+            except ConfigError as exc:
+                raise _stop(str(exc)) from None
+            for formatter in self.formatters:
+                formatter.close()
+            return self.context.gate_outcome.exit_code != ExitCode.GO
         if self.gate_settings.shard:
             index, count = self.gate_settings.shard
             try:

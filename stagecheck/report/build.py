@@ -138,6 +138,10 @@ def _blame(result: ScenarioResult, scenario: Any, failure: BaseException | None,
     if record is not None and record.left_out:
         result.status, result.key_finding = Status.LEFT_OUT, record.left_out
         return
+    if record is not None and record.not_reached:
+        result.status, result.key_finding = Status.UNTESTED, record.not_reached
+        result.skip_reason = ""
+        return
     undefined = _undefined_step(scenario) if result.failed else ""
     if result.failed:
         result.classification = Classification.TEST if undefined \

@@ -171,8 +171,8 @@ def _review(features: list[Feature], entries: list[Entry], view: HistoryView | N
     if view is not None and len(view.runs) >= not_passed_runs:
         items += [ReviewItem(ReviewKind.NOT_PASSED, e.scenario.name, e.scenario.anchor,
                              f"not passed in the last {e.standing.runs_without_pass} runs")
-                  for e in entries if e.standing is not None
-                  and e.standing.runs_without_pass >= not_passed_runs]
+                  for e in entries if e.standing is not None and e.standing.trend
+                  and e.standing.runs_without_pass >= not_passed_runs]  # ran, never passed
     return items
 
 

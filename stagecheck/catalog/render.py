@@ -64,6 +64,7 @@ def _figures(catalog: Catalog) -> list[tuple[str, str]]:
 def catalog_view(catalog: Catalog) -> dict[str, Any]:
     """What the templates show, worded."""
     entries = [_entry(e) for e in catalog.entries()]
+    anchors = {e["name"]: e["anchor"] for e in entries}
     choices = {key: sorted({e[key] for e in entries}) for key in ("tier", "owner", "area")}
     choices["status"] = sorted({e["standing"]["status"] for e in entries})
     return {
@@ -74,6 +75,7 @@ def catalog_view(catalog: Catalog) -> dict[str, Any]:
                          for c in catalog.capabilities],
         "figures": _figures(catalog),
         "pools": [{"p": p, "revenue": money(p.revenue),
+                   "not_verified": [(name, anchors[name]) for name in p.not_verified],
                    "passed": "no history" if p.passed_last_run is None
                    else f"{p.passed_last_run} of {p.scenarios} passed in the last run",
                    "proven": f"{p.proven_steps} of {p.then_steps} Then steps proven"}

@@ -112,7 +112,8 @@ def _entry(scenario: Scenario, view: HistoryView | None) -> Entry:
 def _capability(feature: Feature, entries: list[Entry], table: dict[str, dict[str, Any]]) -> Capability:
     first = feature.scenarios[0] if feature.scenarios else None
     entry = table.get(feature.name, {})
-    words = f"{str(entry.get('who', 'users')).capitalize()} can {entry['can']}." if entry.get("can") else ""
+    who = str(entry.get("who", "users"))
+    words = f"{who[:1].upper()}{who[1:]} can {entry['can']}." if entry.get("can") else ""
     return Capability(feature.name, words, feature.description, feature.file,
                       first.tier if first else None, first.revenue if first else None,
                       first.area if first else "", first.owner if first else "", entries)

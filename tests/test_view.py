@@ -136,4 +136,9 @@ def test_catalog_markdown_is_rendered_in_html_and_stays_inert() -> None:
     assert root.group(1) == "Missing <code>mcp_external_servers</code>."
     assert "`" not in steps.group(1) and "<code>alembic upgrade head</code>" in steps.group(1)
     assert "<strong>due</strong>" in steps.group(1) and "<em>now</em>" in steps.group(1)
-    assert "<img" not in page and "&lt;img src=x" in page and "<a " not in page
+    assert "<img" not in page and "&lt;img src=x" in page
+    # The only links are each scenario's to its catalog entry: none from the Markdown.
+    links = re.findall(r"<a [^>]*>", page)
+    assert len(links) == len(result.scenarios)
+    assert all(re.fullmatch(r'<a href="\.\./catalog\.html#[a-z0-9-]+--[a-z0-9-]+" title="[^"]*">', link)
+               for link in links), links

@@ -288,6 +288,13 @@ class History:
             f"SELECT duration_s FROM scenario_runs WHERE scenario_key = ? AND run_id IN ({marks})",
             (key, *run_ids)))
 
+    def targets(self) -> list[str]:
+        """The targets of completed runs, the most recently run first."""
+        with self._write() as db:
+            rows = db.execute(f"SELECT target_key FROM runs WHERE {COMPLETED} GROUP BY target_key "
+                              "ORDER BY max(started_at) DESC").fetchall()
+        return [key for (key,) in rows]
+
     def tested_versions(self, key: str) -> set[str]:
         with self._write() as db:
             rows = db.execute("SELECT DISTINCT target_version FROM runs WHERE target_key = ? "

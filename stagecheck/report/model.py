@@ -7,6 +7,8 @@ reads only this model, so a report can be rendered again from a saved results.js
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
@@ -347,6 +349,15 @@ PART = 0  # Shard.count of a part: not one of N shards, but what its runner gave
 
 def scenario_key(feature: str, name: str) -> str:
     return f"{feature} / {name}"
+
+
+def scenario_anchor(feature: str, name: str) -> str:
+    """The id of a scenario's entry in the catalog (`catalog.html#<it>`), the same wherever it
+    is computed: lower-case ASCII words joined by `-`, feature and scenario apart by `--`."""
+    def slug(text: str) -> str:
+        plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+        return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-") or "x"
+    return f"{slug(feature)}--{slug(name)}"
 
 
 def target_key(target: str, backend_url: str, standin_faults: tuple[str, ...] = (),

@@ -294,6 +294,8 @@ def test_bad_settings_stop_before_any_scenario_in_one_sentence(tmp_path: Path, a
     assert run.returncode == 2
     assert words in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert run.scenarios == {}
+    said = run.stderr.strip().removeprefix("stagecheck: ")  # and the verdict line carries it
+    assert run.stdout.strip().splitlines()[-1] == f"Release gate: could not judge · {said} · exit 2"
 
 
 def test_ctrl_c_mid_run_writes_the_report_marked_interrupted(tmp_path: Path) -> None:

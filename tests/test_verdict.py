@@ -54,6 +54,8 @@ def test_go_exits_0_and_says_so_last(tmp_path: Path) -> None:
                         r"\$0 · report .*report\.md · exit 0", last_line(run))
     found = verdict(tmp_path)
     assert found["decision"] == "GO" and found["exit_code"] == 0
+    assert (found["revenue_at_risk"], found["revenue_unverified"]) == (0.0, 0.0)
+    assert '"revenue_at_risk": 0.0,' in (tmp_path / "reports" / "latest" / "verdict.json").read_text()
     assert found["counts"] == {"selected": 15, "passed": 15, "failed": 0, "degraded": 0,
                                "not_verified": 0, "not_judged": 0, "left_out": 0}
     assert found["insecure_tls"] is False
@@ -71,6 +73,7 @@ def test_no_go_exits_1(tmp_path: Path) -> None:
         "agent servers”, P1 “A user's request streams its progress and completes” · revenue at "
         "risk $120K")
     assert verdict(tmp_path)["exit_code"] == 1 and verdict(tmp_path)["revenue_at_risk"] == 120_000
+    assert '"revenue_at_risk": 120000.0,' in (tmp_path / "reports" / "latest" / "verdict.json").read_text()
 
 
 @pytest.mark.parametrize(("extra", "code"), [([], 3), (["-D", "at_risk_exit=0"], 0)])

@@ -22,7 +22,7 @@ from stagecheck.report.model import (
     ScenarioResult,
     TrendPoint,
 )
-from stagecheck.report.render import render
+from stagecheck.report.render import render, render_summary
 from stagecheck.report.view import fail_fast, report_view, run_span, when
 from stagecheck.vocabulary import Status
 from stagecheck.wording import duration, plural
@@ -182,7 +182,7 @@ def _stop_run(statuses: list[str], interrupted: bool = False) -> RunResult:
      "on: the run stopped at the first failure (“Live sessions 1”), so 2 later scenarios were "
      "not reached"),
     (["passed", "untested"], True, "on: the run was interrupted before it finished"),
-])
+], ids=["go", "go-with-a-skip", "failure-last", "stopped", "interrupted"])
 def test_fail_fast_says_what_stop_did_and_a_go_never_says_it_stopped(
         statuses: list[str], interrupted: bool, said: str) -> None:
     result = _stop_run(statuses, interrupted)
@@ -195,7 +195,7 @@ def test_fail_fast_says_what_stop_did_and_a_go_never_says_it_stopped(
 def test_a_run_without_tags_shows_no_empty_code_box() -> None:
     result = seed_day()
     result = replace(result, facts=replace(result.facts, tag_expression=""))
-    page, markdown = render(result, "html"), render(result, "md")
+    page, markdown = render(result, "html"), render(result, "md") + render_summary(result)
     assert not re.search(r"<(code|pre)>\s*</\1>", page) and not re.search(r"(?<!`)``(?!`)", markdown)
     assert "no --tags (every scenario)" in page and "**Selection:** no --tags (every scenario)" \
         in markdown

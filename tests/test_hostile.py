@@ -315,7 +315,10 @@ def test_ctrl_c_mid_run_writes_the_report_marked_interrupted(tmp_path: Path) -> 
         proc.kill()
     data = report(tmp_path)
     assert proc.returncode == 130 and stopped_in < 10
-    assert "Release gate: NO-GO (interrupted)" in proc.stdout.read()
+    line = proc.stdout.read().strip().splitlines()[-1]  # the verdict line, with its reason
+    assert line.startswith("Release gate: NO-GO (interrupted) · 1 P1 scenario was not verified: "
+                           "P1 “The backend reports itself up within its budget” · revenue at "
+                           "risk $0 · report "), line
     assert data["facts"]["interrupted"] is True
     assert data["verdict"]["decision"] == "NO-GO"
 

@@ -24,12 +24,16 @@ from ..report.impact import check_business_tags
 from ..run.record import new_run_id
 from ..vocabulary import ExitCode
 from ..wording import plural
+from .console import parse_failure, summarize_selection_only
 from .selection import behavex_worker, select_shard
 from .workers import run_in_workers
 
 
 def _stop(message: str) -> SystemExit:
+    """Refused before anything ran: the sentence, then the verdict line with it as the reason."""
     print(f"stagecheck: {message}", file=sys.stderr, flush=True)
+    print(f"Release gate: could not judge · {message} · exit {ExitCode.NOT_JUDGED}",
+          file=sys.__stdout__ or sys.stdout, flush=True)
     return SystemExit(ExitCode.NOT_JUDGED)
 
 
@@ -57,7 +61,7 @@ class GateRunner(Runner):
         try:
             super().run()
         except ParserError as exc:
-            raise _stop(f"a feature file cannot be read: {exc}") from None
+            raise _stop(f"a feature file cannot be read: {parse_failure(exc)}") from None
         outcome = getattr(self.context, "gate_outcome", None)
         if self.config.show_snippets and self.undefined_steps:
             print_undefined_step_snippets(self.undefined_steps,
@@ -116,4 +120,5 @@ class GateRunner(Runner):
                                                        self.gate_settings.shard_timings)
             except (OSError, ResultsFileError) as exc:
                 raise _stop(f"setting shard_timings cannot be read: {exc}") from None
+        summarize_selection_only(self.config, self.features)
         return bool(super().run_model(features))

@@ -126,3 +126,13 @@ def test_bad_owner_tags_are_refused_naming_the_feature(tags: list[str], message:
 
 def test_one_owner_per_feature_is_accepted() -> None:
     check_business_tags([_Feature(["p2", "mrr:80k", "owner:identity-team"])])
+
+
+def test_revenue_figures_are_floats_even_when_nothing_is_at_risk() -> None:
+    """verdict.json said 120000.0 for one run and 0 for another: one type for every amount."""
+    passed = roll_up([scenario("passed", 1, 120_000)])
+    assert all(type(value) is float for value in (
+        passed.revenue_at_risk, passed.revenue_unverified, *(
+            figure for tier in passed.by_priority
+            for figure in (tier.revenue, tier.at_risk, tier.unverified_revenue))))
+    assert type(roll_up([]).revenue_at_risk) is float

@@ -139,6 +139,10 @@ def _blame(result: ScenarioResult, scenario: Any, failure: BaseException | None,
     if record is not None and record.left_out:
         result.status, result.key_finding = Status.LEFT_OUT, record.left_out
         return
+    if record is not None and record.not_reached:
+        result.status, result.key_finding = Status.UNTESTED, record.not_reached
+        result.skip_reason = ""
+        return
     undefined = _undefined_step(scenario) if result.failed else ""
     if result.failed:
         result.classification = Classification.TEST if undefined \
@@ -249,7 +253,8 @@ def build_result(context: Any, run: RunState, recorder: RunRecorder, built: Scen
         tag_expression=tag_expression, stop_on_failure=bool(config.stop),
         interrupted=interrupted, insecure_tls=run.settings.insecure_tls,
         standin_faults=list(run.target.standin_faults), versions=versions(),
-        standin_variant=run.target.standin_variant, target_version_at_start=run.version_at_start)
+        standin_variant=run.target.standin_variant,
+        expected_version=run.target.expected_version, target_version_at_start=run.version_at_start)
     features = capabilities((result.feature, result.area, " ".join(
         line.strip() for line in feature.description or [])) for (feature, _), result
         in zip(selected, scenarios, strict=True))

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from stagecheck.gate.selection import assign
+from stagecheck.report.merge import merge as merge_results
+from stagecheck.vocabulary import Decision
 from tests.behave_run import FAST, ROOT, run_behave
 
 
@@ -67,6 +69,14 @@ def test_merged_shards_give_the_single_process_verdict(tmp_path: Path, fault: st
     with sqlite3.connect(tmp_path / "merged" / "history.sqlite") as db:  # the merge is recorded
         assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
     assert not (parts[0] / "history.sqlite").exists()  # a shard is part of a run: no history
+    # A shard that began on another build than the one every shard ended on: no verdict.
+    first = sorted(parts, key=lambda p: results(p)["facts"]["started_at"])[0]
+    data = results(first)
+    data["facts"]["target_version_at_start"] = "0.9.0"
+    (first / "latest" / "results.json").write_text(json.dumps(data))
+    changed = merge_results(parts).verdict
+    assert changed.decision == Decision.NOT_JUDGED
+    assert changed.reason.startswith("the target changed during the run (0.9.0, then 1.0.0)")
 
 
 def test_a_stopped_shard_and_a_missing_shard_leave_their_scenarios_unverified(tmp_path: Path) -> None:

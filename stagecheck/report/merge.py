@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import ResultsFileError, ShardError
 from ..run.record import new_run_id
 from ..vocabulary import Status
-from .build import rerun_command_for, versions
+from .build import build_changed, rerun_command_for, versions
 from .diagnosis import diagnose
 from .impact import decide, roll_up
 from .model import PART, RESULTS_SCHEMA_VERSION, RunFacts, RunResult, ScenarioResult, SelectedScenario
@@ -156,7 +156,10 @@ def _merged(results: list[RunResult], scenarios: list[ScenarioResult]) -> RunRes
         interrupted=any(r.facts.interrupted for r in results),
         standin_faults=first.facts.standin_faults, insecure_tls=first.facts.insecure_tls,
         versions=versions(), standin_variant=first.facts.standin_variant,
-        expected_version=first.facts.expected_version)
+        expected_version=first.facts.expected_version,
+        # The build at the start of the first shard to start: a deploy between shards is seen.
+        target_version_at_start=min(results, key=lambda r: r.facts.started_at
+                                    ).facts.target_version_at_start)
     health = next((r.diagnosis.health for r in results if r.diagnosis.health), None)
     schema = next((r.diagnosis.schema for r in results if r.diagnosis.schema), None)
     diagnosis = diagnose(scenarios, health, schema, {
@@ -164,6 +167,6 @@ def _merged(results: list[RunResult], scenarios: list[ScenarioResult]) -> RunRes
         "backend": first.facts.backend_url, "database": "the platform's database"})
     capabilities = {c.name: c for r in results for c in r.capabilities}
     named = sorted(capabilities.values(), key=lambda c: order.get(c.name, len(order)))
-    return RunResult(RESULTS_SCHEMA_VERSION, facts, scenarios, roll_up(scenarios), decide(scenarios),
-                     diagnosis, merged_from=[r.facts.run_id for r in results],
-                     capabilities=named)
+    return RunResult(RESULTS_SCHEMA_VERSION, facts, scenarios, roll_up(scenarios),
+                     build_changed(facts) or decide(scenarios), diagnosis,
+                     merged_from=[r.facts.run_id for r in results], capabilities=named)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import resource
 import socket
 import sqlite3
 import subprocess
@@ -41,14 +42,21 @@ class Service:
         return httpx.Client(base_url=self.url, headers=headers, timeout=120, trust_env=False)
 
 
-def start_service(tmp: Path, *defines: str) -> Service:
-    """`python -m stagecheck serve --port 0` as a process of its own; its first line says where
-    it listens (read with a bound)."""
+def start_service(tmp: Path, *defines: str, options: tuple[str, ...] = (),
+                  descriptors: int | None = None) -> Service:
+    """`python -m stagecheck serve --port 0` as a process of its own (with at most `descriptors`
+    open files when given); its first line says where it listens (read with a bound)."""
     env = {**os.environ, "STAGECHECK_SERVICE_TOKEN": TOKEN, "E2E_OAUTH_SIMULATION_KEY": BYPASS,
            "PYTHONPATH": str(ROOT)}
     args = [arg for pair in (*FAST_DEFINES, f"report_dir={tmp / 'reports'}", *defines)
             for arg in ("-D", pair)]
-    process = subprocess.Popen([sys.executable, "-m", "stagecheck", "serve", "--port", "0", *args],
+
+    def limit() -> None:
+        if descriptors is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (descriptors, descriptors))
+
+    process = subprocess.Popen([sys.executable, "-m", "stagecheck", "serve", "--port", "0",
+                                *options, *args], preexec_fn=limit,
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
                                stderr=open(tmp / "service.log", "w"))  # noqa: SIM115 - lives with the process
     lines: queue.Queue[str] = queue.Queue()
@@ -101,7 +109,7 @@ def test_argo_verdict_is_go_on_the_clean_standin(service: Service) -> None:
     body = answer.json()
     assert body["status"] == "finished" and body["decision"] == "GO"
     assert body["revenue_at_risk"] == 0 and body["counts"]["passed"] == 15
-    assert body["report_url"] == f"{service.url}/runs/{body['id']}/report.html"
+    assert body["report_url"] == f"/runs/{body['id']}/report.html"  # relative: no report_base_url
     no_secret(answer.text)
 
 
@@ -171,7 +179,16 @@ def test_spinnaker_starts_then_polls_and_two_requests_for_one_target_join(servic
         html = client.get(f"/runs/{run_id}/report.html")
         markdown = client.get(f"/runs/{run_id}/report.md")
         results = client.get(f"/runs/{run_id}/results.json")
+        # Links never come from the Host header a caller sends.
+        spoofed = client.get(f"/runs/{run_id}", headers={"Host": "evil.example"}).json()
+        assert spoofed["report_url"] == f"/runs/{run_id}/report.html"
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    for answer in (html, markdown, results):
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["cache-control"] == "no-store"
+        assert answer.headers["content-security-policy"].startswith("default-src 'none'; "
+                                                                    "style-src 'unsafe-inline';")
+    assert "<script" not in html.text and "src=" not in html.text  # nothing the policy blocks
     assert markdown.text.startswith("# ") and "GO" in markdown.text.splitlines()[0]
     assert results.json()["verdict"]["decision"] == "GO"
     # One run was made for both requests, and it is in the history like a command-line run.
@@ -182,6 +199,23 @@ def test_spinnaker_starts_then_polls_and_two_requests_for_one_target_join(servic
         recorded = db.execute("SELECT count(*) FROM runs WHERE run_id=? AND state='finished'",
                               (done["run_id"],)).fetchone()[0]
     assert recorded == 1
+    # A symlink in the report folder is never followed: neither a file nor `latest` pointed away.
+    latest = service.folder / "runs" / run_id / "latest"
+    outside = service.folder.parent / "outside"
+    outside.mkdir()
+    (outside / "report.html").write_text("not this run's")
+    (latest / "report.md").unlink()
+    (latest / "report.md").symlink_to(outside / "report.html")
+    (latest / "results.json").unlink()
+    (latest / "results.json").symlink_to("report.html")  # even inside the folder
+    with service.client() as client:
+        assert client.get(f"/runs/{run_id}/report.md").status_code == 404
+        assert client.get(f"/runs/{run_id}/results.json").status_code == 404
+        latest.unlink()
+        latest.symlink_to(outside, target_is_directory=True)
+        answer = client.get(f"/runs/{run_id}/report.html")
+    assert answer.status_code == 404 and "not this run's" not in answer.text
+    assert answer.json()["error"] == "report.html of this run is a link, and links are not served"
 
 
 def test_a_verdict_that_takes_longer_than_asked_is_504_and_the_run_goes_on(service: Service) -> None:

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -329,11 +330,12 @@ def test_the_service_refuses_to_start_without_a_token_or_with_a_bad_setting(tmp_
     assert TOKEN not in staging.stderr + staging.stdout
 
 
-def _rss_mb(pid: int) -> float:
+def _memory_mb(pid: int, field: str = "VmRSS") -> float:
+    """The process's resident memory now (VmRSS) or at its peak (VmHWM), in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+    raise AssertionError(f"no {field}")
 
 
 def _read_answer(raw: socket.socket) -> str:
@@ -357,7 +359,8 @@ def _read_answer(raw: socket.socket) -> str:
 
 def test_a_huge_body_is_refused_without_the_token_and_without_filling_memory(
         service: Service) -> None:
-    before = _rss_mb(service.process.pid)
+    before = _memory_mb(service.process.pid)
+    Path(f"/proc/{service.process.pid}/clear_refs").write_text("5")  # the peak starts again now
 
     def chunks():  # 200 MiB, chunked: no Content-Length to refuse it by
         block = b"x" * 2 ** 20
@@ -365,15 +368,165 @@ def test_a_huge_body_is_refused_without_the_token_and_without_filling_memory(
             yield block
 
     host, port = service.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as raw:  # says 500 MiB, sends none
-        raw.sendall(f"POST /hooks/flagger HTTP/1.1\r\nHost: {host}\r\nContent-Type: "
-                    f"application/json\r\nContent-Length: {500 * 2 ** 20}\r\n\r\n".encode())
-        declared = _read_answer(raw)
-    with service.client(token=None) as client:
-        try:
-            streamed = client.post("/hooks/flagger", content=chunks()).status_code
-        except httpx.TransportError:  # the service answered 413 and closed while we sent
-            streamed = 413
-    assert declared.startswith("HTTP/1.1 413") and "larger than 64 KiB" in declared
-    assert streamed == 413
-    assert _rss_mb(service.process.pid) - before < 50  # 200 MiB sent, nothing like it held
+
+    def declared() -> str:  # says 500 MiB, sends none
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            raw.sendall(f"POST /hooks/flagger HTTP/1.1\r\nHost: {host}\r\nContent-Type: "
+                        f"application/json\r\nContent-Length: {500 * 2 ** 20}\r\n\r\n".encode())
+            return _read_answer(raw)
+
+    def streamed() -> int:
+        with service.client(token=None) as client:
+            try:
+                return client.post("/hooks/flagger", content=chunks()).status_code
+            except httpx.TransportError:  # the service answered 413 and closed while we sent
+                return 413
+
+    with ThreadPoolExecutor(8) as pool:  # four of each at once
+        answers = [pool.submit(declared) for _ in range(4)]
+        statuses = [pool.submit(streamed) for _ in range(4)]
+        answers, statuses = [f.result() for f in answers], [f.result() for f in statuses]
+    peak = _memory_mb(service.process.pid, "VmHWM")
+    for answer in answers:
+        assert answer.startswith("HTTP/1.1 413") and "larger than 64 KiB" in answer
+    assert statuses == [413] * 4
+    print(f"service RSS {before:.1f} MiB before, peak {peak:.1f} MiB under the body attack")
+    assert peak - before < 50, f"peak {peak:.0f} MiB, {before:.0f} MiB before"  # 2.8 GiB offered
+
+
+NESTED = "[" * 100 + "]" * 100
+FLAGGER = "/hooks/flagger"
+JSON = "application/json"
+
+
+@pytest.mark.parametrize(("token", "method", "path", "content", "content_type", "status"), [
+    # (uvicorn answers a malformed head itself: 400 "Invalid HTTP request received.")
+    # Before the token: the body of /runs is never read, Flagger's is read (bounded) for its token.
+    (None, "POST", "/runs", "-@x:y", JSON, 401),
+    (None, "POST", "/runs", NESTED, JSON, 401),
+    (None, "POST", FLAGGER, NESTED, JSON, 400),
+    (None, "POST", FLAGGER, '{"metadata": "x"}', JSON, 400),
+    (None, "POST", FLAGGER, '{"metadata": {"token": ["a"], "tags": "-@x:y"}}', JSON, 401),
+    (None, "POST", FLAGGER, '{"metadata": {"token": "\u00fc\u2028", "tags": 1}}', JSON, 401),
+    (None, "POST", FLAGGER, b'{"metadata": {"token": "\xff"}}', JSON, 400),
+    (None, "POST", FLAGGER, "tags=@p1&target=local", "application/x-www-form-urlencoded", 400),
+    (None, "GET", "/verdict?tags=-@x:y&timeout=nan", None, None, 401),
+    # With the token: every malformed field is a 400 in one sentence, and starts no run.
+    (TOKEN, "POST", "/runs", '{"tags": "or", "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "@p1 or", "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": [1, 2], "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": {"a": 1}, "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": 1e999, "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "@p1\\u0000", "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "@p1\\u200b", "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "' + "a" * 600 + '", "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "@p1", "target": ' + "9" * 5000 + "}", JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "@p1", "target": ["local"]}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "@p1", "target": "' + "l" * 300 + '"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "@p1", "target": "local", "version": 1e999}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "@p1", "target": "local", "version": "1\\n2"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "@p1", "target": "local", "version": {}}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": [' + NESTED + '], "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", b'{"tags": "\xff\xfe", "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", "\ufeff{}", JSON, 400),
+    (TOKEN, "POST", "/runs", "", JSON, 400),
+    (TOKEN, "POST", "/runs", "tags=@p1&target=local", "application/x-www-form-urlencoded", 400),
+    (TOKEN, "POST", "/runs", "--b\r\nContent-Disposition: form-data; name=tags\r\n\r\n@p1\r\n--b--",
+     "multipart/form-data; boundary=b", 400),
+    (TOKEN, "POST", FLAGGER, '{"metadata": {"tags": "@a:1 @a:2", "target": "local"}}', JSON, 400),
+    (TOKEN, "GET", "/verdict?tags=@p1&target=local&timeout=nan", None, None, 400),
+    (TOKEN, "GET", "/verdict?tags=@p1&target=local&timeout=1e999", None, None, 400),
+    (TOKEN, "GET", "/verdict?tags=@p1&target=local&timeout=-1", None, None, 400),
+    (TOKEN, "GET", "/verdict?tags=%28&target=local", None, None, 400),
+    (TOKEN, "GET", "/verdict?" + "&".join(["tags=@p1"] * 300) + "&target=local", None, None, 400),
+    (TOKEN, "GET", "/verdict?tags=@p1&target=local%00", None, None, 404),
+    (TOKEN, "GET", "/runs/%00%ff", None, None, 404),
+    (TOKEN, "GET", "/runs/x/..%2f..%2fetc%2fpasswd", None, None, 404),
+    (TOKEN, "PUT", "/runs", "{}", JSON, 405),
+], ids=lambda value: None)
+def test_malformed_input_is_a_status_and_one_sentence_before_or_after_the_token(
+        service: Service, token: str | None, method: str, path: str, content: str | bytes | None,
+        content_type: str | None, status: int) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    with service.client(token=token) as client:
+        answer = client.request(method, path, content=content, headers=headers)
+        assert client.get("/health").json()["runs"] == 0  # nothing was started
+    assert answer.status_code == status, answer.text
+    text = answer.text
+    assert "\n" not in text.strip() and "Traceback" not in text and len(text) < 400, text
+    if answer.headers["content-type"] == "application/json":
+        assert set(answer.json()) == {"error"}
+    no_secret(text)
+
+
+def _raw(service: Service, head: bytes, timeout: float = 10) -> str:
+    """Send these bytes on a connection of its own and read until the service closes it."""
+    host, port = service.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as raw:
+        raw.sendall(head)
+        raw.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+        return answer.decode("latin-1")
+
+
+@pytest.mark.parametrize("head", [
+    b"GARBAGE\r\n\r\n",
+    b"POST /runs HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+    b"POST /runs HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    b"POST /runs HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n",
+    b"GET /health HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 20_000,  # and still no end of head
+    b"POST /hooks/flagger HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+], ids=["not-http", "length-abc", "length-negative", "two-lengths", "head-over-16k", "bad-chunk"])
+def test_a_malformed_request_head_is_a_400_in_one_sentence(service: Service, head: bytes) -> None:
+    answer = _raw(service, head)
+    assert answer.startswith("HTTP/1.1 400 ")
+    assert "Invalid HTTP request received." in answer.partition("\r\n\r\n")[2]  # maybe chunked
+
+
+def test_the_token_in_a_header_is_checked_before_a_byte_of_the_body_is_read(service: Service) -> None:
+    # Each request declares a body and sends none: the answer cannot wait for it (408 would).
+    for path, token in (("/hooks/flagger", "wrong"), ("/runs", "wrong"), ("/runs", "")):
+        header = f"Authorization: Bearer {token}\r\n" if token else ""
+        answer = _raw(service, f"POST {path} HTTP/1.1\r\nHost: x\r\n{header}Content-Type: "
+                      "application/json\r\nContent-Length: 1000\r\n\r\n".encode())
+        assert answer.startswith("HTTP/1.1 401 "), (path, answer)
+
+
+def _status_of_answer(raw: socket.socket) -> str:
+    """The status code the service answered on this connection before closing it ("" if none)."""
+    try:
+        head = raw.recv(64)
+    except OSError:
+        return ""
+    return head.split(b" ")[1].decode() if head.startswith(b"HTTP/1.1 ") else ""
+
+
+def test_slow_clients_are_closed_and_never_exhaust_the_descriptors_or_the_log(tmp_path: Path) -> None:
+    # 256 descriptors: the service keeps 64 free, so it holds 192 connections at once.
+    service = start_service(tmp_path, options=("--request-timeout", "2"), descriptors=256)
+    host, port = service.url.removeprefix("http://").split(":")
+    held: list[socket.socket] = []
+    try:
+        for _ in range(5):  # a whole head, then half a body
+            held.append(socket.create_connection((host, int(port)), timeout=30))
+            held[-1].sendall(f"POST /runs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                             "Content-Length: 100\r\n\r\n{\"tags\"".encode())
+        for _ in range(300):  # half a head
+            held.append(socket.create_connection((host, int(port)), timeout=30))
+            held[-1].sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        statuses = [_status_of_answer(raw) for raw in held]  # each answered, then closed
+        with service.client(token=None) as client:
+            health = client.get("/health", timeout=5)
+    finally:
+        for raw in held:
+            raw.close()
+        stop_service(service)
+    assert statuses[:5] == ["408"] * 5  # the half bodies, after 2 s
+    assert set(statuses) == {"408", "503"}  # each answered (none left hanging), some refused
+    # (how many of each depends on when the kernel's queue is accepted, hence no exact count)
+    assert health.status_code == 200
+    log = (tmp_path / "service.log").read_text()
+    assert len(log) < 10_000, log[-2000:]  # was 8 MB a second, "Too many open files"
+    assert log.count("Too many open files") <= 3

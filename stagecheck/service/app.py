@@ -83,8 +83,8 @@ def _tags(value: object) -> tuple[str, ...]:
         try:
             make_tag_expression(tag)
         except Exception as exc:  # noqa: BLE001 - behave's parser raises bare Exception and ValueError too
-            raise ServiceRequestError(400, f"the tag expression {tag!r} cannot be read: "
-                                      f"{exc or type(exc).__name__}") from None
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # behave draws a caret below
+            raise ServiceRequestError(400, f"the tag expression {tag!r} cannot be read: {why}") from None
     return tags
 
 
@@ -230,10 +230,10 @@ async def report(request: Request) -> Response:
 async def verdict(request: Request) -> Response:
     service = _service(request, "")
     query = request.query_params
-    tags = query.getlist("tags")
+    tags, timeout = query.getlist("tags"), _timeout(query.get("timeout"), service.settings)
     run, _ = service.submit(query.get("target"), tags[0] if len(tags) == 1 else tags,
                             query.get("version"))
-    await _finish(run, _timeout(query.get("timeout"), service.settings))
+    await _finish(run, timeout)
     body = _view(run)
     if run.result is None or run.other_build:
         why = run.other_build or run.problem
@@ -262,10 +262,11 @@ async def _flagger_hook(request: Request) -> Response:
         raise ServiceRequestError(400, "metadata must be an object of strings, as Flagger sends it")
     service = _service(request, str(meta.get("token") or ""))
     query = request.query_params
+    timeout = _timeout(query.get("timeout"), service.settings)  # a bad one starts nothing
     run, _ = service.submit(meta.get("target") or query.get("target"),
                             meta.get("tags") or query.get("tags"),
                             meta.get("version") or query.get("version"))
-    await _finish(run, _timeout(query.get("timeout"), service.settings))
+    await _finish(run, timeout)
     if run.result is None or run.other_build:
         return PlainTextResponse(f"could not judge: {run.other_build or run.problem}",
                                  status_code=412)

@@ -16,6 +16,7 @@ import errno
 import logging
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -103,7 +104,7 @@ class GuardedProtocol(H11Protocol):
             return
         log.warning("closed a connection whose request did not arrive within %g s",
                     self.limits.request_timeout)
-        if self.conn.our_state is h11.IDLE:  # nothing answered yet
+        if self.cycle is None or not self.cycle.response_started:  # nothing answered yet
             self.transport.write(_answer(408, "Request Timeout", "the request did not arrive "
                                          f"within {self.limits.request_timeout:g} s"))
         self.transport.close()
@@ -118,15 +119,16 @@ class OncePerSecond(logging.Filter):
     """Lets a message through at most once a second (by its first line), saying how many like
     it were left out meanwhile: a flood of failing accepts must not fill the disk."""
 
-    def __init__(self, every: float = LOG_EVERY_S) -> None:
+    def __init__(self, every: float = LOG_EVERY_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
-        self.every = every
+        self.every, self.clock = every, clock
         self.last: dict[str, float] = {}
         self.left_out: dict[str, int] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         key = str(record.msg).split("\n", 1)[0][:200]
-        now = time.monotonic()
+        now = self.clock()
         if now - self.last.get(key, -self.every) < self.every:
             self.left_out[key] = self.left_out.get(key, 0) + 1
             return False

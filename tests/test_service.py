@@ -320,6 +320,14 @@ def test_the_service_refuses_to_start_without_a_token_or_with_a_bad_setting(tmp_
     assert missing.returncode == 2
     assert missing.stderr.strip() == ("stagecheck serve: set STAGECHECK_SERVICE_TOKEN to a secret "
                                       "of at least 16 characters; every endpoint but /health asks for it")
+    for spaced in (f"{TOKEN}\n", " " * 20):  # a file's last newline kept; only spaces
+        env["STAGECHECK_SERVICE_TOKEN"] = spaced
+        refused = subprocess.run(base, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert refused.stderr == (
+            "stagecheck serve: STAGECHECK_SERVICE_TOKEN begins or ends with whitespace (a value "
+            "read from a file often keeps its last newline): no caller's token would ever match "
+            "it; set it again without it\n")
     env["STAGECHECK_SERVICE_TOKEN"] = TOKEN
     env.pop("STAGING_BASE_URL", None)
     staging = subprocess.run([*base, "-D", "service_targets=staging"], cwd=ROOT, env=env,

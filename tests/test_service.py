@@ -5,10 +5,12 @@ prometheus-client's own parser."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
 import resource
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -190,6 +192,11 @@ def test_spinnaker_starts_then_polls_and_two_requests_for_one_target_join(servic
         assert answer.headers["content-security-policy"].startswith("default-src 'none'; "
                                                                     "style-src 'unsafe-inline';")
     assert "<script" not in html.text and "src=" not in html.text  # nothing the policy blocks
+    styled = _in_a_browser_under_the_policy(f"{service.url}/runs/{run_id}/report.html",
+                                            service.folder.parent / "profile")
+    if styled is not None:  # the report's own style holds, a script put into it does not run
+        assert styled == {"verdict": "rgb(26, 127, 55)", "bar": "rgb(26, 127, 55)",
+                          "script_ran": False}
     assert markdown.text.startswith("# ") and "GO" in markdown.text.splitlines()[0]
     assert results.json()["verdict"]["decision"] == "GO"
     # One run was made for both requests, and it is in the history like a command-line run.
@@ -217,6 +224,37 @@ def test_spinnaker_starts_then_polls_and_two_requests_for_one_target_join(servic
         answer = client.get(f"/runs/{run_id}/report.html")
     assert answer.status_code == 404 and "not this run's" not in answer.text
     assert answer.json()["error"] == "report.html of this run is a link, and links are not served"
+
+
+STYLED = """(() => {
+  const injected = document.createElement("script");
+  injected.textContent = "window.scriptRan = true";
+  document.body.appendChild(injected);
+  return {verdict: getComputedStyle(document.querySelector(".verdict")).backgroundColor,
+          bar: getComputedStyle(document.querySelector(".bar-pass")).backgroundColor,
+          script_ran: window.scriptRan === true};
+})()"""
+
+
+def _in_a_browser_under_the_policy(url: str, profile: Path) -> dict | None:
+    """The served report in headless Chromium (the token sent as a header): its colours as
+    computed and whether an inline script added to it ran; None when Chromium is missing."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is not installed, and CI must run the browser test")
+        return None
+    from tests.devtools import chromium
+
+    async def look() -> dict:
+        async with chromium(browser, profile) as page:
+            await page.send("Network.enable")
+            await page.send("Network.setExtraHTTPHeaders",
+                            headers={"Authorization": f"Bearer {TOKEN}"})
+            await page.open(url, 1280)
+            return await page.evaluate(STYLED)
+
+    return asyncio.run(look())
 
 
 def test_a_verdict_that_takes_longer_than_asked_is_504_and_the_run_goes_on(service: Service) -> None:

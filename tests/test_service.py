@@ -555,6 +555,10 @@ def test_slow_clients_are_closed_and_never_exhaust_the_descriptors_or_the_log(tm
     host, port = service.url.removeprefix("http://").split(":")
     held: list[socket.socket] = []
     try:
+        held.append(socket.create_connection((host, int(port)), timeout=30))  # kept alive:
+        held[0].sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _read_answer(held[0]).startswith("HTTP/1.1 200 ")
+        held[0].sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # then half a second head
         for _ in range(5):  # a whole head, then half a body
             held.append(socket.create_connection((host, int(port)), timeout=30))
             held[-1].sendall(f"POST /runs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
@@ -569,7 +573,7 @@ def test_slow_clients_are_closed_and_never_exhaust_the_descriptors_or_the_log(tm
         for raw in held:
             raw.close()
         stop_service(service)
-    assert statuses[:5] == ["408"] * 5  # the half bodies, after 2 s
+    assert statuses[:6] == ["408"] * 6  # the kept-alive one and the half bodies, after 2 s
     assert set(statuses) == {"408", "503"}  # each answered (none left hanging), some refused
     # (how many of each depends on when the kernel's queue is accepted, hence no exact count)
     assert health.status_code == 200

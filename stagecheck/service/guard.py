@@ -104,7 +104,8 @@ class GuardedProtocol(H11Protocol):
             return
         log.warning("closed a connection whose request did not arrive within %g s",
                     self.limits.request_timeout)
-        if self.cycle is None or not self.cycle.response_started:  # nothing answered yet
+        answering = self.conn.their_state is h11.SEND_BODY and self.cycle.response_started
+        if not answering:  # (a head not yet whole has no answer under way)
             self.transport.write(_answer(408, "Request Timeout", "the request did not arrive "
                                          f"within {self.limits.request_timeout:g} s"))
         self.transport.close()

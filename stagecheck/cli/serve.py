@@ -18,7 +18,14 @@ from ..config.settings import load_settings
 from ..config.values import is_loopback
 from ..errors import ConfigError
 from ..service.app import ServiceConfig, create_app
-from ..service.guard import MAX_CONNECTIONS, REQUEST_TIMEOUT_S, ConnectionLimits, bound_logs, uvicorn_options
+from ..service.guard import (
+    FD_RESERVE,
+    MAX_CONNECTIONS,
+    REQUEST_TIMEOUT_S,
+    ConnectionLimits,
+    bound_logs,
+    uvicorn_options,
+)
 from ..service.runs import TOKEN_ENV
 from ..service.targets import check_service_targets
 from ..vocabulary import ExitCode, TargetKind
@@ -109,6 +116,10 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
         print("stagecheck serve: listening beyond loopback over plain HTTP: put a TLS proxy in "
               "front, the token and the verdicts travel in clear", flush=True)
     limits = ConnectionLimits(args.request_timeout, args.max_connections).within_descriptors()
+    if limits.max_connections < args.max_connections:
+        print(f"stagecheck serve: holding at most {limits.max_connections} connections, not "
+              f"{args.max_connections}: the open-file limit (ulimit -n) leaves no more with "
+              f"{FD_RESERVE} kept for the runs", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="info", access_log=True,
                                            timeout_graceful_shutdown=40, **uvicorn_options(limits)))
     bound_logs()  # after uvicorn.Config, which sets the loggers up

@@ -30,7 +30,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 REQUEST_TIMEOUT_S = 5.0
 MAX_CONNECTIONS = 500
 KEEP_ALIVE_S = 5
-MAX_HEAD = 16 * 1024  # bytes of a request head (h11's own default, said here)
+MAX_HEAD = 16 * 1024  # bytes of a head still incomplete after a read (h11's default, said here)
 FD_RESERVE = 64  # descriptors kept for the runs, their reports, the history and the logs
 LOG_EVERY_S = 1.0
 OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)

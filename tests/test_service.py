@@ -446,7 +446,7 @@ JSON = "application/json"
 
 
 @pytest.mark.parametrize(("token", "method", "path", "content", "content_type", "status"), [
-    # (uvicorn answers a malformed head itself: 400 "Invalid HTTP request received.")
+    # (malformed heads: test_a_malformed_request_head_is_a_400_in_one_sentence)
     # Before the token: the body of /runs is never read, Flagger's is read (bounded) for its token.
     (None, "POST", "/runs", "-@x:y", JSON, 401),
     (None, "POST", "/runs", NESTED, JSON, 401),
@@ -484,12 +484,13 @@ JSON = "application/json"
     (TOKEN, "GET", "/verdict?tags=@p1&target=local&timeout=1e999", None, None, 400),
     (TOKEN, "GET", "/verdict?tags=@p1&target=local&timeout=-1", None, None, 400),
     (TOKEN, "GET", "/verdict?tags=%28&target=local", None, None, 400),
+    (TOKEN, "GET", "/verdict?tags=%FF%FE&target=local", None, None, 400),  # not UTF-8
     (TOKEN, "GET", "/verdict?" + "&".join(["tags=@p1"] * 300) + "&target=local", None, None, 400),
     (TOKEN, "GET", "/verdict?tags=@p1&target=local%00", None, None, 404),
     (TOKEN, "GET", "/runs/%00%ff", None, None, 404),
     (TOKEN, "GET", "/runs/x/..%2f..%2fetc%2fpasswd", None, None, 404),
     (TOKEN, "PUT", "/runs", "{}", JSON, 405),
-], ids=lambda value: None)
+])
 def test_malformed_input_is_a_status_and_one_sentence_before_or_after_the_token(
         service: Service, token: str | None, method: str, path: str, content: str | bytes | None,
         content_type: str | None, status: int) -> None:

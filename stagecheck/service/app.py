@@ -77,7 +77,8 @@ def _tags(value: object) -> tuple[str, ...]:
                                                            for t in items):
         raise ServiceRequestError(400, "give tags as a behave tag expression such as \"@p1\"")
     tags = tuple(t.strip() for t in items)
-    if sum(map(len, tags)) > MAX_TAGS or any(not t.isprintable() for t in tags):
+    if sum(map(len, tags)) > MAX_TAGS or any(not t.isprintable() or "\ufffd" in t  # not UTF-8
+                                             for t in tags):
         raise ServiceRequestError(400, f"the tags must be printable and at most {MAX_TAGS} characters")
     for tag in tags:
         try:

@@ -76,7 +76,15 @@ def test_a_no_go_is_posted_with_its_figures_and_link_then_the_recovery_and_no_se
     # The webhook's path stands for the secret part of a real Slack URL.
     common = ("-D", f"notify={sink.url}/hook/T000/B000/secret-path", "-D",
               f"report_base_url={BASE}", "-D", "standin_fault=health-down", *FAST)
-    failing = run_behave(tmp_path, "--tags=@p1", *common, env=SECRETS_ENV)
+    proxy = Sink()  # a loopback webhook never goes through the environment's proxy
+    env = {**SECRETS_ENV, **dict.fromkeys(("HTTP_PROXY", "http_proxy", "ALL_PROXY"), proxy.url),
+           "NO_PROXY": "", "no_proxy": ""}
+    try:
+        failing = run_behave(tmp_path, "--tags=@p1", *common, env=env)
+    finally:
+        proxy.server.shutdown()
+        proxy.server.server_close()
+    assert proxy.received == []
     assert failing.returncode == 1
     run_id = verdict_of(tmp_path / "reports")["run_id"]
     link = f"{BASE}/{run_id}/report.html"
@@ -133,6 +141,12 @@ def test_a_hanging_or_refusing_endpoint_is_one_line_and_the_verdict_stands(
         "verdict stands"])
     assert "path" not in run.stderr + run.stdout
     assert elapsed < 60
+    # Without report_base_url the report is a file: named whole, and said to be one, not a link.
+    [(_, body)] = sink.received
+    report = (tmp_path / "reports" / "latest").resolve() / "report.html"
+    assert json.loads(body)["text"].splitlines()[-1] == (
+        f"Report: {report} (a file on the machine that ran the gate; report_base_url publishes "
+        "it as a link)")
 
 
 def test_metrics_file_is_a_textfile_that_keeps_every_target_and_counts_runs(tmp_path: Path) -> None:
@@ -234,3 +248,15 @@ def test_notify_takes_several_webhooks_comma_separated() -> None:
                               "report_base_url": "https://r.example/gate/"}, {})
     assert settings.notify == ("https://a.example/x", "http://127.0.0.1:9/y")
     assert settings.report_base_url == "https://r.example/gate"
+
+
+@pytest.mark.parametrize(("url", "proxied"), [
+    ("http://127.0.0.1:9/hook", False), ("http://localhost:9/hook", False),
+    ("http://[::1]:9/hook", False), ("https://127.0.0.1/hook", False),
+    ("https://hooks.slack.com/services/T0/B0/x", True),  # a tunnel: TLS runs end to end
+])
+def test_only_https_to_another_host_goes_through_the_environments_proxy(url: str,
+                                                                          proxied: bool) -> None:
+    from stagecheck.outputs.notify import _through_proxy
+
+    assert _through_proxy(url) is proxied

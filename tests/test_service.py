@@ -5,10 +5,15 @@ prometheus-client's own parser."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
 import json
 import os
 import queue
 import re
+import resource
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -16,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,15 +49,20 @@ class Service:
 
 
 def start_service(tmp: Path, *defines: str, env: dict[str, str] | None = None,
-                  options: tuple[str, ...] = ()) -> Service:
-    """`python -m stagecheck serve --port 0` as a process of its own; its first line says where
-    it listens (read with a bound)."""
+                  options: tuple[str, ...] = (), descriptors: int | None = None) -> Service:
+    """`python -m stagecheck serve --port 0` as a process of its own (with at most `descriptors`
+    open files when given); its first line says where it listens (read with a bound)."""
     env = {**os.environ, "STAGECHECK_SERVICE_TOKEN": TOKEN, "E2E_OAUTH_SIMULATION_KEY": BYPASS,
            "PYTHONPATH": str(ROOT), **(env or {})}
     args = [arg for pair in (*FAST_DEFINES, f"report_dir={tmp / 'reports'}", *defines)
             for arg in ("-D", pair)]
+
+    def limit() -> None:
+        if descriptors is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (descriptors, descriptors))
+
     process = subprocess.Popen([sys.executable, "-m", "stagecheck", "serve", "--port", "0",
-                                *options, *args],
+                                *options, *args], preexec_fn=limit,
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
                                stderr=open(tmp / "service.log", "a"))  # noqa: SIM115 - lives with the process
     lines: queue.Queue[str] = queue.Queue()
@@ -105,7 +116,7 @@ def test_argo_verdict_is_go_on_the_clean_standin(service: Service) -> None:
     body = answer.json()
     assert body["status"] == "finished" and body["decision"] == "GO"
     assert body["revenue_at_risk"] == 0 and body["counts"]["passed"] == 15
-    assert body["report_url"] == f"{service.url}/runs/{body['id']}/report.html"
+    assert body["report_url"] == f"/runs/{body['id']}/report.html"  # relative: no report_base_url
     no_secret(answer.text)
     _report_links_lead_to_the_catalog(service, body["report_url"])
 
@@ -122,6 +133,12 @@ def _report_links_lead_to_the_catalog(service: Service, report_url: str) -> None
         catalog = client.get(target)
         assert catalog.status_code == 200 and catalog.headers["content-type"].startswith("text/html")
         assert client.get("/catalog").text.count('<article class="scenario"') == 44
+    # Its filters run under the service's policy: its one inline script allowed by its hash,
+    # no inline handler (which no hash allows), nothing else.
+    script = re.search(r"<script>(.*?)</script>", catalog.text, re.S)
+    assert script and re.search(r"<[^>]+\son[a-z]+=", catalog.text) is None
+    digest = base64.b64encode(hashlib.sha256(script.group(1).encode()).digest()).decode()
+    assert catalog.headers["content-security-policy"].endswith(f"script-src 'sha256-{digest}'")
     for link in links:
         anchor = link.split("#", 1)[1]
         found = re.search(rf'<article class="scenario" id="{anchor}"[^>]* data-status="([^"]+)"',
@@ -213,7 +230,21 @@ def test_spinnaker_starts_then_polls_and_requests_join_only_a_run_not_yet_starte
         html = client.get(f"/runs/{run_id}/report.html")
         markdown = client.get(f"/runs/{run_id}/report.md")
         results = client.get(f"/runs/{run_id}/results.json")
+        # Links never come from the Host header a caller sends.
+        spoofed = client.get(f"/runs/{run_id}", headers={"Host": "evil.example"}).json()
+        assert spoofed["report_url"] == f"/runs/{run_id}/report.html"
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    for answer in (html, markdown, results):
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["cache-control"] == "no-store"
+        assert answer.headers["content-security-policy"].startswith("default-src 'none'; "
+                                                                    "style-src 'unsafe-inline';")
+    assert "<script" not in html.text and "src=" not in html.text  # nothing the policy blocks
+    styled = _in_a_browser_under_the_policy(f"{service.url}/runs/{run_id}/report.html",
+                                            service.folder.parent / "profile")
+    if styled is not None:  # the report's own style holds, a script put into it does not run
+        assert styled == {"verdict": "rgb(26, 127, 55)", "bar": "rgb(26, 127, 55)",
+                          "script_ran": False}
     assert markdown.text.startswith("# ") and "GO" in markdown.text.splitlines()[0]
     assert results.json()["verdict"]["decision"] == "GO"
     # Three requests made two runs, each in the history like a command-line run.
@@ -224,6 +255,54 @@ def test_spinnaker_starts_then_polls_and_requests_join_only_a_run_not_yet_starte
         recorded = db.execute("SELECT count(*) FROM runs WHERE run_id=? AND state='finished'",
                               (results.json()["facts"]["run_id"],)).fetchone()[0]
     assert recorded == 1
+    # A symlink in the report folder is never followed: neither a file nor `latest` pointed away.
+    latest = service.folder / "runs" / run_id / "latest"
+    outside = service.folder.parent / "outside"
+    outside.mkdir()
+    (outside / "report.html").write_text("not this run's")
+    (latest / "report.md").unlink()
+    (latest / "report.md").symlink_to(outside / "report.html")
+    (latest / "results.json").unlink()
+    (latest / "results.json").symlink_to("report.html")  # even inside the folder
+    with service.client() as client:
+        assert client.get(f"/runs/{run_id}/report.md").status_code == 404
+        assert client.get(f"/runs/{run_id}/results.json").status_code == 404
+        latest.unlink()
+        latest.symlink_to(outside, target_is_directory=True)
+        answer = client.get(f"/runs/{run_id}/report.html")
+    assert answer.status_code == 404 and "not this run's" not in answer.text
+    assert answer.json()["error"] == "report.html of this run is a link, and links are not served"
+
+
+STYLED = """(() => {
+  const injected = document.createElement("script");
+  injected.textContent = "window.scriptRan = true";
+  document.body.appendChild(injected);
+  return {verdict: getComputedStyle(document.querySelector(".verdict")).backgroundColor,
+          bar: getComputedStyle(document.querySelector(".bar-pass")).backgroundColor,
+          script_ran: window.scriptRan === true};
+})()"""
+
+
+def _in_a_browser_under_the_policy(url: str, profile: Path) -> dict | None:
+    """The served report in headless Chromium (the token sent as a header): its colours as
+    computed and whether an inline script added to it ran; None when Chromium is missing."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is not installed, and CI must run the browser test")
+        return None
+    from tests.devtools import chromium
+
+    async def look() -> dict:
+        async with chromium(browser, profile) as page:
+            await page.send("Network.enable")
+            await page.send("Network.setExtraHTTPHeaders",
+                            headers={"Authorization": f"Bearer {TOKEN}"})
+            await page.open(url, 1280)
+            return await page.evaluate(STYLED)
+
+    return asyncio.run(look())
 
 
 def test_a_verdict_that_takes_longer_than_asked_is_504_and_the_run_goes_on(service: Service) -> None:
@@ -331,6 +410,14 @@ def test_the_service_refuses_to_start_without_a_token_or_with_a_bad_setting(tmp_
     assert missing.returncode == 2
     assert missing.stderr.strip() == ("stagecheck serve: set STAGECHECK_SERVICE_TOKEN to a secret "
                                       "of at least 16 characters; every endpoint but /health asks for it")
+    for spaced in (f"{TOKEN}\n", " " * 20):  # a file's last newline kept; only spaces
+        env["STAGECHECK_SERVICE_TOKEN"] = spaced
+        refused = subprocess.run(base, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert refused.stderr == (
+            "stagecheck serve: STAGECHECK_SERVICE_TOKEN begins or ends with whitespace (a value "
+            "read from a file often keeps its last newline): no caller's token would ever match "
+            "it; set it again without it\n")
     env["STAGECHECK_SERVICE_TOKEN"] = TOKEN
     env.pop("STAGING_BASE_URL", None)
     staging = subprocess.run([*base, "-D", "service_targets=staging"], cwd=ROOT, env=env,
@@ -341,11 +428,12 @@ def test_the_service_refuses_to_start_without_a_token_or_with_a_bad_setting(tmp_
     assert TOKEN not in staging.stderr + staging.stdout
 
 
-def _rss_mb(pid: int) -> float:
+def _memory_mb(pid: int, field: str = "VmRSS") -> float:
+    """The process's resident memory now (VmRSS) or at its peak (VmHWM), in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+    raise AssertionError(f"no {field}")
 
 
 def _read_answer(raw: socket.socket) -> str:
@@ -369,7 +457,8 @@ def _read_answer(raw: socket.socket) -> str:
 
 def test_a_huge_body_is_refused_without_the_token_and_without_filling_memory(
         service: Service) -> None:
-    before = _rss_mb(service.process.pid)
+    before = _memory_mb(service.process.pid)
+    Path(f"/proc/{service.process.pid}/clear_refs").write_text("5")  # the peak starts again now
 
     def chunks():  # 200 MiB, chunked: no Content-Length to refuse it by
         block = b"x" * 2 ** 20
@@ -377,15 +466,170 @@ def test_a_huge_body_is_refused_without_the_token_and_without_filling_memory(
             yield block
 
     host, port = service.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as raw:  # says 500 MiB, sends none
-        raw.sendall(f"POST /hooks/flagger HTTP/1.1\r\nHost: {host}\r\nContent-Type: "
-                    f"application/json\r\nContent-Length: {500 * 2 ** 20}\r\n\r\n".encode())
-        declared = _read_answer(raw)
-    with service.client(token=None) as client:
-        try:
-            streamed = client.post("/hooks/flagger", content=chunks()).status_code
-        except httpx.TransportError:  # the service answered 413 and closed while we sent
-            streamed = 413
-    assert declared.startswith("HTTP/1.1 413") and "larger than 64 KiB" in declared
-    assert streamed == 413
-    assert _rss_mb(service.process.pid) - before < 50  # 200 MiB sent, nothing like it held
+
+    def declared() -> str:  # says 500 MiB, sends none
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            raw.sendall(f"POST /hooks/flagger HTTP/1.1\r\nHost: {host}\r\nContent-Type: "
+                        f"application/json\r\nContent-Length: {500 * 2 ** 20}\r\n\r\n".encode())
+            return _read_answer(raw)
+
+    def streamed() -> int:
+        with service.client(token=None) as client:
+            try:
+                return client.post("/hooks/flagger", content=chunks()).status_code
+            except httpx.TransportError:  # the service answered 413 and closed while we sent
+                return 413
+
+    with ThreadPoolExecutor(8) as pool:  # four of each at once
+        answers = [pool.submit(declared) for _ in range(4)]
+        statuses = [pool.submit(streamed) for _ in range(4)]
+        answers, statuses = [f.result() for f in answers], [f.result() for f in statuses]
+    peak = _memory_mb(service.process.pid, "VmHWM")
+    for answer in answers:
+        assert answer.startswith("HTTP/1.1 413") and "larger than 64 KiB" in answer
+    assert statuses == [413] * 4
+    print(f"service RSS {before:.1f} MiB before, peak {peak:.1f} MiB under the body attack")
+    assert peak - before < 50, f"peak {peak:.0f} MiB, {before:.0f} MiB before"  # 2.8 GiB offered
+
+
+NESTED = "[" * 100 + "]" * 100
+FLAGGER = "/hooks/flagger"
+JSON = "application/json"
+
+
+@pytest.mark.parametrize(("token", "method", "path", "content", "content_type", "status"), [
+    # (malformed heads: test_a_malformed_request_head_is_a_400_in_one_sentence)
+    # Before the token: the body of /runs is never read, Flagger's is read (bounded) for its token.
+    (None, "POST", "/runs", "-@x:y", JSON, 401),
+    (None, "POST", "/runs", NESTED, JSON, 401),
+    (None, "POST", FLAGGER, NESTED, JSON, 400),
+    (None, "POST", FLAGGER, '{"metadata": "x"}', JSON, 400),
+    (None, "POST", FLAGGER, '{"metadata": {"token": ["a"], "tags": "-@x:y"}}', JSON, 401),
+    (None, "POST", FLAGGER, '{"metadata": {"token": "\u00fc\u2028", "tags": 1}}', JSON, 401),
+    (None, "POST", FLAGGER, b'{"metadata": {"token": "\xff"}}', JSON, 400),
+    (None, "POST", FLAGGER, "tags=@p1&target=local", "application/x-www-form-urlencoded", 400),
+    (None, "GET", "/verdict?tags=-@x:y&timeout=nan", None, None, 401),
+    # With the token: every malformed field is a 400 in one sentence, and starts no run.
+    (TOKEN, "POST", "/runs", '{"tags": "or", "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "@p1 or", "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": [1, 2], "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": {"a": 1}, "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": 1e999, "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "@p1\\u0000", "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "@p1\\u200b", "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "' + "a" * 600 + '", "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "@p1", "target": ' + "9" * 5000 + "}", JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "@p1", "target": ["local"]}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "@p1", "target": "' + "l" * 300 + '"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "@p1", "target": "local", "version": 1e999}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "@p1", "target": "local", "version": "1\\n2"}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": "@p1", "target": "local", "version": {}}', JSON, 400),
+    (TOKEN, "POST", "/runs", '{"tags": [' + NESTED + '], "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", b'{"tags": "\xff\xfe", "target": "local"}', JSON, 400),
+    (TOKEN, "POST", "/runs", "\ufeff{}", JSON, 400),
+    (TOKEN, "POST", "/runs", "", JSON, 400),
+    (TOKEN, "POST", "/runs", "tags=@p1&target=local", "application/x-www-form-urlencoded", 400),
+    (TOKEN, "POST", "/runs", "--b\r\nContent-Disposition: form-data; name=tags\r\n\r\n@p1\r\n--b--",
+     "multipart/form-data; boundary=b", 400),
+    (TOKEN, "POST", FLAGGER, '{"metadata": {"tags": "@a:1 @a:2", "target": "local"}}', JSON, 400),
+    (TOKEN, "GET", "/verdict?tags=@p1&target=local&timeout=nan", None, None, 400),
+    (TOKEN, "GET", "/verdict?tags=@p1&target=local&timeout=1e999", None, None, 400),
+    (TOKEN, "GET", "/verdict?tags=@p1&target=local&timeout=-1", None, None, 400),
+    (TOKEN, "GET", "/verdict?tags=%28&target=local", None, None, 400),
+    (TOKEN, "GET", "/verdict?tags=%FF%FE&target=local", None, None, 400),  # not UTF-8
+    (TOKEN, "GET", "/verdict?" + "&".join(["tags=@p1"] * 300) + "&target=local", None, None, 400),
+    (TOKEN, "GET", "/verdict?tags=@p1&target=local%00", None, None, 404),
+    (TOKEN, "GET", "/runs/%00%ff", None, None, 404),
+    (TOKEN, "GET", "/runs/x/..%2f..%2fetc%2fpasswd", None, None, 404),
+    (TOKEN, "PUT", "/runs", "{}", JSON, 405),
+])
+def test_malformed_input_is_a_status_and_one_sentence_before_or_after_the_token(
+        service: Service, token: str | None, method: str, path: str, content: str | bytes | None,
+        content_type: str | None, status: int) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    with service.client(token=token) as client:
+        answer = client.request(method, path, content=content, headers=headers)
+        assert client.get("/health").json()["runs"] == 0  # nothing was started
+    assert answer.status_code == status, answer.text
+    text = answer.text
+    assert "\n" not in text.strip() and "Traceback" not in text and len(text) < 400, text
+    if answer.headers["content-type"] == "application/json":
+        assert set(answer.json()) == {"error"}
+    no_secret(text)
+
+
+def _raw(service: Service, head: bytes, timeout: float = 10) -> str:
+    """Send these bytes on a connection of its own and read until the service closes it."""
+    host, port = service.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as raw:
+        raw.sendall(head)
+        raw.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+        return answer.decode("latin-1")
+
+
+@pytest.mark.parametrize("head", [
+    b"GARBAGE\r\n\r\n",
+    b"POST /runs HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+    b"POST /runs HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    b"POST /runs HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n",
+    b"GET /health HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 20_000,  # and still no end of head
+    b"POST /hooks/flagger HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+], ids=["not-http", "length-abc", "length-negative", "two-lengths", "head-over-16k", "bad-chunk"])
+def test_a_malformed_request_head_is_a_400_in_one_sentence(service: Service, head: bytes) -> None:
+    answer = _raw(service, head)
+    assert answer.startswith("HTTP/1.1 400 ")
+    assert "Invalid HTTP request received." in answer.partition("\r\n\r\n")[2]  # maybe chunked
+
+
+def test_the_token_in_a_header_is_checked_before_a_byte_of_the_body_is_read(service: Service) -> None:
+    # Each request declares a body and sends none: the answer cannot wait for it (408 would).
+    for path, token in (("/hooks/flagger", "wrong"), ("/runs", "wrong"), ("/runs", "")):
+        header = f"Authorization: Bearer {token}\r\n" if token else ""
+        answer = _raw(service, f"POST {path} HTTP/1.1\r\nHost: x\r\n{header}Content-Type: "
+                      "application/json\r\nContent-Length: 1000\r\n\r\n".encode())
+        assert answer.startswith("HTTP/1.1 401 "), (path, answer)
+
+
+def _status_of_answer(raw: socket.socket) -> str:
+    """The status code the service answered on this connection before closing it ("" if none)."""
+    try:
+        head = raw.recv(64)
+    except OSError:
+        return ""
+    return head.split(b" ")[1].decode() if head.startswith(b"HTTP/1.1 ") else ""
+
+
+def test_slow_clients_are_closed_and_never_exhaust_the_descriptors_or_the_log(tmp_path: Path) -> None:
+    # 256 descriptors: the service keeps 64 free, so it holds 192 connections at once.
+    service = start_service(tmp_path, options=("--request-timeout", "2"), descriptors=256)
+    host, port = service.url.removeprefix("http://").split(":")
+    held: list[socket.socket] = []
+    try:
+        held.append(socket.create_connection((host, int(port)), timeout=30))  # kept alive:
+        held[0].sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _read_answer(held[0]).startswith("HTTP/1.1 200 ")
+        held[0].sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # then half a second head
+        for _ in range(5):  # a whole head, then half a body
+            held.append(socket.create_connection((host, int(port)), timeout=30))
+            held[-1].sendall(f"POST /runs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                             "Content-Length: 100\r\n\r\n{\"tags\"".encode())
+        for _ in range(300):  # half a head
+            held.append(socket.create_connection((host, int(port)), timeout=30))
+            held[-1].sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        statuses = [_status_of_answer(raw) for raw in held]  # each answered, then closed
+        with service.client(token=None) as client:
+            health = client.get("/health", timeout=5)
+    finally:
+        for raw in held:
+            raw.close()
+        stop_service(service)
+    assert statuses[:6] == ["408"] * 6  # the kept-alive one and the half bodies, after 2 s
+    assert set(statuses) == {"408", "503"}  # each answered (none left hanging), some refused
+    # (how many of each depends on when the kernel's queue is accepted, hence no exact count)
+    assert health.status_code == 200
+    log = (tmp_path / "service.log").read_text()
+    assert len(log) < 10_000, log[-2000:]  # was 8 MB a second, "Too many open files"
+    assert log.count("Too many open files") <= 3

@@ -8,6 +8,7 @@ import math
 import os
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -18,6 +19,14 @@ from ..config.settings import load_settings
 from ..config.values import is_loopback
 from ..errors import ConfigError
 from ..service.app import ServiceConfig, create_app
+from ..service.guard import (
+    FD_RESERVE,
+    MAX_CONNECTIONS,
+    REQUEST_TIMEOUT_S,
+    ConnectionLimits,
+    bound_logs,
+    uvicorn_options,
+)
 from ..service.runs import TOKEN_ENV, RunQueue
 from ..service.targets import check_service_targets
 from ..vocabulary import ExitCode, TargetKind
@@ -62,14 +71,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="on SIGTERM, end within this many seconds (default %(default)g): "
                         "runs are interrupted at once (each writes its report) and killed if "
                         f"still going {ANSWER_S:g} s before the end")
+    parser.add_argument("--request-timeout", type=_positive(float), default=REQUEST_TIMEOUT_S,
+                        metavar="SECONDS", help="close a connection whose request (head and body) "
+                        "has not arrived within this time (default %(default)s)")
+    parser.add_argument("--max-connections", type=_positive(int), default=MAX_CONNECTIONS,
+                        metavar="N", help="connections held at once; more are answered 503 "
+                        "(default %(default)s, lowered to leave file descriptors free)")
+
+
+def _positive(kind: type[float] | type[int]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"give a positive number, not {text!r}")
+        return value
+    return parse
+
+
+def token_problem(token: str) -> str:
+    """Why the service token cannot be used, in one sentence (never quoting it); "" if it can."""
+    if token and (token != token.strip() or not token.strip()):
+        return (f"{TOKEN_ENV} begins or ends with whitespace (a value read from a file often keeps "
+                "its last newline): no caller's token would ever match it; set it again without it")
+    if not (token.isascii() and token.isprintable()):
+        return (f"{TOKEN_ENV} holds a character outside printable ASCII: an Authorization header "
+                "cannot carry it; choose another secret")
+    if len(token) < MIN_TOKEN:
+        return (f"set {TOKEN_ENV} to a secret of at least {MIN_TOKEN} characters; every endpoint "
+                "but /health asks for it")
+    return ""
 
 
 def run(args: argparse.Namespace, rest: list[str]) -> int:
     """`stagecheck serve [--host H] [--port P] [-D setting=value …]`."""
     token = os.environ.get(TOKEN_ENV, "")
-    if len(token) < MIN_TOKEN:
-        print(f"stagecheck serve: set {TOKEN_ENV} to a secret of at least {MIN_TOKEN} characters; "
-              "every endpoint but /health asks for it", file=sys.stderr)
+    problem = token_problem(token)
+    if problem:
+        print(f"stagecheck serve: {problem}", file=sys.stderr)
         return ExitCode.NOT_JUDGED
     if not (math.isfinite(args.grace) and args.grace >= MIN_GRACE_S):
         print(f"stagecheck serve: --grace must be at least {MIN_GRACE_S:g} seconds, not "
@@ -100,8 +141,14 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     if not is_loopback(args.host):
         print("stagecheck serve: listening beyond loopback over plain HTTP: put a TLS proxy in "
               "front, the token and the verdicts travel in clear", flush=True)
+    limits = ConnectionLimits(args.request_timeout, args.max_connections).within_descriptors()
+    if limits.max_connections < args.max_connections:
+        print(f"stagecheck serve: holding at most {limits.max_connections} connections, not "
+              f"{args.max_connections}: the open-file limit (ulimit -n) leaves no more with "
+              f"{FD_RESERVE} kept for the runs", flush=True)
     server = _Server(uvicorn.Config(app, log_level="info", access_log=True,
-                                    timeout_graceful_shutdown=int(args.grace - ANSWER_S + 1)),
-                     app.state.service.queue)
+                                    timeout_graceful_shutdown=int(args.grace - ANSWER_S + 1),
+                                    **uvicorn_options(limits)), app.state.service.queue)
+    bound_logs()  # after uvicorn.Config, which sets the loggers up
     server.run(sockets=[sock])
     return ExitCode.GO

@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +17,7 @@ import httpx
 
 from ..client.redact import Redactor
 from ..config.settings import Settings
+from ..config.values import is_loopback
 from ..report.model import RunResult
 from ..report.view import money
 from ..vocabulary import Decision
@@ -23,6 +25,7 @@ from .published import Published
 
 Say = Callable[[str], None]
 RECOVERED = "recovered"
+LOCAL_FILE = "a file on the machine that ran the gate; report_base_url publishes it as a link"
 
 
 def occasion(result: RunResult) -> str:
@@ -69,13 +72,15 @@ def summary_message(result: RunResult, target: str, report: str) -> dict[str, An
              else f"Release gate: {decision} on {target}")
     version = result.facts.target_version or "unknown"
     finding, step = critical_finding(result), next_step(result)
-    link = f"<{report}|Open the report>" if report.startswith(("https://", "http://")) \
-        else f"Report: `{_escape(report)}`"
+    published = report.startswith(("https://", "http://"))
+    location = report if published or not report else str(Path(report).resolve())  # never relative
+    link = f"<{report}|Open the report>" if published else \
+        f"Report: `{_escape(location)}` ({LOCAL_FILE})"
     lines = [f"{title}: {result.verdict.reason}.",
              f"Revenue at risk: {money(result.impact.revenue_at_risk)} MRR."]
     lines += [f"Critical finding: {finding}."] if finding else []
     lines += [f"Next step: {step}."] if step else []
-    lines += [f"Report: {report}"] if report else []
+    lines += [f"Report: {location}" + ("" if published else f" ({LOCAL_FILE})")] if report else []
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
         {"type": "section", "fields": [
@@ -107,10 +112,19 @@ def _redact(value: Any, redact: Redactor) -> Any:
     return value
 
 
+def _through_proxy(url: str) -> bool:
+    """A proxy from the environment carries only https:// to another host (TLS end to end, the
+    proxy sees a tunnel); plain http:// (loopback only, by the setting's check) never goes
+    through one, since the webhook's URL is a secret the proxy would read in clear."""
+    parts = urlsplit(url)
+    return parts.scheme == "https" and not is_loopback(parts.hostname or "")
+
+
 def _post(url: str, body: bytes, timeout: float, outcome: dict[str, str]) -> None:
     try:
         answer = httpx.post(url, content=body, timeout=timeout, follow_redirects=False,
-                            headers={"Content-Type": "application/json"})
+                            headers={"Content-Type": "application/json"},
+                            trust_env=_through_proxy(url))
     except httpx.TimeoutException:
         outcome[url] = f"did not answer within {timeout:g} s"
         return

@@ -26,9 +26,9 @@ from typing import Any
 from behave.tag_expression import make_tag_expression
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import (
-    FileResponse,
     HTMLResponse,
     JSONResponse,
     PlainTextResponse,
@@ -44,6 +44,8 @@ from ..errors import ConfigError, HistoryError, ServiceRequestError
 from ..outputs.metrics import NOT_JUDGED, GateMetrics
 from ..report.view import money
 from ..vocabulary import Decision, ReportFormat, RunStatus
+from .guard import SecureHeaders, out_of_descriptors, policy_with_scripts
+from .reports import read_report
 from .runs import STOP_GRACE_S, GateRun, RunQueue
 from .targets import resolve_target
 
@@ -85,14 +87,15 @@ def _tags(value: object) -> tuple[str, ...]:
                                                            for t in items):
         raise ServiceRequestError(400, "give tags as a behave tag expression such as \"@p1\"")
     tags = tuple(t.strip() for t in items)
-    if sum(map(len, tags)) > MAX_TAGS or any(not t.isprintable() for t in tags):
+    if sum(map(len, tags)) > MAX_TAGS or any(not t.isprintable() or "\ufffd" in t  # not UTF-8
+                                             for t in tags):
         raise ServiceRequestError(400, f"the tags must be printable and at most {MAX_TAGS} characters")
     for tag in tags:
         try:
             make_tag_expression(tag)
         except Exception as exc:  # noqa: BLE001 - behave's parser raises bare Exception and ValueError too
-            raise ServiceRequestError(400, f"the tag expression {tag!r} cannot be read: "
-                                      f"{exc or type(exc).__name__}") from None
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # behave draws a caret below
+            raise ServiceRequestError(400, f"the tag expression {tag!r} cannot be read: {why}") from None
     return tags
 
 
@@ -112,10 +115,13 @@ async def _bounded_body(request: Request) -> bytes:
     if declared.isdigit() and int(declared) > MAX_BODY:
         raise too_large
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise too_large
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise too_large
+    except ClientDisconnect:  # or closed by the request timeout: no one reads this answer
+        raise ServiceRequestError(400, "the client left before its body had arrived") from None
     return bytes(body)
 
 
@@ -185,10 +191,11 @@ def _service(request: Request, offered_token: str | None = None) -> Service:
     return service
 
 
-def _view(request: Request, run: GateRun) -> dict[str, Any]:
+def _view(run: GateRun) -> dict[str, Any]:
+    """The run as a pipeline reads it; its report linked where `report_base_url` published it,
+    else by a path on this service (never built from the request's Host header)."""
     published = str(run.verdict.get("report_url") or "")
-    own = str(request.url_for("report", run_id=run.id, name="report.html"))
-    return run.to_json(published or own)
+    return run.to_json(published or f"/runs/{run.id}/report.html")
 
 
 async def _finish(run: GateRun, timeout: float) -> GateRun:
@@ -208,13 +215,13 @@ async def start_run(request: Request) -> Response:
     service = _service(request, "")
     body = await _json_object(request)
     run, joined = service.submit(body.get("target"), body.get("tags"), body.get("version"))
-    return JSONResponse({**_view(request, run), "joined": joined}, status_code=202,
+    return JSONResponse({**_view(run), "joined": joined}, status_code=202,
                         headers={"Location": f"/runs/{run.id}"})
 
 
 async def show_run(request: Request) -> Response:
     service = _service(request, "")
-    return JSONResponse(_view(request, service.found(request.path_params["run_id"])))
+    return JSONResponse(_view(service.found(request.path_params["run_id"])))
 
 
 async def report(request: Request) -> Response:
@@ -225,20 +232,20 @@ async def report(request: Request) -> Response:
     if run.status != RunStatus.FINISHED:
         raise ServiceRequestError(409, f"run {run.id} is still {run.status}: its report comes "
                                 "when it is done")
-    path = run.report_file(name)
-    if path is None:
+    content = read_report(run.folder, name)
+    if content is None:
         raise ServiceRequestError(404, f"run {run.id} wrote no report: {run.problem}")
-    return FileResponse(path, media_type=REPORTS[name])
+    return Response(content, media_type=REPORTS[name])
 
 
 async def verdict(request: Request) -> Response:
     service = _service(request, "")
     query = request.query_params
-    tags = query.getlist("tags")
+    tags, timeout = query.getlist("tags"), _timeout(query.get("timeout"), service.settings)
     run, _ = service.submit(query.get("target"), tags[0] if len(tags) == 1 else tags,
                             query.get("version"))
-    await _finish(run, _timeout(query.get("timeout"), service.settings))
-    body = _view(request, run)
+    await _finish(run, timeout)
+    body = _view(run)
     if run.not_judged:
         return JSONResponse({"error": f"the gate could not judge: {run.not_judged}", **body},
                             status_code=503)
@@ -257,23 +264,26 @@ async def _flagger_hook(request: Request) -> Response:
     """Flagger sends {name, namespace, phase, metadata}; metadata (or the query) names the
     target and tags. 200 on GO; a `rollback` hook (metadata.hook=rollback) is 200 on NO-GO,
     since Flagger rolls back when that hook succeeds."""
+    if "authorization" in request.headers:  # checked before a byte of the body is read
+        _service(request, "")
     body = await _json_object(request)
     meta = body.get("metadata") or {}
     if not isinstance(meta, dict):
         raise ServiceRequestError(400, "metadata must be an object of strings, as Flagger sends it")
     service = _service(request, str(meta.get("token") or ""))
     query = request.query_params
+    timeout = _timeout(query.get("timeout"), service.settings)  # a bad one starts nothing
     run, _ = service.submit(meta.get("target") or query.get("target"),
                             meta.get("tags") or query.get("tags"),
                             meta.get("version") or query.get("version"))
-    await _finish(run, _timeout(query.get("timeout"), service.settings))
+    await _finish(run, timeout)
     if run.result is None or run.not_judged:
         return PlainTextResponse(f"could not judge: {run.not_judged}", status_code=412)
     decision = run.result.verdict.decision
     rollback = (meta.get("hook") or query.get("hook")) == ROLLBACK
     passed = decision == Decision.NO_GO if rollback else decision == Decision.GO
     line = (f"{decision}: {run.result.verdict.reason} · revenue at risk "
-            f"{money(run.result.impact.revenue_at_risk)} · report {_view(request, run)['report_url']}")
+            f"{money(run.result.impact.revenue_at_risk)} · report {_view(run)['report_url']}")
     return PlainTextResponse(line, status_code=200 if passed else 412)
 
 
@@ -291,7 +301,8 @@ def _catalog_page(settings: Settings) -> str:
 async def catalog(request: Request) -> Response:
     """The catalog, built on each request (a second or less) from the features and the history."""
     service = _service(request, "")
-    return HTMLResponse(await asyncio.to_thread(_catalog_page, service.settings))
+    page = await asyncio.to_thread(_catalog_page, service.settings)
+    return HTMLResponse(page, headers={"content-security-policy": policy_with_scripts(page)})
 
 
 async def metrics_text(request: Request) -> Response:
@@ -337,6 +348,7 @@ def create_app(config: ServiceConfig) -> Starlette:
 
     queue = RunQueue(config.settings, config.define_args, config.folder, config.environ, finished,
                      config.grace)
-    app = Starlette(routes=routes, exception_handlers={ServiceRequestError: on_error}, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecureHeaders)],
+                    exception_handlers={ServiceRequestError: on_error, OSError: out_of_descriptors})
     app.state.service = Service(config, queue, metrics)
     return app

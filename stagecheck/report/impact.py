@@ -6,6 +6,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 import parse
@@ -29,11 +30,13 @@ _UNITS = {"": 1.0, "k": 1e3, "m": 1e6}
 _OWNER = re.compile(r"owner:(?P<name>[A-Za-z0-9._-]+)")
 
 
+@lru_cache(maxsize=1024)  # a run asks the same few tags for every scenario
 def is_priority_tag(tag: str) -> bool:
     found = _PRIORITY.parse(tag.lower())
     return found is not None
 
 
+@lru_cache(maxsize=1024)
 def parse_priority(tag: str) -> int | None:
     found = _PRIORITY.parse(tag.lower())
     return found["level"] if found and 1 <= found["level"] <= 6 else None

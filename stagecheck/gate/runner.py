@@ -105,6 +105,9 @@ class GateRunner(Runner):
         except ConfigError as exc:
             raise _stop(str(exc)) from None
         if self._in_workers():
+            if self.config.junit or self.config.outfiles:
+                raise _stop("behave's own outputs (--junit, -o) see one process, and a run in "
+                            "workers has several: use its results.json and reports, or workers=1")
             try:
                 self.context.gate_outcome = run_in_workers(self.config, self.gate_settings,
                                                            self.features)

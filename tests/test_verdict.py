@@ -183,6 +183,7 @@ def test_bad_verdict_settings_exit_2_in_one_sentence(tmp_path: Path, setting: st
     ("@p1 @mrr:120k", "@p1 @mrr:1e309", "has @mrr:1e309: revenue is a positive amount"),
     ("@p1 @mrr:120k", "@p1 @mrr:120k @mrr:80k", "has two revenue tags, @mrr:120k and @mrr:80k"),
     ("@p1 @mrr:120k", "@p1 @mrr:100k", "are both P1 but count different revenue"),
+    ("@p1 @mrr:120k", "@mrr:120k", "has no priority: tag the feature (or the scenario) with one"),
 ])
 def test_bad_business_tags_stop_the_run_before_anything_starts(tmp_path: Path, old: str, new: str,
                                                                words: str) -> None:
@@ -194,12 +195,25 @@ def test_bad_business_tags_stop_the_run_before_anything_starts(tmp_path: Path, o
     assert "Traceback" not in run.stderr and not (tmp_path / "reports").exists()
 
 
-@pytest.mark.parametrize("tags", ["@P1", "@p7", "@pl"])
-def test_a_selection_of_nothing_could_not_judge_never_a_no_go(tmp_path: Path, tags: str) -> None:
+@pytest.mark.parametrize(("tags", "words"), [
+    ("@P1", "--tags=@P1 names @P1, which no feature or scenario carries; tags are case-sensitive: "
+            "write @p1"),
+    ("@p7", "--tags=@p7 names @p7, which no feature or scenario carries; a priority is @p1 to @p6"),
+    ("@pl", "--tags=@pl names @pl, which no feature or scenario carries; a priority is @p1 to @p6"),
+    ("@p1 or @P2", "names @P2, which no feature or scenario carries; tags are case-sensitive"),
+    ("@nosuchtag", "--tags=@nosuchtag selects no scenario: no feature or scenario is tagged "
+                   "@nosuchtag"),
+    ("@p1 and @p2", "the selection --tags=(@p1 and @p2) matches no scenario"),
+])
+def test_a_selection_mistake_could_not_judge_in_one_sentence_writing_nothing(
+        tmp_path: Path, tags: str, words: str) -> None:
     run = run_behave(tmp_path, f"--tags={tags}")
     assert run.returncode == 2
-    assert last_line(run).startswith("Release gate: could not judge · no scenario was selected")
-    assert verdict(tmp_path)["decision"] == "COULD NOT JUDGE"
+    said = run.stderr.strip()
+    assert said.startswith("stagecheck: ") and words in said and len(said.splitlines()) == 1, said
+    assert last_line(run) == (f"Release gate: could not judge · {said.removeprefix('stagecheck: ')}"
+                              " · exit 2")
+    assert not (tmp_path / "reports").exists()  # no report, no latest, no history row
 
 
 def test_a_dry_run_says_what_it_selected_and_exits_0_writing_nothing(tmp_path: Path) -> None:

@@ -154,6 +154,7 @@ def _merged(results: list[RunResult], scenarios: list[ScenarioResult]) -> RunRes
         stop_on_failure=any(r.facts.stop_on_failure for r in results),
         interrupted=any(r.facts.interrupted for r in results),
         standin_faults=first.facts.standin_faults, insecure_tls=first.facts.insecure_tls,
+        load_scale=first.facts.load_scale,
         versions=versions(), standin_variant=first.facts.standin_variant)
     health = next((r.diagnosis.health for r in results if r.diagnosis.health), None)
     schema = next((r.diagnosis.schema for r in results if r.diagnosis.schema), None)

@@ -104,6 +104,7 @@ class RunFacts:
     insecure_tls: bool
     versions: dict[str, str]
     standin_variant: str = ""
+    load_scale: float | None = None  # -D load_scale of a run that selected the load tier
 
 
 @dataclass

@@ -126,3 +126,10 @@ def test_bad_owner_tags_are_refused_naming_the_feature(tags: list[str], message:
 
 def test_one_owner_per_feature_is_accepted() -> None:
     check_business_tags([_Feature(["p2", "mrr:80k", "owner:identity-team"])])
+
+
+def test_a_scenario_without_a_priority_is_refused_naming_it() -> None:
+    with pytest.raises(ConfigError, match=r"scenario “S” in feature “F” \(f.feature\) has no "
+                                          r"priority: tag the feature \(or the scenario\)"):
+        check_business_tags([_Feature(["mrr:80k", "area:chat"])])
+    check_business_tags([_Feature(["mrr:80k"], ["p2"])])  # the scenario's own priority counts

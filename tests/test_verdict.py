@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from stagecheck.gate.selection import named_tags
 from stagecheck.outputs.reports import write_reports
 from stagecheck.report.model import RunResult
 from tests.behave_run import FAST, ROOT, run_behave
@@ -214,6 +215,17 @@ def test_a_selection_mistake_could_not_judge_in_one_sentence_writing_nothing(
     assert last_line(run) == (f"Release gate: could not judge · {said.removeprefix('stagecheck: ')}"
                               " · exit 2")
     assert not (tmp_path / "reports").exists()  # no report, no latest, no history row
+
+
+@pytest.mark.parametrize(("tags", "named"), [
+    ("@p1 and not @destructive", ["p1", "destructive"]),
+    (["@p1", "~@wip"], ["p1", "wip"]),  # behave's older syntax: --tags given twice, ~ for not
+    ("@p1,@P2", ["p1", "P2"]),
+    ("(p1 or @area:chat) and not (@load)", ["p1", "area:chat", "load"]),
+    ("", []),
+])
+def test_the_tags_a_selection_names_are_read_from_any_tag_syntax(tags, named: list[str]) -> None:
+    assert named_tags(tags) == named
 
 
 def test_a_dry_run_says_what_it_selected_and_exits_0_writing_nothing(tmp_path: Path) -> None:

@@ -86,8 +86,8 @@ def check_selection(features: Sequence[Any], config: Any) -> None:
     names) matches no scenario."""
     carried = {str(t) for f in features for t in f.tags} | {
         str(t) for f in features for s in f.walk_scenarios() for t in s.effective_tags}
-    named = [t for t in dict.fromkeys(named_tags(config.tags)) if "*" not in t]
-    typed = tag_expression_of(config)
+    typed = tag_expression_of(config)  # "" for a plain run: the configuration's default
+    named = [t for t in dict.fromkeys(named_tags(config.tags)) if "*" not in t] if typed else []
     unknown = [(tag, *_tag_mistake(tag, carried)) for tag in named if tag not in carried]
     for tag, hint, always in unknown:
         if always:
@@ -96,9 +96,10 @@ def check_selection(features: Sequence[Any], config: Any) -> None:
     if any(s.should_run_with_tags(config.tag_expression) and s.should_run_with_name_select(config)
            for f in features for s in f.walk_scenarios()):
         return
-    for tag, hint, _ in unknown:
+    if unknown and not config.name:
+        hints = [f"@{tag}" + (f" ({hint})" if hint else "") for tag, hint, _ in unknown]
         raise ConfigError(f"--tags={typed} selects no scenario: no feature or scenario is tagged "
-                          f"@{tag}" + (f" ({hint})" if hint else ""))
+                          + " or ".join(hints))
     asked = [*([f"--tags={typed}"] if typed else []),
              *(f"--name {name}" for name in config.name or [])] or ["of the configured features"]
     raise ConfigError(f"the selection {' and '.join(asked)} matches no scenario: check it "

@@ -14,8 +14,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from behave.configuration import Configuration
+from behave.parser import parse_feature
 
-from stagecheck.gate.selection import named_tags
+from stagecheck.errors import ConfigError
+from stagecheck.gate.selection import check_selection, named_tags
 from stagecheck.outputs.reports import write_reports
 from stagecheck.report.model import RunResult
 from tests.behave_run import FAST, ROOT, run_behave
@@ -226,6 +229,26 @@ def test_a_selection_mistake_could_not_judge_in_one_sentence_writing_nothing(
 ])
 def test_the_tags_a_selection_names_are_read_from_any_tag_syntax(tags, named: list[str]) -> None:
     assert named_tags(tags) == named
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--tags=@p1 or @p2"], ""),  # a tier these features lack is no mistake when others match
+    (["--tags=not @wip"], ""),
+    (["--tags=@p1"], "--tags=@p1 selects no scenario: no feature or scenario is tagged @p1"),
+    (["--tags=@P2"], "names @P2, which no feature or scenario carries; tags are case-sensitive: "
+                     "write @p2"),
+    (["--tags=@p2", "--name", "nothing"], "the selection --tags=@p2 and --name nothing matches "
+                                         "no scenario"),
+])
+def test_the_selection_is_checked_against_the_features_it_runs(args: list[str], words: str) -> None:
+    features = [parse_feature("@p2 @mrr:80k\nFeature: F\n  Scenario: S\n    When x\n")]
+    config = Configuration(command_args=args, load_config=False)
+    if not words:
+        check_selection(features, config)
+        return
+    with pytest.raises(ConfigError) as refused:
+        check_selection(features, config)
+    assert words in str(refused.value)
 
 
 def test_a_dry_run_says_what_it_selected_and_exits_0_writing_nothing(tmp_path: Path) -> None:

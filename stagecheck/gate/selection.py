@@ -72,8 +72,8 @@ def _tag_mistake(tag: str, carried: set[str]) -> tuple[str, bool]:
     same = [t for t in sorted(carried) if t.lower() == tag.lower()]
     if same:
         return f"tags are case-sensitive: write @{same[0]}", True
-    if parse_priority(tag) is not None:
-        return f"write @{tag.lower()}", True
+    if parse_priority(tag) is not None:  # @p1 … @p6: a mistake only in capitals
+        return ("", False) if tag == tag.lower() else (f"write @{tag.lower()}", True)
     if is_priority_tag(tag) or re.fullmatch(r"[pP]\w", tag):
         return "a priority is @p1 to @p6", True
     close = difflib.get_close_matches(tag, sorted(carried), n=1, cutoff=0.6)

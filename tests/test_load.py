@@ -81,6 +81,8 @@ def test_clean_stand_in_passes_with_locusts_percentiles_as_evidence(tmp_path) ->
     # A tenth of the users the scenarios name: said in results.json, the verdict and the report.
     scaled = "load tier ran at 0.1 of its users and durations (-D load_scale=0.1)"
     assert result["facts"]["load_scale"] == 0.1
+    assert json.loads((tmp_path / "reports" / "latest" / "verdict.json").read_text())[
+        "load_scale"] == 0.1
     assert scaled in run.stdout.strip().splitlines()[-1]
     latest = tmp_path / "reports" / "latest"
     assert scaled in (latest / "report.md").read_text()

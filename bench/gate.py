@@ -153,9 +153,11 @@ def timed(command: list[str]) -> tuple[float, float, float]:
 def gate_modules(folder: Path) -> list[str]:
     """Every module a gate run loads, but our own."""
     listing = folder / "modules.json"
-    code = ("import json, sys\nfrom behave.__main__ import main\n"
-            f"code = main(['--tags=@p1', '--stop', '-f', 'null', '-D', 'report_dir={folder}'])\n"
-            f"json.dump(sorted(sys.modules), open({str(listing)!r}, 'w'))\nsys.exit(code)\n")
+    code = ("import json, sys\nfrom behave.__main__ import main\n"  # the gate ends in SystemExit
+            "try:\n"
+            f"    main(['--tags=@p1', '--stop', '-f', 'null', '-D', 'report_dir={folder}'])\n"
+            "finally:\n"
+            f"    json.dump(sorted(sys.modules), open({str(listing)!r}, 'w'))\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
     names = json.loads(listing.read_text())
     return [n for n in names if n.split(".")[0] not in OURS and not n.endswith("_steps")

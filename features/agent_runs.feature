@@ -7,11 +7,11 @@ Feature: Agent runs
     Given a signed-in user with an open live session
     When the user asks an agent "Which agent servers can I use?"
     Then the user sees the progress events in this order:
-      | event           |
-      | agent_started   |
-      | agent_thinking  |
-      | tool_executing  |
-      | tool_completed  |
-      | agent_completed |
+      | progress      |
+      | started       |
+      | thinking      |
+      | using a tool  |
+      | tool finished |
+      | completed     |
     And every progress event belongs to the same run
     And the run completes within 10 seconds

@@ -23,14 +23,14 @@ Feature: Security of sign-in and access
     When someone lists conversations with a token signed by another key
     Then the request is refused
 
-  Scenario: A refresh token is not accepted in place of an access token
+  Scenario: A token meant only to renew a sign-in is not accepted in place of an access token
     Given a signed-in user who can list their conversations
-    When someone lists the user's conversations with the user's refresh token
+    When someone lists the user's conversations with the user's token for renewing the sign-in
     Then the request is refused
 
   Scenario: A forged token is refused even from a caller posing as the platform's own tests
     Given a signed-in user is let into a live session
-    When someone opens a live session with a forged token and the header "X-E2E-Test: true"
+    When someone opens a live session with a forged token, posing as the platform's own tests
     Then the session is refused
 
   Scenario: A token that was signed out no longer works

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Iterable
 
 from .errors import StandinError
 from .faults import FAULTS
@@ -37,18 +39,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _listed(lines: Iterable[str]) -> int:
+    """A listing on stdout; a reader that stops early (`| head`) ends it quietly, as it asked."""
+    try:
+        for line in lines:
+            print(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python's own advice: point stdout at devnull so that the flush at exit cannot fail too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.list_faults:
         width = max(map(len, FAULTS))
-        for fault in FAULTS.values():
-            print(f"{fault.name:<{width}}  {fault.clause}")
-        return 0
+        return _listed(f"{fault.name:<{width}}  {fault.clause}" for fault in FAULTS.values())
     if args.list_variants:
         width = max(map(len, VARIANTS))
-        for variant in VARIANTS.values():
-            print(f"{variant.name:<{width}}  {variant.description} ({variant.era})")
-        return 0
+        return _listed(f"{variant.name:<{width}}  {variant.description} ({variant.era})"
+                       for variant in VARIANTS.values())
     try:
         check_combination(args.variant, args.fault)
     except StandinError as exc:

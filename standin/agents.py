@@ -48,12 +48,13 @@ def _event(kind: str, run_id: str, data: dict[str, Any], **extra: Any) -> dict[s
 async def run_agent(database: Database, user_id: str, user_request: str,
                     faults: FaultSwitch, slow_completion_s: float = 11.0,
                     agent_type: str | None = None, follow_up: bool = False,
-                    thinking_frames: int = 1) -> AsyncIterator[dict[str, Any]]:
+                    thinking_frames: int = 1, run_s: float = 0.0) -> AsyncIterator[dict[str, Any]]:
     """Yield the run's events in the contract's order; agent_error when the run fails.
 
     `slow_completion_s` is when agent_completed arrives, counted from the start, under the
     agent-slow fault; `follow_up` says the run's thread has had a run before;
-    `thinking_frames` is how many agent_thinking events the run streams."""
+    `thinking_frames` is how many agent_thinking events the run streams; `run_s` is how long a
+    run takes at least (a slow staging's agents: benchmarks)."""
     started = time.monotonic()
     if "agent-silent-failure" in faults:
         # At cc536e0b5 register_tool raises AttributeError: name
@@ -90,6 +91,7 @@ async def run_agent(database: Database, user_id: str, user_request: str,
         return
     if "agent-slow" in faults:
         await asyncio.sleep(max(0.0, slow_completion_s - (time.monotonic() - started)))
+    await asyncio.sleep(max(0.0, run_s - (time.monotonic() - started)))
     yield _event("agent_completed", run_id, {
         "status": "completed",
         "result": f"Found {len(result['servers'])} agent server(s): {', '.join(result['servers'])}",

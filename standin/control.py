@@ -23,6 +23,11 @@ def _state_json(state: StandinState) -> dict[str, Any]:
             "variant": state.variant.name}
 
 
+def _seconds(value: object, most: float) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and 0 <= value <= most)
+
+
 async def control(request: Request) -> JSONResponse:
     state = request.app.state.standin
     given = request.headers.get("x-e2e-bypass-key", "")
@@ -40,10 +45,10 @@ async def control(request: Request) -> JSONResponse:
         return error(422, "faults must be a list of fault names")
     if version is not None and (not isinstance(version, str) or not version.strip()):
         return error(422, "version must be a non-empty string")
-    latency = body.get("latency_s")
-    if latency is not None and (isinstance(latency, bool) or not isinstance(latency, int | float)
-                                or not 0 <= latency <= 10):
-        return error(422, "latency_s must be a number of seconds from 0 to 10")
+    latency, agent_run = body.get("latency_s"), body.get("agent_run_s")
+    for name, value, most in (("latency_s", latency, 10), ("agent_run_s", agent_run, 60)):
+        if value is not None and not _seconds(value, most):
+            return error(422, f"{name} must be a number of seconds from 0 to {most}")
     if faults is not None:
         try:
             await run_in_threadpool(state.set_faults, faults)
@@ -53,4 +58,6 @@ async def control(request: Request) -> JSONResponse:
         state.version = version
     if latency is not None:
         state.latency_s = float(latency)
+    if agent_run is not None:
+        state.agent_run_s = float(agent_run)
     return JSONResponse(_state_json(state))

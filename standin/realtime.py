@@ -301,7 +301,8 @@ class _Session:
         async for event in run_agent(state.database, self.identity.user_id, user_request,
                                      state.faults, state.agent_slow_completion_s,
                                      agent_type=agent_type, follow_up=follow_up,
-                                     thinking_frames=state.thinking_frames):
+                                     thinking_frames=state.thinking_frames,
+                                     run_s=state.agent_run_s):
             try:
                 await self.send(event)
             except _GONE:

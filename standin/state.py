@@ -38,6 +38,7 @@ class StandinState:
     user_manager_cap: int = 20
     open_sessions: int = 0
     latency_s: float = 0.0  # added to every HTTP answer: a stand-in that feels remote (benchmarks)
+    agent_run_s: float = 0.0  # an agent run over a live session lasts at least this (benchmarks)
     # latency-over-hard-budget / latency-over-soft-budget: one answer in ten of each kind is late
     tail_hard_delay_s: float = 2.5
     tail_soft_delay_s: float = 1.2

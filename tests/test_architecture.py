@@ -19,6 +19,7 @@ LAYERS = {
     "run": 4,                                      # the state of one run
     "report": 5,                                   # the result model, built and rendered
     "history": 6, "outputs": 6,                    # across runs; what a run leaves behind
+    "catalog": 6,                                  # the specification for product review
     "gate": 7, "steps": 7,                         # everything that knows behave
     "cli": 8, "service": 8, "__main__": 8, "__init__": 8,  # commands and the service
 }

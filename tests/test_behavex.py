@@ -81,3 +81,16 @@ def test_a_lone_colon_tag_works_in_parentheses(tmp_path: Path) -> None:
     assert {s["area"] for s in combined["scenarios"]} == {"chat"}
     assert sorted((s["name"], s["status"]) for s in combined["scenarios"]) == sorted(
         (s["name"], s["status"]) for s in whole["scenarios"])
+
+
+def test_behavex_leaves_nothing_in_the_checkout_that_git_would_see() -> None:
+    """behavex writes output/ unless given -o; the README gives -o under reports/, and both
+    folders are ignored, so `git status` stays clean after the README's commands."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    for path in ("output/index.html", "reports/behavex/report.html", "reports/parts/x/results.json"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT, timeout=30)
+        assert ignored.returncode == 0, f"{path} would show in git status"
+    readme = (ROOT / "README.md").read_text()
+    command = readme[readme.index("behavex features -t @p1"):].split("```")[0]
+    assert "-o reports/behavex" in command and "report_dir=reports/parts" in command

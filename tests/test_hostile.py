@@ -294,6 +294,8 @@ def test_bad_settings_stop_before_any_scenario_in_one_sentence(tmp_path: Path, a
     assert run.returncode == 2
     assert words in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert run.scenarios == {}
+    said = run.stderr.strip().removeprefix("stagecheck: ")  # and the verdict line carries it
+    assert run.stdout.strip().splitlines()[-1] == f"Release gate: could not judge · {said} · exit 2"
 
 
 def test_ctrl_c_mid_run_writes_the_report_marked_interrupted(tmp_path: Path) -> None:
@@ -313,7 +315,10 @@ def test_ctrl_c_mid_run_writes_the_report_marked_interrupted(tmp_path: Path) -> 
         proc.kill()
     data = report(tmp_path)
     assert proc.returncode == 130 and stopped_in < 10
-    assert "Release gate: NO-GO (interrupted)" in proc.stdout.read()
+    line = proc.stdout.read().strip().splitlines()[-1]  # the verdict line, with its reason
+    assert line.startswith("Release gate: NO-GO (interrupted) · 1 P1 scenario was not verified: "
+                           "P1 “The backend reports itself up within its budget” · revenue at "
+                           "risk $0 · report "), line
     assert data["facts"]["interrupted"] is True
     assert data["verdict"]["decision"] == "NO-GO"
 

@@ -133,3 +133,13 @@ def test_a_scenario_without_a_priority_is_refused_naming_it() -> None:
                                           r"priority: tag the feature \(or the scenario\)"):
         check_business_tags([_Feature(["mrr:80k", "area:chat"])])
     check_business_tags([_Feature(["mrr:80k"], ["p2"])])  # the scenario's own priority counts
+
+
+def test_revenue_figures_are_floats_even_when_nothing_is_at_risk() -> None:
+    """verdict.json said 120000.0 for one run and 0 for another: one type for every amount."""
+    passed = roll_up([scenario("passed", 1, 120_000)])
+    assert all(type(value) is float for value in (
+        passed.revenue_at_risk, passed.revenue_unverified, *(
+            figure for tier in passed.by_priority
+            for figure in (tier.revenue, tier.at_risk, tier.unverified_revenue))))
+    assert type(roll_up([]).revenue_at_risk) is float

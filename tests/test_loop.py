@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from stagecheck.cli.loop import DeployLoop, Iteration, LoopOptions
+from stagecheck.cli.loop import DeployLoop, Iteration, LoopOptions, LoopSummary
+from stagecheck.vocabulary import Decision, ExitCode, LoopEnd
 from standin import start_standin
 from tests.behave_run import ROOT, run_behave, wait_until_running
 
@@ -63,6 +64,28 @@ def test_a_run_the_gate_cannot_judge_stops_the_loop_at_once_with_exit_2(
     summary = loop.run()
     assert len(summary.iterations) == 1 and summary.exit_code == 2  # not five runs, not exit 1
     assert summary.outcome.startswith("stopped: the gate could not judge")
+
+
+def test_a_selection_that_matches_nothing_stops_the_loop_at_once_with_exit_2(tmp_path) -> None:
+    """A tag nothing carries is the operator's mistake: another run would make it again."""
+    options = LoopOptions(["--tags=@nosuchtag", "-f", "null", "-D", f"report_dir={tmp_path}"],
+                          until_green=True, max_runs=3, interval_s=0.1)
+    summary = DeployLoop(options, lambda _: None).run()
+    assert len(summary.iterations) == 1 and summary.iterations[0].exit_code == 2
+    assert summary.end == LoopEnd.NOT_JUDGED and summary.exit_code == 2
+
+
+def test_only_a_run_the_environment_kept_from_judging_is_tried_again() -> None:
+    """The environment may recover (another run can help); a last run not judged is exit 2."""
+    def iteration(number: int, environment_only: bool) -> Iteration:
+        return Iteration(number, f"r{number}", Decision.NOT_JUDGED, 0.0, "", 1.0,
+                         ExitCode.NOT_JUDGED, environment_only=environment_only)
+
+    assert not iteration(1, environment_only=True).refused
+    assert iteration(1, environment_only=False).refused
+    down = LoopSummary([iteration(1, True), iteration(2, True)], "stopped after 2 runs", False,
+                       None, end=LoopEnd.MAX_RUNS)
+    assert down.exit_code == 2  # not 1: nothing was found wrong with the product
 
 
 def test_intermittent_fault_is_reported_flaky(tmp_path, staging_standin) -> None:

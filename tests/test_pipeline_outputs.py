@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -18,9 +19,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stagecheck.config.settings import load_settings
 from stagecheck.errors import ConfigError
-from stagecheck.outputs.metrics import GateMetrics
+from stagecheck.outputs.metrics import MAX_SELECTIONS, GateMetrics, write_metrics_file
+from stagecheck.report.impact import decide, roll_up
 from stagecheck.report.model import RunResult
 from tests.behave_run import FAST, run_behave
+from tests.test_view import seed_day
 
 BYPASS = "bypass-key-never-in-a-message-7777"
 JWT = "jwt-never-in-a-message-8888"
@@ -159,6 +162,50 @@ def test_metrics_file_is_a_textfile_that_keeps_every_target_and_counts_runs(tmp_
                  and s.labels["feature"] == "Agent discovery"}
     assert histogram and histogram["+Inf"] == 2 * sum(
         1 for s in result.scenarios if s.feature == "Agent discovery" and s.status.ran)
+
+
+def _selected(tags: str, scenarios: bool = True) -> RunResult:
+    """The seed day's result (P1 failing) as a run of the selection `tags`."""
+    result = seed_day()
+    found = result.scenarios if scenarios else []
+    return RunResult(result.schema_version, replace(result.facts, tag_expression=tags), found,
+                     roll_up(found), decide(found), result.diagnosis)
+
+
+def _series(prom: Path) -> dict[str, dict[tuple[str, ...], float]]:
+    return {f.name: {tuple(sorted(s.labels.items())): s.value for s in f.samples}
+            for f in text_string_to_metric_families(prom.read_text())}
+
+
+def test_each_selection_keeps_its_own_consistent_series(tmp_path: Path) -> None:
+    """A run that selects nothing leaves the P1 selection's tier rows with its verdict."""
+    prom = tmp_path / "gate.prom"
+    write_metrics_file(prom, [_selected("@p1")])
+    write_metrics_file(prom, [_selected("@nosuchtag", scenarios=False)])
+    found = _series(prom)
+    p1 = (("tags", "@p1"), ("target", "local"))
+    assert found["stagecheck_verdict"][(("decision", "NO-GO"), *p1)] == 1
+    assert found["stagecheck_revenue_at_risk_dollars"][p1] == 120_000
+    assert found["stagecheck_tier_scenarios"][(("outcome", "failed"), *p1, ("tier", "P1"))] == 1
+    nothing = (("tags", "@nosuchtag"), ("target", "local"))
+    assert found["stagecheck_verdict"][(("decision", "COULD NOT JUDGE"), *nothing)] == 1
+    assert found["stagecheck_revenue_at_risk_dollars"][nothing] == 0
+    assert not [k for k in found["stagecheck_tier_scenarios"] if ("tags", "@nosuchtag") in k]
+
+
+def test_metrics_keep_only_the_most_recent_selections(tmp_path: Path) -> None:
+    """One new set of series per distinct tag expression, but never more than MAX_SELECTIONS."""
+    prom = tmp_path / "gate.prom"
+    for number in range(MAX_SELECTIONS + 5):
+        write_metrics_file(prom, [_selected(f"@p1 and not @x{number}")])
+    found = _series(prom)
+    for name in ("stagecheck_verdict", "stagecheck_revenue_at_risk_dollars",
+                 "stagecheck_tier_scenarios", "stagecheck_scenarios",
+                 "stagecheck_selection_last_run_timestamp_seconds"):
+        kept = {dict(labels)["tags"] for labels in found[name]}
+        assert kept == {f"@p1 and not @x{n}" for n in range(5, MAX_SELECTIONS + 5)}, name
+    runs = found["stagecheck_runs"]  # counted over every run, per target only
+    assert runs[(("decision", "NO-GO"), ("target", "local"))] == MAX_SELECTIONS + 5
 
 
 @pytest.mark.parametrize(("userdata", "says"), [

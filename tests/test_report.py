@@ -27,6 +27,10 @@ def seed_incident(tmp_path_factory) -> Path:
     run = run_behave(folder, "--tags=@p1", "--stop", "-D", "standin_fault=missing-mcp-tables",
                      "-D", f"report_dir={folder / 'reports'}")
     assert run.returncode != 0
+    # behave's summary counts the selection only: the 7 P1 scenarios after the stop are
+    # "untested", the 29 others (not selected) are not counted at all.
+    assert ("1 feature passed, 1 failed, 0 skipped, 4 untested\n"
+            "7 scenarios passed, 1 failed, 0 skipped, 7 untested\n") in run.stdout
     assert ("Release gate: NO-GO · 1 critical scenario failed: P1 “A user discovers the "
             "available agent servers” · revenue at risk $120K") in run.stdout
     return folder / "reports" / "latest"
@@ -180,7 +184,18 @@ MEASURE = """(() => {
     return {left: box.left, right: box.right, width: box.width, text: td.textContent};
   });
   const wrap = document.querySelector("#results .table-wrap");
+  // Anything seen that reaches past the viewport, or that scrolls sideways to show itself (a
+  // visually hidden header, clipped to nothing, is for screen readers and is not seen).
+  const hidden = (el) => { for (let a = el; a; a = a.parentElement)
+    if (getComputedStyle(a).clipPath !== "none") return true; return false; };
+  const tooWide = [...document.querySelectorAll("main *")].filter((el) => !hidden(el)).flatMap((el) => {
+    const box = el.getBoundingClientRect();
+    const scrolls = el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== "visible";
+    return (box.width && (box.right > innerWidth + 0.5 || box.left < -0.5)) || scrolls
+      ? [`${el.tagName}: ${el.textContent.trim().slice(0, 40)}`] : [];
+  });
   return {width: innerWidth, bodyFont: parseFloat(getComputedStyle(document.body).fontSize),
+          tooWide, trendDates: [...document.querySelectorAll(".trend-dates span")].map((s) => s.textContent),
           body: body.map((t) => t.size),
           charts: [...document.querySelectorAll(".chart")].flatMap((c) => texts(c, null)),
           findings, pageOverflow: document.documentElement.scrollWidth - innerWidth,
@@ -233,4 +248,6 @@ def test_chart_text_keeps_the_body_size_and_the_key_finding_stays_visible_at_390
         assert len(seen["findings"]) == 15 and all(
             f["width"] > 0 and f["left"] >= 0 and f["right"] <= width for f in seen["findings"])
         assert seen["pageOverflow"] <= 0
+        assert seen["tooWide"] == [], (width, seen["tooWide"])  # every table fits, nothing scrolls
+        assert seen["trendDates"] == ["1 Jan 2026, 10:00 UTC", "3 Jan 2026, 10:00 UTC"]
     assert found[390]["resultsOverflow"] <= 0  # on a phone, nothing of the table is scrolled away

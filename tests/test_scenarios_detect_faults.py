@@ -1,6 +1,7 @@
 """Every check can fail: each stand-in fault fails exactly the scenarios that depend on the clause
 it breaks, each at the step named here, on every variant of the platform; and every Then step
-of every scenario is the failing step under at least one fault."""
+of every scenario is the failing step under at least one fault. The tables are data
+(stagecheck/catalog/proofs.toml), which the catalog shows too."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from behave.parser import parse_file
 
+from stagecheck.catalog.proofs import load_proofs
 from standin import FAULTS, VARIANTS, IncompatibleFaultError, check_combination
 from tests.behave_run import FAST, ROOT, run_behave
 from tests.test_load import AGENTS, LOAD_DETECTS, SESSIONS, load_then_steps
@@ -33,92 +35,22 @@ LOCKOUT = "A user who opens many sessions in a short time is still let in"
 ALL = {WELCOMED, NO_TOKEN, BAD_TOKEN, PING, MESSAGE, CONCURRENT, DISCOVERY, SIGN_IN, WRONG_KEY,
        HEALTH, DATABASE, AGENT_RUN, ORDER, PRIVACY, LOCKOUT}
 
-# The steps, by the words of the feature files.
-SIGNED_IN = "a signed-in user"
-STILL_LET_IN = "the user is still let into a new live session"
-WITH_SESSION = "a signed-in user with an open live session"
-WITH_CONVERSATION = "a signed-in user who has started a conversation"
-MANY_SIGNED_IN = "5 signed-in users"
-IS_WELCOMED = "the user is welcomed within 2 seconds"
-IS_REFUSED = "the session is refused"
-PONG = "the session answers with a pong within 2 seconds"
-ACKNOWLEDGED = "the message is acknowledged"
+# The steps named in the tests below, by the words of the feature files.
 CONTAINS = 'the conversation contains the message "Hello from the release gate"'
-ALL_WELCOMED = "every one of them is welcomed within 2 seconds"
-STAY_OPEN = "every session stays open"
-SOME_SERVER = "at least one agent server is listed"
-SERVERS_NAMED = "every agent server is named with its status"
-TOKEN_ACCEPTED = "the user receives an access token that the auth service accepts"
-SIGN_IN_REFUSED = "the sign-in is refused"
-CHECK_HEALTH = "the release gate checks the backend's health"
-CHECK_DETAILED = "the release gate checks the backend's detailed health"
-BACKEND_UP = "the backend reports itself up within 2 seconds"
-DATABASE_CONNECTED = "the core database is reported connected"
 EVENTS_IN_ORDER = "the user sees the progress events in this order:"
-ONE_RUN = "every progress event belongs to the same run"
-COMPLETES = "the run completes within 10 seconds"
-SEND_MESSAGES = "the user sends the messages:"
-STARTED_CONVERSATION = "the user has started a conversation"
 IN_ORDER = "the conversation lists the messages in the order they were sent"
 OWNER_READS = "the first user is shown the conversation"
-NOT_SHOWN = "it is not shown to the other user"
 
-LET_IN = "a signed-in user is let into a live session"  # the control before a refusal
-
-SIGNED_IN_SCENARIOS = {WELCOMED: SIGNED_IN, PING: WITH_SESSION, MESSAGE: WITH_SESSION,
-                       CONCURRENT: MANY_SIGNED_IN, DISCOVERY: SIGNED_IN, AGENT_RUN: WITH_SESSION,
-                       ORDER: WITH_SESSION, PRIVACY: WITH_CONVERSATION,
-                       # a refusal proves something only once a signed-in user was let in
-                       NO_TOKEN: LET_IN, BAD_TOKEN: LET_IN, LOCKOUT: SIGNED_IN}
-
-# Faults of clauses no scenario of DETECTS or TIER_DETECTS depends on, proven by the tests named
-# here instead.
-PROVEN_ELSEWHERE = {"slow-under-load": "tests/test_load.py"}
-LOAD = {SESSIONS, AGENTS}  # the load feature's scenarios: LOAD_DETECTS in tests/test_load.py
-
+# The detection tables, read from the data the catalog shows (stagecheck/catalog/proofs.toml):
 # fault -> {scenario that must fail: the step at which it must fail}; every other scenario passes.
-DETECTS: dict[str, dict[str, str]] = {
-    "missing-mcp-tables": {DISCOVERY: SOME_SERVER, AGENT_RUN: EVENTS_IN_ORDER},
-    "health-down": {HEALTH: BACKEND_UP},
-    "db-down": {DATABASE: DATABASE_CONNECTED, DISCOVERY: SOME_SERVER, MESSAGE: STARTED_CONVERSATION,
-                AGENT_RUN: EVENTS_IN_ORDER, ORDER: STARTED_CONVERSATION,
-                PRIVACY: WITH_CONVERSATION},
-    "ws-auth-not-enforced": {NO_TOKEN: IS_REFUSED},
-    "invalid-token-accepted": {BAD_TOKEN: IS_REFUSED},
-    "refusal-without-close": {NO_TOKEN: IS_REFUSED, BAD_TOKEN: IS_REFUSED},
-    # "with an open live session" means welcomed: those scenarios fail at their Given.
-    "ws-no-welcome": {WELCOMED: IS_WELCOMED, CONCURRENT: ALL_WELCOMED, PING: WITH_SESSION,
-                      MESSAGE: WITH_SESSION, AGENT_RUN: WITH_SESSION, ORDER: WITH_SESSION,
-                      LOCKOUT: STILL_LET_IN},
-    "ws-drop-after-welcome": {PING: PONG, MESSAGE: ACKNOWLEDGED, CONCURRENT: STAY_OPEN,
-                              AGENT_RUN: EVENTS_IN_ORDER, ORDER: SEND_MESSAGES},
-    "message-handler-error": {MESSAGE: ACKNOWLEDGED, ORDER: SEND_MESSAGES},
-    "messages-not-stored": {MESSAGE: CONTAINS, ORDER: IN_ORDER},
-    "messages-out-of-order": {ORDER: IN_ORDER},
-    "threads-not-persisted": {MESSAGE: CONTAINS, ORDER: IN_ORDER, PRIVACY: OWNER_READS},
-    "thread-leak": {PRIVACY: NOT_SHOWN},
-    "discovery-server-without-status": {DISCOVERY: SERVERS_NAMED},
-    "agent-skips-tool-events": {AGENT_RUN: EVENTS_IN_ORDER},
-    "agent-never-completes": {AGENT_RUN: EVENTS_IN_ORDER},
-    "agent-silent-failure": {AGENT_RUN: EVENTS_IN_ORDER},
-    "agent-mixed-run-ids": {AGENT_RUN: ONE_RUN},
-    "agent-slow": {AGENT_RUN: COMPLETES},
-    "db-sessions-broken": {DATABASE: DATABASE_CONNECTED, DISCOVERY: SOME_SERVER,
-                           MESSAGE: STARTED_CONVERSATION,
-                           AGENT_RUN: EVENTS_IN_ORDER, ORDER: STARTED_CONVERSATION,
-                           PRIVACY: WITH_CONVERSATION},
-    # The welcome is late, the pong is not: a ping after the welcome (the Given waits for it)
-    # is answered in time.
-    "slow-responses": {WELCOMED: IS_WELCOMED, CONCURRENT: ALL_WELCOMED, HEALTH: BACKEND_UP},
-    "hang": {HEALTH: CHECK_HEALTH, DATABASE: CHECK_DETAILED},
-    "session-limit-1": {CONCURRENT: ALL_WELCOMED, LOCKOUT: STILL_LET_IN},
-    # a user past the platform's 20 managers is refused: FACTORY_INIT_FAILED, closed 1011
-    "user-lockout": {LOCKOUT: STILL_LET_IN},
-    # A sign-in that refuses every key proves nothing by refusing a wrong one: the positive
-    # control in "the sign-in is refused" fails too.
-    "bypass-rejected": {**SIGNED_IN_SCENARIOS, SIGN_IN: TOKEN_ACCEPTED, WRONG_KEY: SIGN_IN_REFUSED},
-    "bypass-not-enforced": {WRONG_KEY: SIGN_IN_REFUSED},
-}
+PROOFS = load_proofs()
+DETECTS = PROOFS.p1            # run with the whole P1 gate
+TIER_DETECTS = PROOFS.tiers    # run with the P2-P6 tiers of their scenarios
+DEGRADES = PROOFS.degrades     # degraded, not failed
+# Faults of clauses no scenario of DETECTS or TIER_DETECTS depends on, proven by the tests named
+# there instead.
+PROVEN_ELSEWHERE = PROOFS.elsewhere
+LOAD = {SESSIONS, AGENTS}  # the load feature's scenarios: LOAD_DETECTS in tests/test_load.py
 
 # The four real defects of the platform at cc536e0b5: the report must name each in plain words.
 PLAIN_WORDS = {
@@ -134,7 +66,7 @@ PLAIN_WORDS = {
 EXPIRED_API = "An expired token is refused by the platform's API"
 EXPIRED_SESSION = "A live session with an expired token is refused"
 FOREIGN_KEY = "A token signed with another key is refused by the platform's API"
-REFRESH = "A refresh token is not accepted in place of an access token"
+REFRESH = "A token meant only to renew a sign-in is not accepted in place of an access token"
 TEST_HEADER = "A forged token is refused even from a caller posing as the platform's own tests"
 SIGNED_OUT = "A token that was signed out no longer works"
 ANONYMOUS = "The conversation endpoints refuse callers who are not signed in"
@@ -164,62 +96,6 @@ TIERS = {EXPIRED_API: 2, EXPIRED_SESSION: 2, FOREIGN_KEY: 2, REFRESH: 2, TEST_HE
          FIRST_EVENT_FAST: 4, RECONNECT: 5, ACCENTS: 5, EMOJI: 5, TEN_KB: 5, ONCE: 5, LISTED: 5,
          VERSION: 6, READY: 6, SERVICES: 6, DEPENDENCIES: 6}
 
-REQUEST_REFUSED = "the request is refused"
-ALL_REFUSE = "every one of them refuses the caller"
-NOT_WRITTEN = 'the conversation does not contain the message "Written by a stranger"'
-TOLD_FAILED = "the user is told the run failed"
-OWN_EVENTS = "each user sees only the events of their own run"
-FOLLOW_UP_COMPLETES = "the follow-up completes"
-AGENT_ANSWERS = "the agent answers with a result"
-EVERY_MESSAGE = "the conversation lists every message sent"
-EXACT = "the conversation returns the message exactly as it was sent"
-ACK_WHOLE = "the platform acknowledges the whole message"
-ONCE_IN_ORDER = "the conversation lists each message once, in the order sent"
-INCLUDES = 'the user\'s conversations include "Quarterly planning"'
-NAMES_VERSION = "the backend names its version"
-IS_READY = "the backend answers that it is ready"
-SERVICES_LISTED = "the backend and auth services are listed with their addresses"
-DEPENDENCY_STATUS = "every dependency is named with its status"
-
-
-def within(soft: str, hard: str) -> str:
-    return (f"their 95th percentile stays within the soft budget of {soft} seconds and the hard "
-            f"budget of {hard} seconds")
-
-
-LATE = {HEALTH_FAST: within("0.5", "2"), WELCOME_FAST: within("1", "2"),
-        PONG_FAST: within("0.5", "2"), FIRST_EVENT_FAST: within("1", "2")}
-
-# The P2-P6 faults: fault -> {scenario that must fail: its failing step}, run on the tiers of
-# those scenarios; every other scenario of those tiers passes.
-TIER_DETECTS: dict[str, dict[str, str]] = {
-    "expired-token-accepted": {EXPIRED_API: REQUEST_REFUSED, EXPIRED_SESSION: IS_REFUSED},
-    "api-invalid-token-accepted": {FOREIGN_KEY: REQUEST_REFUSED},
-    "refresh-token-accepted": {REFRESH: REQUEST_REFUSED},
-    "e2e-header-bypass": {TEST_HEADER: IS_REFUSED},
-    "logout-not-enforced": {SIGNED_OUT: REQUEST_REFUSED},
-    "api-auth-not-enforced": {ANONYMOUS: ALL_REFUSE},
-    "thread-write-leak": {WRITE_LEAK: NOT_WRITTEN},
-    "agent-error-swallowed": {RUN_FAILS: TOLD_FAILED},
-    "agent-events-cross-users": {TWO_RUNS: OWN_EVENTS},
-    "agent-follow-up-stalls": {FOLLOW_UP: FOLLOW_UP_COMPLETES},
-    "agent-api-error": {API_GENERAL: AGENT_ANSWERS, API_TRIAGE: AGENT_ANSWERS},
-    "agent-canned-answer": {API_GENERAL: AGENT_ANSWERS, API_TRIAGE: AGENT_ANSWERS},
-    "agent-mock-answer": {API_GENERAL: AGENT_ANSWERS, API_TRIAGE: AGENT_ANSWERS},
-    "latency-over-hard-budget": LATE,
-    "latency-over-soft-budget": {},  # degraded, not failed: DEGRADES below
-    "messages-lost-on-reconnect": {RECONNECT: EVERY_MESSAGE},
-    "messages-unicode-mangled": {ACCENTS: EXACT, EMOJI: EXACT},
-    "messages-truncated": {TEN_KB: EXACT},
-    "message-size-limit": {TEN_KB: ACK_WHOLE},
-    "messages-duplicated": {ONCE: ONCE_IN_ORDER},
-    "thread-list-misses-newest": {LISTED: INCLUDES},
-    "version-unreported": {VERSION: NAMES_VERSION},
-    "readiness-not-ready": {READY: IS_READY},
-    "service-discovery-empty": {SERVICES: SERVICES_LISTED},
-    "health-dependency-without-status": {DEPENDENCIES: DEPENDENCY_STATUS},
-}
-DEGRADES = {"latency-over-soft-budget": set(LATE)}
 TIER_VARIANTS = ["default", "handshake-403"]
 
 VARIANT_NAMES = sorted(VARIANTS)
@@ -274,6 +150,13 @@ def test_table_covers_every_fault_scenario_and_then_step() -> None:
         assert never_failing == set(), f"Then steps that no fault makes fail: {sorted(never_failing)}"
     assert {scenario for scenario, _ in then_steps("p1")} == ALL
     assert {scenario for scenario, _ in then_steps()} == ALL | set(TIERS) | LOAD
+    # Over the hard budget fails the four latencies that over the soft budget only degrades.
+    assert {"latency-over-soft-budget": set(TIER_DETECTS["latency-over-hard-budget"])} == DEGRADES
+    assert TIER_DETECTS["latency-over-soft-budget"] == {}
+    # Every step the data names is a step of that scenario, in the feature files' own words.
+    steps = {(s.name.split(" -- @")[0], step.name) for path in (ROOT / "features").glob("*.feature")
+             for s in parse_file(str(path)).walk_scenarios() for step in s.steps}
+    assert PROOFS.proven_steps() - steps == set()
     for tier in range(2, 7):  # every tier has at least four scenarios
         assert sum(level == tier for level in TIERS.values()) >= 4, tier
 

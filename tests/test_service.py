@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import socket
 import sqlite3
 import subprocess
@@ -103,6 +104,27 @@ def test_argo_verdict_is_go_on_the_clean_standin(service: Service) -> None:
     assert body["revenue_at_risk"] == 0 and body["counts"]["passed"] == 15
     assert body["report_url"] == f"{service.url}/runs/{body['id']}/report.html"
     no_secret(answer.text)
+    _report_links_lead_to_the_catalog(service, body["report_url"])
+
+
+def _report_links_lead_to_the_catalog(service: Service, report_url: str) -> None:
+    """Each scenario of the run report links to its entry in the catalog, which the service
+    serves behind the token (at /catalog, and where the report's relative links lead), with the
+    statuses of the service's own history."""
+    with service.client() as client:
+        page = client.get(report_url).text
+        links = re.findall(r'<a href="(\.\./catalog\.html#[^"]+)"', page)
+        assert len(links) == 15
+        target = httpx.URL(report_url).join(links[0])
+        catalog = client.get(target)
+        assert catalog.status_code == 200 and catalog.headers["content-type"].startswith("text/html")
+        assert client.get("/catalog").text.count('<article class="scenario"') == 44
+    for link in links:
+        anchor = link.split("#", 1)[1]
+        found = re.search(rf'<article class="scenario" id="{anchor}"[^>]* data-status="([^"]+)"',
+                          catalog.text)
+        assert found and found.group(1) == "passed", anchor
+    no_secret(catalog.text)
 
 
 def test_argo_verdict_is_no_go_with_the_measured_reason_under_a_fault(service: Service) -> None:
@@ -201,7 +223,8 @@ def test_every_endpoint_but_health_needs_the_token(service: Service) -> None:
         for client, says in ((anonymous, "needs the service token"), (wrong, "token is wrong")):
             for method, path in (("GET", "/verdict?tags=@p1&target=local"), ("POST", "/runs"),
                                  ("GET", "/runs/x"), ("GET", "/runs/x/report.html"),
-                                 ("GET", "/metrics"), ("POST", "/hooks/flagger")):
+                                 ("GET", "/metrics"), ("POST", "/hooks/flagger"),
+                                 ("GET", "/catalog"), ("GET", "/runs/catalog.html")):
                 answer = client.request(method, path, json={"tags": "@p1", "target": "local"})
                 assert answer.status_code == 401, (method, path)
                 assert says in answer.text

@@ -43,6 +43,19 @@ def test_list_variants_names_each_variant_with_its_description() -> None:
     assert all(len(line.split(maxsplit=1)) == 2 for line in lines)
 
 
+def test_a_listing_read_only_in_part_ends_quietly() -> None:
+    """`python -m standin --list-variants | head -1`: the reader is gone, no traceback (both
+    listings go through one function)."""
+    read, write = os.pipe()
+    os.close(read)  # the reader has stopped before the first line: every write meets a broken pipe
+    try:
+        result = subprocess.run([sys.executable, "-m", "standin", "--list-variants"], stdout=write,
+                                stderr=subprocess.PIPE, text=True, timeout=30)
+    finally:
+        os.close(write)
+    assert result.stderr == "" and result.returncode == 0
+
+
 def test_unknown_variant_exits_2_listing_known_ones(tmp_path) -> None:
     result = _run("--variant", "beta-99", "--port", "0", tmp_path=tmp_path)
     assert result.returncode == 2

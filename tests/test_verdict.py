@@ -49,10 +49,17 @@ def features_with(tmp_path: Path, **replacements: tuple[str, str]) -> Path:
 def test_go_exits_0_and_says_so_last(tmp_path: Path) -> None:
     run = run_behave(tmp_path, "--tags=@p1", *FAST)
     assert run.returncode == 0
+    # The console names only what was selected, and behave's summary counts only that.
+    assert "Feature: Operations" not in run.stdout and "Scenario: The backend names the build" \
+        not in run.stdout and "Feature: Agent discovery" in run.stdout
+    assert "6 features passed, 0 failed, 0 skipped\n15 scenarios passed, 0 failed, 0 skipped\n" \
+        in run.stdout
     assert re.fullmatch(r"Release gate: GO · all 15 selected scenarios passed · revenue at risk "
                         r"\$0 · report .*report\.md · exit 0", last_line(run))
     found = verdict(tmp_path)
     assert found["decision"] == "GO" and found["exit_code"] == 0
+    assert (found["revenue_at_risk"], found["revenue_unverified"]) == (0.0, 0.0)
+    assert '"revenue_at_risk": 0.0,' in (tmp_path / "reports" / "latest" / "verdict.json").read_text()
     assert found["counts"] == {"selected": 15, "passed": 15, "failed": 0, "degraded": 0,
                                "not_verified": 0, "not_judged": 0, "left_out": 0}
     assert found["insecure_tls"] is False
@@ -70,6 +77,7 @@ def test_no_go_exits_1(tmp_path: Path) -> None:
         "agent servers”, P1 “A user's request streams its progress and completes” · revenue at "
         "risk $120K")
     assert verdict(tmp_path)["exit_code"] == 1 and verdict(tmp_path)["revenue_at_risk"] == 120_000
+    assert '"revenue_at_risk": 120000.0,' in (tmp_path / "reports" / "latest" / "verdict.json").read_text()
 
 
 @pytest.mark.parametrize(("extra", "code"), [([], 3), (["-D", "at_risk_exit=0"], 0)])
@@ -197,6 +205,23 @@ def test_bad_business_tags_stop_the_run_before_anything_starts(tmp_path: Path, o
     line = run.stderr.strip().splitlines()[-1]
     assert words in line and "Agent discovery" in line and "agent_discovery.feature" in line
     assert "Traceback" not in run.stderr and not (tmp_path / "reports").exists()
+    assert last_line(run) == f"Release gate: could not judge · {line.removeprefix('stagecheck: ')} · exit 2"
+
+
+@pytest.mark.parametrize(("old", "new", "said"), [
+    ("    Then at least one agent server is listed\n",
+     "    Then at least one agent server is listed\n  Oops, not Gherkin\n",
+     ":11: unexpected line 'Oops, not Gherkin'"),
+    ("@p1 @mrr:120k", "@p1 @mrr:120k oops", ":1: not a tag: oops"),
+], ids=["unexpected-line", "bad-tag"])
+def test_a_feature_syntax_error_is_said_once_with_one_location(tmp_path: Path, old: str, new: str,
+                                                                said: str) -> None:
+    features = features_with(tmp_path, agent_discovery=(old, new))
+    run = run_behave(tmp_path, str(features))
+    said = f"a feature file cannot be read: {features / 'agent_discovery.feature'}{said}"
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip() == f"stagecheck: {said}"  # behave's own said "at line 7" as well
+    assert last_line(run) == f"Release gate: could not judge · {said} · exit 2"
 
 
 @pytest.mark.parametrize(("tags", "words"), [

@@ -14,14 +14,17 @@ from stagecheck.report.diagnosis import diagnose
 from stagecheck.report.impact import decide, roll_up
 from stagecheck.report.model import (
     RESULTS_SCHEMA_VERSION,
+    Changes,
     HealthProbe,
     NextStep,
     RunFacts,
     RunResult,
     ScenarioResult,
+    TrendPoint,
 )
-from stagecheck.report.render import render
-from stagecheck.report.view import report_view
+from stagecheck.report.render import render, render_summary
+from stagecheck.report.view import fail_fast, report_view, run_span, when
+from stagecheck.vocabulary import Status
 from stagecheck.wording import duration, plural
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,4 +139,73 @@ def test_catalog_markdown_is_rendered_in_html_and_stays_inert() -> None:
     assert root.group(1) == "Missing <code>mcp_external_servers</code>."
     assert "`" not in steps.group(1) and "<code>alembic upgrade head</code>" in steps.group(1)
     assert "<strong>due</strong>" in steps.group(1) and "<em>now</em>" in steps.group(1)
-    assert "<img" not in page and "&lt;img src=x" in page and "<a " not in page
+    assert "<img" not in page and "&lt;img src=x" in page
+    # The only links are each scenario's to its catalog entry: none from the Markdown.
+    links = re.findall(r"<a [^>]*>", page)
+    assert len(links) == len(result.scenarios)
+    assert all(re.fullmatch(r'<a href="\.\./catalog\.html#[a-z0-9-]+--[a-z0-9-]+" title="[^"]*">', link)
+               for link in links), links
+
+
+@pytest.mark.parametrize(("stamp", "shown"), [
+    ("2026-12-05T23:04:13+00:00", "5 Dec 2026, 23:04 UTC"),
+    ("2026-12-05T23:04:13+02:00", "5 Dec 2026, 23:04 UTC+02:00"),
+    ("not a time", "not a time"),
+])
+def test_dates_read_as_people_read_them_with_their_zone(stamp: str, shown: str) -> None:
+    assert when(stamp) == shown
+
+
+def test_the_report_and_the_trend_axis_show_human_dates_never_iso_timestamps() -> None:
+    result = seed_day()
+    result = replace(result, facts=replace(result.facts, started_at="2026-12-05T23:04:13+00:00",
+                                           finished_at="2026-12-05T23:06:01+00:00"),
+                     changes=Changes(previous_run_id="r0", trend=[
+                         TrendPoint("r0", "2026-12-04T09:30:00+00:00", 1.0, 0.0, "GO"),
+                         TrendPoint("r1", "2026-12-05T23:04:13+00:00", 0.43, 120_000.0, "NO-GO")]))
+    page, markdown = render(result, "html"), render(result, "md")
+    assert "5 Dec 2026, 23:04 → 23:06 UTC" in page and "5 Dec 2026, 23:04 → 23:06 UTC" in markdown
+    assert '<span class="when">4 Dec 2026, 09:30 UTC</span>' in page
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d", re.sub(r'datetime="[^"]*"', "", page) + markdown)
+    assert run_span("2026-12-05T23:59:00+00:00", "2026-12-06T00:01:00+00:00") == \
+        "5 Dec 2026, 23:59 UTC → 6 Dec 2026, 00:01 UTC"
+
+
+def _stop_run(statuses: list[str], interrupted: bool = False) -> RunResult:
+    result = seed_day()
+    scenarios = [replace(s, status=Status(status)) for s, status in zip(result.scenarios, statuses,
+                                                                         strict=False)]
+    return replace(result, scenarios=scenarios[:len(statuses)],
+                   facts=replace(result.facts, stop_on_failure=True, interrupted=interrupted))
+
+
+@pytest.mark.parametrize(("statuses", "interrupted", "said"), [
+    (["passed", "passed"], False, "on: nothing failed, so every selected scenario ran"),
+    (["passed", "skipped", "passed"], False, "on: nothing failed, so every selected scenario ran"),
+    (["passed", "failed"], False, "on: the first failure came last, so every selected scenario ran"),
+    (["passed", "failed", "untested", "untested"], False,
+     "on: the run stopped at the first failure (“Live sessions 1”), so 2 later scenarios were "
+     "not reached"),
+    (["passed", "untested"], True, "on: the run was interrupted before it finished"),
+], ids=["go", "go-with-a-skip", "failure-last", "stopped", "interrupted"])
+def test_fail_fast_says_what_stop_did_and_a_go_never_says_it_stopped(
+        statuses: list[str], interrupted: bool, said: str) -> None:
+    result = _stop_run(statuses, interrupted)
+    assert fail_fast(result) == said
+    assert f"Fail-fast (`--stop`): {said}" in render(result, "md")
+    assert f"Fail-fast (--stop): {said}" in render(result, "html").replace("&#34;", '"')
+    assert fail_fast(replace(result, facts=replace(result.facts, stop_on_failure=False))) == "off"
+
+
+def test_a_run_without_tags_shows_no_empty_code_box() -> None:
+    result = seed_day()
+    result = replace(result, facts=replace(result.facts, tag_expression=""))
+    page, markdown = render(result, "html"), render(result, "md") + render_summary(result)
+    assert not re.search(r"<(code|pre)>\s*</\1>", page) and not re.search(r"(?<!`)``(?!`)", markdown)
+    assert "no --tags (every scenario but the load tier)" in page \
+        and "**Selection:** no --tags (every scenario but the load tier)" \
+        in markdown
+    nothing = replace(result, scenarios=[], impact=roll_up([]), verdict=decide([]))
+    page, markdown = render(nothing, "html"), render(nothing, "md")
+    assert "<tbody></tbody>" not in re.sub(r"\s+", "", page)  # no empty table on the page
+    assert "<p>No scenario was selected.</p>" in page and "No scenario was selected." in markdown

@@ -14,13 +14,19 @@ def step_ask_agent(context, request):
         {"type": "start_agent", "payload": {"user_request": request}})
 
 
+# The progress a user sees, in the feature's words -> the event the platform sends for it.
+PROGRESS_EVENTS = {"started": "agent_started", "thinking": "agent_thinking",
+                   "using a tool": "tool_executing", "tool finished": "tool_completed",
+                   "completed": "agent_completed"}
+
+
 def _kinds(context):
     return context.world.agent_run.kinds
 
 
 @then("the user sees the progress events in this order:")
 def step_events_in_order(context):
-    expected = [row["event"] for row in context.table]
+    expected = [PROGRESS_EVENTS[row["progress"]] for row in context.table]
     run = context.world.agent_run
     expect(context.world.log, _kinds(context), equal_to(expected),
            f"an agent run should stream {', '.join(expected)}"

@@ -3,10 +3,20 @@ hard budget (over the soft one the scenario is degraded, over the hard one it fa
 
 import time
 
-from behave import then, when
+import parse
+from behave import register_type, then, when
 from hamcrest import equal_to, less_than_or_equal_to
 
 from stagecheck.steps import NoAnswer, SessionClosed, agent_request, degrade, elapsed_s, expect, percentile_95
+
+
+@parse.with_pattern(r"\d+(?:\.\d+)? seconds?")
+def parse_seconds(text):
+    """A budget as the feature file words it, "1 second" or "0.5 seconds": its number."""
+    return float(text.split()[0])
+
+
+register_type(Seconds=parse_seconds)
 
 
 @when("the release gate checks the backend's health {samples:d} times")
@@ -59,8 +69,8 @@ def step_first_event_samples(context, samples):
             latency.samples.append(agent_run.first_event_s)
 
 
-@then("their 95th percentile stays within the soft budget of {soft:g} seconds and the hard "
-      "budget of {hard:g} seconds")
+@then("95 in every 100 of them are within the soft budget of {soft:Seconds} and the hard "
+      "budget of {hard:Seconds}")
 def step_within_budgets(context, soft, hard):
     world, latency = context.world, context.world.latency
     expect(world.log, latency.problems, equal_to([]),

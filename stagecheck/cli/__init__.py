@@ -7,6 +7,8 @@
   status) from the results of shards run with `-D shard=K/N`;
 - `stagecheck serve [--host H] [--port P] [-D setting=value …]`: the gate on demand over HTTP
   for release pipelines (see README);
+- `stagecheck catalog [--since REF] [-o DIR]`: the living catalog of the feature files, for
+  product review (HTML, Markdown, JSON);
 - `stagecheck --version`.
 
 A command is a module with `HELP`, `DESCRIPTION`, `add_arguments(parser)` and
@@ -21,9 +23,10 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
 
-from . import loop, merge, report, serve
+from . import catalog, loop, merge, report, serve
 
-COMMANDS: dict[str, ModuleType] = {"report": report, "merge": merge, "serve": serve, "loop": loop}
+COMMANDS: dict[str, ModuleType] = {"report": report, "merge": merge, "serve": serve, "loop": loop,
+                                   "catalog": catalog}
 
 
 def _version() -> str:

@@ -27,7 +27,7 @@ from ..platform.contract import reported_version
 from ..report.model import RunResult, target_key
 from ..report.render import environment
 from ..report.view import money
-from ..vocabulary import Decision, ExitCode, LoopEnd, TargetKind
+from ..vocabulary import Classification, Decision, ExitCode, LoopEnd, Status, TargetKind
 from ..wording import plural
 
 Say = Callable[[str], None]
@@ -55,6 +55,14 @@ class Iteration:
     exit_code: int
     newly_failing: list[str] = field(default_factory=list)
     fixed: list[str] = field(default_factory=list)
+    # not judged, and only the environment is blamed: it may recover, so another run can help
+    environment_only: bool = False
+
+    @property
+    def refused(self) -> bool:
+        """Not judged for a cause that another run would meet again: the settings, the tags
+        (nothing selected), the gate's own defect, or a refusal before any report."""
+        return self.exit_code == ExitCode.NOT_JUDGED and not self.environment_only
 
 
 @dataclass
@@ -70,7 +78,8 @@ class LoopSummary:
     def exit_code(self) -> int:
         if self.end == LoopEnd.INTERRUPTED:
             return ExitCode.INTERRUPTED
-        if self.end == LoopEnd.NOT_JUDGED:
+        if self.end == LoopEnd.NOT_JUDGED or (
+                self.iterations and self.iterations[-1].exit_code == ExitCode.NOT_JUDGED):
             return ExitCode.NOT_JUDGED
         return ExitCode.GO if self.green else ExitCode.NO_GO
 
@@ -176,9 +185,11 @@ class DeployLoop:
         if latest is None or latest.facts.run_id == before:
             return Iteration(number, "", NO_REPORT, 0.0, "", duration, code)
         changes = latest.changes
+        blamed = {s.classification for s in latest.scenarios if s.status == Status.NOT_JUDGED}
         return Iteration(number, latest.facts.run_id, latest.verdict.decision,
                          latest.impact.revenue_at_risk, latest.facts.target_version, duration, code,
-                         changes.newly_failing if changes else [], changes.fixed if changes else [])
+                         changes.newly_failing if changes else [], changes.fixed if changes else [],
+                         blamed == {Classification.ENVIRONMENT})
 
     def run(self) -> LoopSummary:
         iterations: list[Iteration] = []
@@ -194,7 +205,7 @@ class DeployLoop:
                          f"at risk, version {iteration.version or 'unknown'}")
                 if self.on_iteration:
                     self.on_iteration(iteration)
-                if iteration.exit_code == ExitCode.NOT_JUDGED and iteration.verdict == NO_REPORT:
+                if iteration.refused:
                     # a setting or tag the gate refuses: running again would refuse it again
                     outcome, end = ("stopped: the gate could not judge (its sentence is above); "
                                     "running it again would not help"), LoopEnd.NOT_JUDGED

@@ -38,6 +38,23 @@ def parse_count(name: str, raw: str) -> int:
     return value
 
 
+MAX_WORKERS = 32
+
+
+def parse_workers(raw: str, cpus: int | None) -> int:
+    """Scenarios run at once: a number from 1 to MAX_WORKERS, or `auto` (two per processor, at
+    most 8: the workers mostly wait on the target)."""
+    if raw == "auto":
+        return max(1, min(8, 2 * (cpus or 1)))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"setting workers must be a whole number or auto, not {raw!r}") from None
+    if not 1 <= value <= MAX_WORKERS:
+        raise ConfigError(f"setting workers must be from 1 to {MAX_WORKERS}, not {raw!r}")
+    return value
+
+
 def parse_scale(name: str, raw: str) -> float:
     try:
         value = float(raw)

@@ -30,6 +30,7 @@ from ..vocabulary import TargetKind
 from .conclude import conclude, open_history
 from .selection import behavex_worker, select_part
 from .target import open_target
+from .workers import STOPPED_ELSEWHERE, stop_the_others, stopped_elsewhere
 
 DESTRUCTIVE_LEFT_OUT = {
     False: "left out by policy: it writes data on the target, and -D allow_destructive=false "
@@ -94,6 +95,9 @@ def scenario_fixture(context: Context) -> Iterator[World]:
     if "destructive" in context.scenario.effective_tags and not run.settings.allow_destructive:
         record.left_out = DESTRUCTIVE_LEFT_OUT[run.settings.target == TargetKind.PRODUCTION]
         context.scenario.skip(record.left_out)
+    elif stopped_elsewhere():
+        record.not_reached = STOPPED_ELSEWHERE
+        context.scenario.skip(record.not_reached)
     log = ExchangeLog(run.http.log.redact)
     run.http.log = log
     context.world = World(log=log)
@@ -102,6 +106,8 @@ def scenario_fixture(context: Context) -> Iterator[World]:
     try:
         yield context.world
     finally:
+        if context.config.stop and context.scenario.status.has_failed():
+            stop_the_others()
         end_scenario_users(users)
         for session in context.world.sessions.to_close:
             session.close()

@@ -24,11 +24,13 @@ from ..report.impact import check_business_tags
 from ..run.record import new_run_id
 from ..vocabulary import ExitCode
 from ..wording import plural
-from .selection import check_selection, select_shard
+from .console import parse_failure, summarize_selection_only
+from .selection import behavex_worker, check_selection, select_shard
+from .workers import run_in_workers
 
 
 def _stop(message: str) -> SystemExit:
-    """Nothing ran, and nothing is written: the problem in one sentence, then the verdict line."""
+    """Refused before anything ran: the sentence, then the verdict line with it as the reason."""
     print(f"stagecheck: {message}", file=sys.stderr, flush=True)
     print(f"Release gate: could not judge · {message} · exit {ExitCode.NOT_JUDGED}",
           file=sys.__stdout__ or sys.stdout, flush=True)
@@ -59,7 +61,7 @@ class GateRunner(Runner):
         try:
             super().run()
         except ParserError as exc:
-            raise _stop(f"a feature file cannot be read: {exc}") from None
+            raise _stop(f"a feature file cannot be read: {parse_failure(exc)}") from None
         outcome = getattr(self.context, "gate_outcome", None)
         if self.config.show_snippets and self.undefined_steps:
             print_undefined_step_snippets(self.undefined_steps,
@@ -91,12 +93,27 @@ class GateRunner(Runner):
         record_not_judged(self.gate_settings.report_dir, run_id, reason, ExitCode.NOT_JUDGED,
                           bool(getattr(self.context, "aborted", False)))
 
+    def _in_workers(self) -> bool:
+        """A run split among workers: asked for, and this run is not itself a piece of one."""
+        settings = self.gate_settings
+        return (settings.workers > 1 and not settings.shard and not settings.partial
+                and not behavex_worker(self.config.userdata) and not self.config.dry_run)
+
     def run_model(self, features: Any = None) -> bool:
         try:
             check_business_tags(self.features)
             check_selection(self.features, self.config)
         except ConfigError as exc:
             raise _stop(str(exc)) from None
+        if self._in_workers():
+            try:
+                self.context.gate_outcome = run_in_workers(self.config, self.gate_settings,
+                                                           self.features)
+            except ConfigError as exc:
+                raise _stop(str(exc)) from None
+            for formatter in self.formatters:
+                formatter.close()
+            return self.context.gate_outcome.exit_code != ExitCode.GO
         if self.gate_settings.shard:
             index, count = self.gate_settings.shard
             try:
@@ -104,4 +121,5 @@ class GateRunner(Runner):
                                                        self.gate_settings.shard_timings)
             except (OSError, ResultsFileError) as exc:
                 raise _stop(f"setting shard_timings cannot be read: {exc}") from None
+        summarize_selection_only(self.config, self.features)
         return bool(super().run_model(features))

@@ -42,7 +42,7 @@ class Unit:
     feature: Any
 
 
-def _units(features: Iterable[Any], config: Any) -> list[Unit]:
+def units_of(features: Iterable[Any], config: Any) -> list[Unit]:
     units = []
     for feature in features:
         for scenario in feature.scenarios:
@@ -137,7 +137,7 @@ def select_shard(features: list[Any], config: Any, index: int, count: int,
                  timings: str) -> Shard:
     """Keep in `features` only shard `index`'s share of the selected scenarios; the record
     names the whole selection and who runs what, so that a merge can tell what no shard ran."""
-    units = _units(features, config)
+    units = units_of(features, config)
     shard_of = assign([u.key for u in units], count, durations_of(timings))
     selection = []
     for unit in units:
@@ -171,9 +171,9 @@ def select_part(features: list[Any], config: Any) -> Shard:
     names the whole selection of the configured features, this part's share marked 1."""
     whole_paths = Configuration(command_args=[], load_config=True).paths or ["features"]
     whole = parse_features(collect_feature_locations(whole_paths), language=config.lang)
-    mine = {u.key for u in _units(features, config) if not _pre_skipped(u.model)}
+    mine = {u.key for u in units_of(features, config) if not _pre_skipped(u.model)}
     selection = []
-    for unit in _units(whole, config):
+    for unit in units_of(whole, config):
         priority, revenue, area = business_tags(map(str, unit.feature.tags),
                                                 map(str, unit.model.tags))
         selection.append(SelectedScenario(

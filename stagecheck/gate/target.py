@@ -1,15 +1,36 @@
-"""Opening the target: staging as configured, or the embedded stand-in started for the run."""
+"""Opening the target: staging as configured, the embedded stand-in started for the run, or the
+stand-in a parallel run started once for all its workers."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 
 from ..config.settings import Settings
 from ..config.target import Target
 from ..vocabulary import TargetKind
 
 CROWD_MARGIN = 64  # connections beyond the largest crowd: sign-ins, probes
+# The stand-in a parallel run started, for its workers (in their environment, never on a
+# command line: it holds the stand-in's keys).
+ATTACHED = "STAGECHECK_ATTACHED_STANDIN"
+
+
+def attach_env(target: Target) -> dict[str, str]:
+    """What a worker needs to use this stand-in rather than start its own; {} elsewhere."""
+    if target.name != TargetKind.LOCAL:
+        return {}
+    return {ATTACHED: json.dumps(asdict(target))}
+
+
+def _attached(raw: str) -> Target:
+    fields = json.loads(raw)
+    for name in ("standin_faults", "migration_revisions"):
+        fields[name] = tuple(fields[name])
+    return Target(**fields)
 
 
 @contextmanager
@@ -22,6 +43,9 @@ def open_target(settings: Settings, crowd: int = 0) -> Iterator[Target]:
                      settings.database_url, migration_revisions=(settings.expected_revision,)
                      if settings.expected_revision else (),
                      expected_version=settings.expected_version)
+        return
+    if ATTACHED in os.environ:  # a worker of a parallel run: the run's stand-in
+        yield _attached(os.environ[ATTACHED])
         return
     from standin import start_standin  # the suite's only door into the stand-in
 

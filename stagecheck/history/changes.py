@@ -1,14 +1,25 @@
 """What changed since the last runs on the same target: newly failing, fixed, still failing,
-flaky, markedly slower, and the trend of the last runs. The comparison of each scenario with
+flaky, markedly slower, newly verified and no longer verified, one version reported for
+different builds, and the trend of the last runs. The comparison of each scenario with
 its past outcomes runs in SQL (`History.histories`), so its cost stays flat in Python."""
 
 from __future__ import annotations
 
 import statistics
 
-from ..report.model import Changes, Flaky, RunResult, Slower, StillFailing, TrendPoint, scenario_key
-from ..vocabulary import Status
-from .store import History, PastRun, ScenarioHistory
+from ..report.model import (
+    Changes,
+    Flaky,
+    RunResult,
+    SameVersion,
+    Slower,
+    StillFailing,
+    TrendPoint,
+    Verification,
+    scenario_key,
+)
+from ..vocabulary import RAN, Status
+from .store import History, PastOutcome, PastRun, ScenarioHistory
 
 FLAKY_WINDOW = 10      # runs on the same target and version looked at for flips
 TREND_RUNS = 30
@@ -37,12 +48,53 @@ def compute_changes(result: RunResult, history: History, key: str) -> Changes:
         scenario = result.scenarios[position]
         _classify(changes, scenario.name, scenario.status, scenario.duration_s, scenario_history)
     _slower_measures(changes, result, history, past)
+    if previous is not None:
+        _verification(changes, result, history.outcomes([previous.run_id]))
+    changes.same_version = _same_version(result, past)
     current = TrendPoint(facts.run_id, facts.started_at,
                          round(sum(s.status == Status.PASSED for s in result.scenarios)
                                / len(result.scenarios), 4) if result.scenarios else 0.0,
                          result.impact.revenue_at_risk, result.verdict.decision)
     changes.trend = [_trend_point(r) for r in reversed(past[:TREND_RUNS - 1])] + [current]
     return changes
+
+
+def _verification(changes: Changes, result: RunResult,
+                  before: dict[str, dict[str, PastOutcome]]) -> None:
+    """Scenarios judged now that the previous run recorded without judging them (not judged,
+    not reached, left out...), and the other way round. A scenario the previous run did not
+    select is neither: another selection is not a change in what is proven."""
+    for scenario in result.scenarios:
+        outcome = next(iter(before.get(scenario_key(scenario.feature, scenario.name), {})
+                            .values()), None)
+        if outcome is None:
+            continue
+        judged_now, judged_then = scenario.status in RAN, outcome.status in RAN
+        if judged_now and not judged_then:
+            changes.newly_verified.append(Verification(scenario.name, str(scenario.status)))
+        elif judged_then and not judged_now:
+            changes.no_longer_verified.append(Verification(scenario.name, str(scenario.status)))
+
+
+def _same_version(result: RunResult, past: list[PastRun]) -> SameVersion | None:
+    """The backend reported this run's version for two or more builds known to differ (each run
+    told which build it releases), none of them that version: the backend names a constant, not
+    its build. Looks back until the reported version changes."""
+    facts = result.facts
+    reported, build = facts.target_version, facts.expected_version
+    if not reported or not build or build == reported:
+        return None
+    builds, since = [build], facts.run_id
+    for run in past:
+        if run.target_version != reported:
+            break
+        if run.expected_version:
+            since = run.run_id
+            if run.expected_version not in builds:
+                builds.append(run.expected_version)
+    if len(builds) < 2 or reported in builds:
+        return None
+    return SameVersion(reported, builds[::-1], since)
 
 
 def _slower_measures(changes: Changes, result: RunResult, history: History,

@@ -6,7 +6,7 @@ import sqlite3
 
 from ..config.timeouts import HISTORY_BUSY_S
 
-HISTORY_SCHEMA_VERSION = 3
+HISTORY_SCHEMA_VERSION = 4
 
 
 BUSY_TIMEOUT_S = HISTORY_BUSY_S
@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS runs (
     tag_expression TEXT,
     host TEXT,                          -- where the run's process is (schema 2)
     pid INTEGER,
-    process_start TEXT                  -- the process's start time, so a reused pid is not it
+    process_start TEXT,                 -- the process's start time, so a reused pid is not it
+    expected_version TEXT               -- the build being released, when the run was told (schema 4)
 );
 CREATE TABLE IF NOT EXISTS scenario_runs (
     run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
@@ -60,6 +61,13 @@ CREATE TABLE IF NOT EXISTS scenario_measures (
 INDICES = """
 CREATE INDEX IF NOT EXISTS runs_by_target ON runs (target_key, started_at, run_id);
 CREATE INDEX IF NOT EXISTS runs_running ON runs (state) WHERE state = 'running';
+"""
+
+
+# The build each run was told it releases, so that one reported version for builds known to
+# differ is noticed (schema 4).
+SCHEMA_3_TO_4 = """
+ALTER TABLE runs ADD COLUMN expected_version TEXT;
 """
 
 

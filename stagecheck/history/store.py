@@ -30,8 +30,11 @@ from .schema import (
     SCHEMA,
     SCHEMA_1_TO_2,
     SCHEMA_2_TO_3,
+    SCHEMA_3_TO_4,
     run_script,
 )
+
+UPGRADES = (SCHEMA_1_TO_2, SCHEMA_2_TO_3, SCHEMA_3_TO_4)  # from schema n to n + 1: UPGRADES[n - 1]
 
 # Runs a report compares against: those that wrote their results (finished, or stopped by
 # Ctrl-C), never one still running or killed mid-way.
@@ -48,6 +51,7 @@ class PastRun:
     scenarios: int | None
     passed: int | None
     target_version: str | None
+    expected_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,8 +117,8 @@ class History:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
                 run_script(db, SCHEMA + SCHEMA_2_TO_3)
-            elif version in (1, 2):
-                run_script(db, (SCHEMA_1_TO_2 if version == 1 else "") + SCHEMA_2_TO_3)
+            elif version in (1, 2, 3):
+                run_script(db, "".join(UPGRADES[version - 1:]))
             elif version != HISTORY_SCHEMA_VERSION:
                 raise HistoryError(f"{self.path} has history schema {version}; this stagecheck "
                                    f"writes schema {HISTORY_SCHEMA_VERSION}")
@@ -176,7 +180,8 @@ class History:
             "passed": sum(s.status == Status.PASSED for s in result.scenarios),
             "failed": sum(s.failed for s in result.scenarios),
             "unverified": sum(s.unverified for s in result.scenarios),
-            "target_version": facts.target_version, "tag_expression": facts.tag_expression}
+            "target_version": facts.target_version, "tag_expression": facts.tag_expression,
+            "expected_version": facts.expected_version or None}
         columns = ", ".join(values)
         with self._write(immediate=True) as db:
             done = db.execute(f"UPDATE runs SET ({columns}) = ({', '.join('?' * len(values))}) "
@@ -201,7 +206,7 @@ class History:
         with self._write() as db:
             rows = db.execute(
                 "SELECT run_id, started_at, state, verdict, revenue_at_risk, scenarios, passed, "
-                "target_version FROM runs WHERE target_key = ? AND started_at <= ? AND "
+                "target_version, expected_version FROM runs WHERE target_key = ? AND started_at <= ? AND "
                 f"{COMPLETED} AND run_id != ? AND rowid < coalesce((SELECT rowid FROM runs "
                 "WHERE run_id = ?), 9e18) ORDER BY started_at DESC, rowid DESC LIMIT ?",
                 (key, before, exclude, exclude, limit)).fetchall()
@@ -282,6 +287,13 @@ class History:
         return tuple(d for (d,) in db.execute(
             f"SELECT duration_s FROM scenario_runs WHERE scenario_key = ? AND run_id IN ({marks})",
             (key, *run_ids)))
+
+    def targets(self) -> list[str]:
+        """The targets of completed runs, the most recently run first."""
+        with self._write() as db:
+            rows = db.execute(f"SELECT target_key FROM runs WHERE {COMPLETED} GROUP BY target_key "
+                              "ORDER BY max(started_at) DESC").fetchall()
+        return [key for (key,) in rows]
 
     def tested_versions(self, key: str) -> set[str]:
         with self._write() as db:

@@ -1,8 +1,12 @@
-"""The gate's results as Prometheus metrics (prometheus-client): the last verdict per target
-and selection, revenue at risk per target and priority tier, scenarios by status, scenario
-durations as histograms and runs counted. Served by `stagecheck serve` at /metrics, and
-written after a command-line run to a textfile-collector file (`-D metrics_file=`), which
-each run reads back first so that counters keep counting and other targets keep their values."""
+"""The gate's results as Prometheus metrics (prometheus-client): per target and selection (tag
+expression), the last run's verdict, revenue at risk, tiers and scenarios by status, all from
+the same run; per target, scenario durations as histograms and runs counted. Served by
+`stagecheck serve` at /metrics, and written after a command-line run to a textfile-collector
+file (`-D metrics_file=`), which each run reads back first so that counters keep counting and
+other targets and selections keep their values.
+
+Each selection is a set of series, so the selections kept are bounded: the `MAX_SELECTIONS`
+most recently run (target, selection) pairs; an older one's series are dropped whole."""
 
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ from .published import Published
 PREFIX = "stagecheck"
 BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, math.inf)
 NOT_JUDGED = "not judged"  # a run that ended without a verdict (service runs only)
+MAX_SELECTIONS = 20  # (target, tag expression) pairs whose last run is kept, most recent first
+Selection = tuple[str, str]  # (target, tag expression)
 
 
 @dataclass
@@ -55,37 +61,55 @@ class GateMetrics:
     """The metrics of the runs seen so far; a prometheus-client collector."""
 
     def __init__(self) -> None:
-        self.verdicts: dict[tuple[str, str], str] = {}          # (target, tags) -> decision
-        self.at_risk: dict[str, float] = {}
-        self.unverified: dict[str, float] = {}
-        self.tier_at_risk: dict[tuple[str, str], float] = {}    # (target, tier)
-        self.tier_scenarios: dict[tuple[str, str, str], float] = {}  # (target, tier, outcome)
-        self.scenarios: dict[tuple[str, str], float] = {}       # (target, status)
+        # per selection, (target, tags) first in every key: the last run of that selection
+        self.verdicts: dict[Selection, str] = {}                # -> decision
+        self.at_risk: dict[Selection, float] = {}
+        self.unverified: dict[Selection, float] = {}
+        self.tier_at_risk: dict[tuple[str, str, str], float] = {}         # + tier
+        self.tier_scenarios: dict[tuple[str, str, str, str], float] = {}  # + tier, outcome
+        self.scenarios: dict[tuple[str, str, str], float] = {}            # + status
+        self.selection_run: dict[Selection, float] = {}         # when it last ran (Unix time)
+        # per target: counted over every run
         self.durations: dict[tuple[str, str], _Histogram] = {}  # (target, feature)
         self.runs: dict[tuple[str, str], float] = {}            # (target, decision)
         self.last_run: dict[str, float] = {}
 
+    def _per_selection(self) -> tuple[dict[Any, Any], ...]:
+        return (self.verdicts, self.at_risk, self.unverified, self.tier_at_risk,
+                self.tier_scenarios, self.scenarios, self.selection_run)
+
+    def _forget(self, selection: Selection) -> None:
+        """Drop a selection's series, all of them, so that what is left is one run's each."""
+        for table in self._per_selection():
+            for key in [k for k in table if k[:2] == selection]:
+                del table[key]
+
     def observe(self, result: RunResult, now: float | None = None) -> None:
-        """Take in a run's result: its figures replace the target's, its counts add up."""
-        target = result_target(result)
-        tags = result.facts.tag_expression
-        self.verdicts[(target, tags)] = str(result.verdict.decision)
-        self.at_risk[target] = result.impact.revenue_at_risk
-        self.unverified[target] = result.impact.revenue_unverified
-        self.tier_at_risk = {k: v for k, v in self.tier_at_risk.items() if k[0] != target}
-        self.tier_scenarios = {k: v for k, v in self.tier_scenarios.items() if k[0] != target}
+        """Take in a run's result: its figures replace its selection's on its target (and only
+        those), its counts add up; beyond MAX_SELECTIONS the least recently run is dropped."""
+        now = time.time() if now is None else now
+        selection = (result_target(result), result.facts.tag_expression)
+        self._forget(selection)
+        self.verdicts[selection] = str(result.verdict.decision)
+        self.at_risk[selection] = result.impact.revenue_at_risk
+        self.unverified[selection] = result.impact.revenue_unverified
         for tier in result.impact.by_priority:
-            self.tier_at_risk[(target, tier.name)] = tier.at_risk
+            self.tier_at_risk[(*selection, tier.name)] = tier.at_risk
             for outcome, count in (("passed", tier.passed), ("failed", tier.failed),
                                    ("not verified", tier.unverified)):
-                self.tier_scenarios[(target, tier.name, outcome)] = count
+                self.tier_scenarios[(*selection, tier.name, outcome)] = count
         for status in Status:
-            self.scenarios[(target, status)] = sum(s.status == status for s in result.scenarios)
+            self.scenarios[(*selection, status)] = sum(s.status == status for s in result.scenarios)
+        self.selection_run[selection] = now
         for scenario in result.scenarios:
             if scenario.status.ran:
-                self.durations.setdefault((target, scenario.feature), _Histogram()).observe(
+                self.durations.setdefault((selection[0], scenario.feature), _Histogram()).observe(
                     scenario.duration_s)
-        self.count_run(target, str(result.verdict.decision), now)
+        self.count_run(selection[0], str(result.verdict.decision), now)
+        known = {key[:2] for table in self._per_selection() for key in table}
+        for old in sorted(known, key=lambda s: (self.selection_run.get(s, 0.0), s),
+                          reverse=True)[MAX_SELECTIONS:]:
+            self._forget(old)
 
     def count_run(self, target: str, decision: str, now: float | None = None) -> None:
         self.runs[(target, decision)] = self.runs.get((target, decision), 0) + 1
@@ -99,16 +123,22 @@ class GateMetrics:
             for option in Decision:
                 verdict.add_metric([target, tags, option], float(decision == option))
         yield verdict
+        selection = ["target", "tags"]
         yield _gauge(f"{PREFIX}_revenue_at_risk_dollars", "Monthly revenue at risk in the last "
-                     "run (failed tiers' revenue).", ["target"], self.at_risk)
+                     "run of the selection (failed tiers' revenue).", selection, self.at_risk)
         yield _gauge(f"{PREFIX}_revenue_unverified_dollars", "Monthly revenue whose scenarios "
-                     "did not run in the last run.", ["target"], self.unverified)
+                     "did not run in the last run of the selection.", selection, self.unverified)
         yield _gauge(f"{PREFIX}_tier_revenue_at_risk_dollars", "Monthly revenue at risk per "
-                     "priority tier in the last run.", ["target", "tier"], self.tier_at_risk)
+                     "priority tier in the last run of the selection.", [*selection, "tier"],
+                     self.tier_at_risk)
         yield _gauge(f"{PREFIX}_tier_scenarios", "Scenarios per priority tier and outcome in the "
-                     "last run.", ["target", "tier", "outcome"], self.tier_scenarios)
-        yield _gauge(f"{PREFIX}_scenarios", "Scenarios by status in the last run.",
-                     ["target", "status"], self.scenarios)
+                     "last run of the selection.", [*selection, "tier", "outcome"],
+                     self.tier_scenarios)
+        yield _gauge(f"{PREFIX}_scenarios", "Scenarios by status in the last run of the "
+                     "selection.", [*selection, "status"], self.scenarios)
+        yield _gauge(f"{PREFIX}_selection_last_run_timestamp_seconds", "When the last run of the "
+                     "selection ended (Unix time); the most recent selections are kept.",
+                     selection, self.selection_run)
         durations = HistogramMetricFamily(
             f"{PREFIX}_scenario_duration_seconds", "How long the scenarios that ran took.",
             labels=["target", "feature"])
@@ -145,11 +175,12 @@ class GateMetrics:
     def _restore(self, name: str, labels: dict[str, str], value: float) -> None:
         target = labels.get("target", "")
         simple: dict[str, tuple[dict, tuple[str, ...]]] = {
-            f"{PREFIX}_revenue_at_risk_dollars": (self.at_risk, ()),
-            f"{PREFIX}_revenue_unverified_dollars": (self.unverified, ()),
-            f"{PREFIX}_tier_revenue_at_risk_dollars": (self.tier_at_risk, ("tier",)),
-            f"{PREFIX}_tier_scenarios": (self.tier_scenarios, ("tier", "outcome")),
-            f"{PREFIX}_scenarios": (self.scenarios, ("status",)),
+            f"{PREFIX}_revenue_at_risk_dollars": (self.at_risk, ("tags",)),
+            f"{PREFIX}_revenue_unverified_dollars": (self.unverified, ("tags",)),
+            f"{PREFIX}_tier_revenue_at_risk_dollars": (self.tier_at_risk, ("tags", "tier")),
+            f"{PREFIX}_tier_scenarios": (self.tier_scenarios, ("tags", "tier", "outcome")),
+            f"{PREFIX}_scenarios": (self.scenarios, ("tags", "status")),
+            f"{PREFIX}_selection_last_run_timestamp_seconds": (self.selection_run, ("tags",)),
             f"{PREFIX}_runs_total": (self.runs, ("decision",)),
             f"{PREFIX}_last_run_timestamp_seconds": (self.last_run, ()),
         }

@@ -138,6 +138,10 @@ def _blame(result: ScenarioResult, scenario: Any, failure: BaseException | None,
     if record is not None and record.left_out:
         result.status, result.key_finding = Status.LEFT_OUT, record.left_out
         return
+    if record is not None and record.not_reached:
+        result.status, result.key_finding = Status.UNTESTED, record.not_reached
+        result.skip_reason = ""
+        return
     undefined = _undefined_step(scenario) if result.failed else ""
     if result.failed:
         result.classification = Classification.TEST if undefined \
@@ -245,6 +249,7 @@ def build_result(context: Any, run: RunState, recorder: RunRecorder, built: Scen
         interrupted=interrupted, insecure_tls=run.settings.insecure_tls,
         standin_faults=list(run.target.standin_faults), versions=versions(),
         standin_variant=run.target.standin_variant,
+        expected_version=run.target.expected_version,
         load_scale=run.settings.load_scale if any(LOAD_TAG in s.tags for s in scenarios)
         else None)
     features = capabilities((result.feature, result.area, " ".join(

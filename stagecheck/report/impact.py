@@ -155,11 +155,11 @@ def _pool(name: str, scenarios: Sequence[ScenarioResult],
     failed_tiers = {tier_name(s.priority) for s in scenarios if s.failed or s.degraded}
     unverified_tiers = {tier_name(s.priority) for s in scenarios if s.unverified} - failed_tiers
     return TierImpact(
-        name=name, revenue=sum(pools[t] for t in {tier_name(s.priority) for s in scenarios}),
+        name=name, revenue=sum((pools[t] for t in {tier_name(s.priority) for s in scenarios}), 0.0),
         scenarios=len(scenarios), passed=sum(s.status == Status.PASSED for s in scenarios),
         failed=sum(s.failed for s in scenarios), unverified=sum(s.unverified for s in scenarios),
-        at_risk=sum(pools[t] for t in failed_tiers),
-        unverified_revenue=sum(pools[t] for t in unverified_tiers),
+        at_risk=sum((pools[t] for t in failed_tiers), 0.0),  # dollars are floats, $0 too
+        unverified_revenue=sum((pools[t] for t in unverified_tiers), 0.0),
         degraded=sum(s.degraded for s in scenarios),
         owners=sorted({s.owner for s in scenarios if s.owner}))
 
@@ -175,8 +175,8 @@ def roll_up(scenarios: Sequence[ScenarioResult]) -> Impact:
     areas = sorted({s.area or "unassigned" for s in scenarios})
     by_area = [_pool(a, [s for s in scenarios if (s.area or "unassigned") == a], pools)
                for a in areas]
-    return Impact(revenue_at_risk=sum(t.at_risk for t in by_priority),
-                  revenue_unverified=sum(t.unverified_revenue for t in by_priority),
+    return Impact(revenue_at_risk=sum((t.at_risk for t in by_priority), 0.0),
+                  revenue_unverified=sum((t.unverified_revenue for t in by_priority), 0.0),
                   by_priority=by_priority, by_area=by_area, rule=ROLLUP_RULE)
 
 

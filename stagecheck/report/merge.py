@@ -116,6 +116,7 @@ def merge(folders: Sequence[Path]) -> RunResult:
                                         sorted(r.facts.standin_faults)))
     _same(results, "kind", lambda r: r.shard.count == PART)
     _same(results, "target version", lambda r: r.facts.target_version)
+    _same(results, "build released", lambda r: r.facts.expected_version)
     if results[0].shard and results[0].shard.count == PART:
         return _merged(results, _merge_parts(results))
     _same(results, "selection", lambda r: (r.facts.tag_expression, r.shard.count,
@@ -154,8 +155,8 @@ def _merged(results: list[RunResult], scenarios: list[ScenarioResult]) -> RunRes
         stop_on_failure=any(r.facts.stop_on_failure for r in results),
         interrupted=any(r.facts.interrupted for r in results),
         standin_faults=first.facts.standin_faults, insecure_tls=first.facts.insecure_tls,
-        load_scale=first.facts.load_scale,
-        versions=versions(), standin_variant=first.facts.standin_variant)
+        versions=versions(), standin_variant=first.facts.standin_variant,
+        expected_version=first.facts.expected_version, load_scale=first.facts.load_scale)
     health = next((r.diagnosis.health for r in results if r.diagnosis.health), None)
     schema = next((r.diagnosis.schema for r in results if r.diagnosis.schema), None)
     diagnosis = diagnose(scenarios, health, schema, {

@@ -7,6 +7,8 @@ reads only this model, so a report can be rendered again from a saved results.js
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
@@ -104,6 +106,7 @@ class RunFacts:
     insecure_tls: bool
     versions: dict[str, str]
     standin_variant: str = ""
+    expected_version: str = ""  # the build being released (-D expected_version), "" when unsaid
     load_scale: float | None = None  # -D load_scale of a run that selected the load tier
 
 
@@ -201,6 +204,23 @@ class Slower:
 
 
 @dataclass
+class Verification:
+    """A scenario whose being verified changed since the previous run: its status now."""
+
+    name: str
+    status: str
+
+
+@dataclass
+class SameVersion:
+    """The backend reported one version for builds known to differ: it does not name its build."""
+
+    reported: str
+    builds: list[str]      # the builds released, oldest first, this run's last
+    since_run_id: str      # the oldest run of them
+
+
+@dataclass
 class TrendPoint:
     run_id: str
     started_at: str
@@ -221,6 +241,9 @@ class Changes:
     flaky: list[Flaky] = field(default_factory=list)
     slower: list[Slower] = field(default_factory=list)
     trend: list[TrendPoint] = field(default_factory=list)
+    newly_verified: list[Verification] = field(default_factory=list)
+    no_longer_verified: list[Verification] = field(default_factory=list)
+    same_version: SameVersion | None = None
 
 
 @dataclass
@@ -327,6 +350,15 @@ PART = 0  # Shard.count of a part: not one of N shards, but what its runner gave
 
 def scenario_key(feature: str, name: str) -> str:
     return f"{feature} / {name}"
+
+
+def scenario_anchor(feature: str, name: str) -> str:
+    """The id of a scenario's entry in the catalog (`catalog.html#<it>`), the same wherever it
+    is computed: lower-case ASCII words joined by `-`, feature and scenario apart by `--`."""
+    def slug(text: str) -> str:
+        plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+        return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-") or "x"
+    return f"{slug(feature)}--{slug(name)}"
 
 
 def target_key(target: str, backend_url: str, standin_faults: tuple[str, ...] = (),

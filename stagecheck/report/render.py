@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from ..client.redact import neutralise
 from ..vocabulary import ReportFormat
-from .model import RunResult
+from .model import RunResult, scenario_anchor
 from .view import report_view
 
 
@@ -88,6 +88,7 @@ def environment(folder: Path = TEMPLATES) -> Environment:
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                       finalize=md_every_field, bytecode_cache=bytecode)
     env.filters.update(cell=md_cell, fence=md_fence, prose=md_prose, md_html=md_html)
+    env.globals["scenario_anchor"] = scenario_anchor  # a run report links to the catalog
     return env
 
 

@@ -6,6 +6,7 @@ import shlex
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from ..vocabulary import Channel, Status
@@ -39,6 +40,50 @@ def money(amount: float) -> str:
 def seconds(value: float) -> str:
     """A duration as people read it: `under 1 ms`, `42 ms`, `1.25 s`."""
     return duration(value)
+
+
+def _zone(moment: datetime) -> str:
+    offset = moment.strftime("%z")
+    return "" if not offset else "UTC" if offset == "+0000" else f"UTC{offset[:3]}:{offset[3:]}"
+
+
+def when(stamp: str) -> str:
+    """An ISO timestamp as people read it, with its zone: `5 Dec 2026, 23:04 UTC` (the text
+    given back as it is when it is not a timestamp)."""
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    return f"{moment.day} {moment:%b %Y, %H:%M} {_zone(moment)}".rstrip()
+
+
+def run_span(started: str, finished: str) -> str:
+    """When a run ran: `5 Dec 2026, 23:04 → 23:06 UTC` (the date once when it is one day)."""
+    try:
+        first, last = datetime.fromisoformat(started), datetime.fromisoformat(finished)
+    except ValueError:
+        return f"{when(started)} → {when(finished)}"
+    if first.date() != last.date() or _zone(first) != _zone(last):
+        return f"{when(started)} → {when(finished)}"
+    return f"{first.day} {first:%b %Y, %H:%M} → {last:%H:%M} {_zone(last)}".rstrip()
+
+
+def fail_fast(result: RunResult) -> str:
+    """What `--stop` did in this run, in words: off, stopped at the first failure (naming it),
+    or on with nothing to stop at."""
+    if not result.facts.stop_on_failure:
+        return "off"
+    not_reached = [s for s in result.scenarios if s.status == Status.UNTESTED]
+    first = next((s for s in result.scenarios if s.failed or s.status == Status.NOT_JUDGED), None)
+    if result.facts.interrupted:
+        return "on: the run was interrupted before it finished"
+    if not not_reached:
+        return ("on: the first failure came last, so every selected scenario ran" if first
+                else "on: nothing failed, so every selected scenario ran")
+    at = f" (\u201c{first.name}\u201d)" if first else ""
+    return (f"on: the run stopped at the first failure{at}, so "
+            f"{plural(len(not_reached), 'later scenario')} {'was' if len(not_reached) == 1 else 'were'}"
+            " not reached")
 
 
 def scenario_duration(scenario: ScenarioResult) -> str:
@@ -212,10 +257,11 @@ def trend_chart(points: list[TrendPoint], width: int = 640, height: int = 160) -
     bar_height = (bottom - top) * 0.5
     bars = [(left + i * step - 3, bottom - bar_height * p.at_risk / peak,
              bar_height * p.at_risk / peak,
-             f"{p.run_id}: {p.verdict}, pass rate {100 * p.pass_rate:.0f}%, {money(p.at_risk)} at risk")
+             f"{when(p.started_at)} ({p.run_id}): {p.verdict}, pass rate "
+             f"{100 * p.pass_rate:.0f}%, {money(p.at_risk)} at risk")
             for i, p in enumerate(points)]
-    return TrendChart(width, height, line, bars, points[0].started_at, points[-1].started_at,
-                      money(max(p.at_risk for p in points)))
+    return TrendChart(width, height, line, bars, when(points[0].started_at),
+                      when(points[-1].started_at), money(max(p.at_risk for p in points)))
 
 
 @dataclass(frozen=True)
@@ -291,6 +337,8 @@ def report_view(result: RunResult) -> dict[str, Any]:
         if result.diagnosis.health else "",
         "changes": result.changes,
         "trend": trend_chart(result.changes.trend) if result.changes else None,
+        "ran_when": run_span(result.facts.started_at, result.facts.finished_at),
+        "fail_fast": fail_fast(result),
         "mark": STATUS_MARK,
         "money": money,
         "seconds": seconds,

@@ -26,6 +26,7 @@ class ScenarioRecord:
     step_checks: dict[int, int] = field(default_factory=dict)  # id(step) -> checks it made
     attached: int = 0  # exchanges already attached to a step
     left_out: str = ""  # why the run's policy kept it from running (it writes data, …)
+    not_reached: str = ""  # why it was never started (another worker stopped the run, …)
 
 
 def new_run_id() -> str:

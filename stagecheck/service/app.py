@@ -5,6 +5,8 @@
 - `GET /verdict?tags=…&target=…` runs and waits, bounded, → 200 and the verdict (Argo's web
   metric provider);
 - `POST /hooks/flagger` runs and waits → 200 on GO, 412 otherwise with the reason (Flagger);
+- `GET /catalog` (also `/runs/catalog.html`, where a run report's links lead): the living
+  catalog of the feature files, with this service's history;
 - `GET /metrics` (Prometheus), `GET /health` (the only one without the token).
 
 Every error is a status and one sentence (`{"error": …}`; text for Flagger, which shows it).
@@ -25,15 +27,23 @@ from behave.tag_expression import make_tag_expression
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+)
 from starlette.routing import Route
 
+from ..catalog.build import build_catalog
+from ..catalog.render import render_catalog
 from ..client.nesting import NestedTooDeeply, load_json
 from ..config.settings import Settings
-from ..errors import ServiceRequestError
+from ..errors import ConfigError, HistoryError, ServiceRequestError
 from ..outputs.metrics import NOT_JUDGED, GateMetrics
 from ..report.view import money
-from ..vocabulary import Decision, RunStatus
+from ..vocabulary import Decision, ReportFormat, RunStatus
 from .runs import GateRun, RunQueue
 from .targets import resolve_target
 
@@ -268,6 +278,23 @@ async def _flagger_hook(request: Request) -> Response:
     return PlainTextResponse(line, status_code=200 if passed else 412)
 
 
+FEATURES = Path("features")  # the service runs behave in its working folder: these features
+
+
+def _catalog_page(settings: Settings) -> str:
+    try:
+        catalog = build_catalog(FEATURES, Path(settings.history))
+    except (ConfigError, HistoryError) as exc:
+        raise ServiceRequestError(503, f"the catalog cannot be built: {exc}") from None
+    return render_catalog(catalog, ReportFormat.HTML)
+
+
+async def catalog(request: Request) -> Response:
+    """The catalog, built on each request (a second or less) from the features and the history."""
+    service = _service(request, "")
+    return HTMLResponse(await asyncio.to_thread(_catalog_page, service.settings))
+
+
 async def metrics_text(request: Request) -> Response:
     service = _service(request, "")
     return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
@@ -288,6 +315,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 routes = [
     Route("/health", health),
     Route("/runs", start_run, methods=["POST"]),
+    Route("/catalog", catalog),
+    Route("/runs/catalog.html", catalog),  # before /runs/{run_id}: where reports link to
     Route("/runs/{run_id}", show_run),
     Route("/runs/{run_id}/{name}", report, name="report"),
     Route("/verdict", verdict),

@@ -156,7 +156,7 @@ def _merged(results: list[RunResult], scenarios: list[ScenarioResult]) -> RunRes
         interrupted=any(r.facts.interrupted for r in results),
         standin_faults=first.facts.standin_faults, insecure_tls=first.facts.insecure_tls,
         versions=versions(), standin_variant=first.facts.standin_variant,
-        expected_version=first.facts.expected_version)
+        expected_version=first.facts.expected_version, load_scale=first.facts.load_scale)
     health = next((r.diagnosis.health for r in results if r.diagnosis.health), None)
     schema = next((r.diagnosis.schema for r in results if r.diagnosis.schema), None)
     diagnosis = diagnose(scenarios, health, schema, {

@@ -108,6 +108,7 @@ class RunFacts:
     versions: dict[str, str]
     standin_variant: str = ""
     expected_version: str = ""  # the build being released (-D expected_version), "" when unsaid
+    load_scale: float | None = None  # -D load_scale of a run that selected the load tier
 
 
 @dataclass

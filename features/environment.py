@@ -3,6 +3,10 @@
 from behave import use_fixture
 
 from stagecheck.gate.fixtures import record_step, run_fixture, scenario_fixture
+from stagecheck.gate.project import refuse_outside_project
+
+# behave reads [tool.behave] only where it is started: started in features/, it is refused here.
+refuse_outside_project(__file__)
 
 
 def before_all(context):

@@ -128,6 +128,13 @@ def test_one_owner_per_feature_is_accepted() -> None:
     check_business_tags([_Feature(["p2", "mrr:80k", "owner:identity-team"])])
 
 
+def test_a_scenario_without_a_priority_is_refused_naming_it() -> None:
+    with pytest.raises(ConfigError, match=r"scenario “S” in feature “F” \(f.feature\) has no "
+                                          r"priority: tag the feature \(or the scenario\)"):
+        check_business_tags([_Feature(["mrr:80k", "area:chat"])])
+    check_business_tags([_Feature(["mrr:80k"], ["p2"])])  # the scenario's own priority counts
+
+
 def test_revenue_figures_are_floats_even_when_nothing_is_at_risk() -> None:
     """verdict.json said 120000.0 for one run and 0 for another: one type for every amount."""
     passed = roll_up([scenario("passed", 1, 120_000)])

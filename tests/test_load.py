@@ -75,6 +75,15 @@ def test_clean_stand_in_passes_with_locusts_percentiles_as_evidence(tmp_path) ->
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     result = results(tmp_path)
     assert result["verdict"]["decision"] == "GO"
+    # A tenth of the users the scenarios name: said in results.json, the verdict and the report.
+    scaled = "load tier ran at 0.1 of its users and durations (-D load_scale=0.1)"
+    assert result["facts"]["load_scale"] == 0.1
+    assert json.loads((tmp_path / "reports" / "latest" / "verdict.json").read_text())[
+        "load_scale"] == 0.1
+    assert scaled in run.stdout.strip().splitlines()[-1]
+    latest = tmp_path / "reports" / "latest"
+    assert scaled in (latest / "report.md").read_text()
+    assert scaled in (latest / "report.html").read_text()
     load = {s["name"]: s for s in result["scenarios"] if s["priority"] == 4}
     assert set(load) == {SESSIONS, AGENTS} and all(s["status"] == "passed" for s in load.values())
     rows = {e["action"]: e for e in load[SESSIONS]["exchanges"] if e["channel"] == "load"}

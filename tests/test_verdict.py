@@ -14,7 +14,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from behave.configuration import Configuration
+from behave.parser import parse_feature
 
+from stagecheck.errors import ConfigError
+from stagecheck.gate.selection import check_selection, named_tags
 from stagecheck.outputs.reports import write_reports
 from stagecheck.report.model import RunResult
 from tests.behave_run import FAST, ROOT, run_behave
@@ -191,6 +195,7 @@ def test_bad_verdict_settings_exit_2_in_one_sentence(tmp_path: Path, setting: st
     ("@p1 @mrr:120k", "@p1 @mrr:1e309", "has @mrr:1e309: revenue is a positive amount"),
     ("@p1 @mrr:120k", "@p1 @mrr:120k @mrr:80k", "has two revenue tags, @mrr:120k and @mrr:80k"),
     ("@p1 @mrr:120k", "@p1 @mrr:100k", "are both P1 but count different revenue"),
+    ("@p1 @mrr:120k", "@mrr:120k", "has no priority: tag the feature (or the scenario) with one"),
 ])
 def test_bad_business_tags_stop_the_run_before_anything_starts(tmp_path: Path, old: str, new: str,
                                                                words: str) -> None:
@@ -219,12 +224,56 @@ def test_a_feature_syntax_error_is_said_once_with_one_location(tmp_path: Path, o
     assert last_line(run) == f"Release gate: could not judge · {said} · exit 2"
 
 
-@pytest.mark.parametrize("tags", ["@P1", "@p7", "@pl"])
-def test_a_selection_of_nothing_could_not_judge_never_a_no_go(tmp_path: Path, tags: str) -> None:
+@pytest.mark.parametrize(("tags", "words"), [
+    ("@P1", "--tags=@P1 names @P1, which no feature or scenario carries; tags are case-sensitive: "
+            "write @p1"),
+    ("@p7", "--tags=@p7 names @p7, which no feature or scenario carries; a priority is @p1 to @p6"),
+    ("@pl", "--tags=@pl names @pl, which no feature or scenario carries; a priority is @p1 to @p6"),
+    ("@p1 or @P2", "names @P2, which no feature or scenario carries; tags are case-sensitive"),
+    ("@nosuchtag", "--tags=@nosuchtag selects no scenario: no feature or scenario is tagged "
+                   "@nosuchtag"),
+    ("@p1 and @p2", "the selection --tags=(@p1 and @p2) matches no scenario"),
+])
+def test_a_selection_mistake_could_not_judge_in_one_sentence_writing_nothing(
+        tmp_path: Path, tags: str, words: str) -> None:
     run = run_behave(tmp_path, f"--tags={tags}")
     assert run.returncode == 2
-    assert last_line(run).startswith("Release gate: could not judge · no scenario was selected")
-    assert verdict(tmp_path)["decision"] == "COULD NOT JUDGE"
+    said = run.stderr.strip()
+    assert said.startswith("stagecheck: ") and words in said and len(said.splitlines()) == 1, said
+    assert last_line(run) == (f"Release gate: could not judge · {said.removeprefix('stagecheck: ')}"
+                              " · exit 2")
+    assert not (tmp_path / "reports").exists()  # no report, no latest, no history row
+
+
+@pytest.mark.parametrize(("tags", "named"), [
+    ("@p1 and not @destructive", ["p1", "destructive"]),
+    (["@p1", "~@wip"], ["p1", "wip"]),  # behave's older syntax: --tags given twice, ~ for not
+    ("@p1,@P2", ["p1", "P2"]),
+    ("(p1 or @area:chat) and not (@load)", ["p1", "area:chat", "load"]),
+    ("", []),
+])
+def test_the_tags_a_selection_names_are_read_from_any_tag_syntax(tags, named: list[str]) -> None:
+    assert named_tags(tags) == named
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--tags=@p1 or @p2"], ""),  # a tier these features lack is no mistake when others match
+    (["--tags=not @wip"], ""),
+    (["--tags=@p1"], "--tags=@p1 selects no scenario: no feature or scenario is tagged @p1"),
+    (["--tags=@P2"], "names @P2, which no feature or scenario carries; tags are case-sensitive: "
+                     "write @p2"),
+    (["--tags=@p2", "--name", "nothing"], "the selection --tags=@p2 and --name nothing matches "
+                                         "no scenario"),
+])
+def test_the_selection_is_checked_against_the_features_it_runs(args: list[str], words: str) -> None:
+    features = [parse_feature("@p2 @mrr:80k\nFeature: F\n  Scenario: S\n    When x\n")]
+    config = Configuration(command_args=args, load_config=False)
+    if not words:
+        check_selection(features, config)
+        return
+    with pytest.raises(ConfigError) as refused:
+        check_selection(features, config)
+    assert words in str(refused.value)
 
 
 def test_a_dry_run_says_what_it_selected_and_exits_0_writing_nothing(tmp_path: Path) -> None:

@@ -202,7 +202,8 @@ def test_a_run_without_tags_shows_no_empty_code_box() -> None:
     result = replace(result, facts=replace(result.facts, tag_expression=""))
     page, markdown = render(result, "html"), render(result, "md") + render_summary(result)
     assert not re.search(r"<(code|pre)>\s*</\1>", page) and not re.search(r"(?<!`)``(?!`)", markdown)
-    assert "no --tags (every scenario)" in page and "**Selection:** no --tags (every scenario)" \
+    assert "no --tags (every scenario but the load tier)" in page \
+        and "**Selection:** no --tags (every scenario but the load tier)" \
         in markdown
     nothing = replace(result, scenarios=[], impact=roll_up([]), verdict=decide([]))
     page, markdown = render(nothing, "html"), render(nothing, "md")

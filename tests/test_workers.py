@@ -131,6 +131,16 @@ def test_a_worker_gets_the_run_s_selection_and_settings_but_its_own_outputs(
     assert command[-2:] == ["features/x.feature:a", "features/x.feature:bb"]
 
 
+def test_behave_s_own_outputs_are_refused_in_workers_with_one_sentence(tmp_path: Path) -> None:
+    ran = subprocess.run([sys.executable, "-m", "behave", "--tags=@p1", "--junit",
+                          "--junit-directory", str(tmp_path / "junit"), "-D", "workers=2",
+                          "-D", f"report_dir={tmp_path / 'reports'}"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 2
+    assert "behave's own outputs (--junit, -o) see one process" in ran.stderr
+    assert not (tmp_path / "reports").exists()
+
+
 def test_the_workers_setting() -> None:
     assert parse_workers("auto", 2) == 4 and parse_workers("auto", 64) == 8
     assert parse_workers("3", 2) == 3

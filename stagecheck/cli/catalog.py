@@ -11,6 +11,7 @@ from ..catalog.build import NOT_PASSED_RUNS, build_catalog
 from ..catalog.render import render_catalog
 from ..errors import ConfigError, HistoryError
 from ..vocabulary import ExitCode, ReportFormat
+from ..wording import plural
 
 HELP = "write the catalog of what the gate promises, for product review"
 DESCRIPTION = ("Write the catalog of the feature files for product review: capabilities, features "
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     counts = catalog.counts
     print(f"catalog: {counts['scenarios']} scenarios in {counts['features']} features, "
           f"{counts['proven_then_steps']} of {counts['then_steps']} Then steps proven, "
-          f"{len(catalog.changes)} changes since {args.since or '-'}, "
-          f"{len(catalog.review)} for review · {', '.join(written)}")
+          + (f"{plural(len(catalog.changes), 'change')} since {args.since}, " if args.since
+             else "")
+          + f"{len(catalog.review)} for review · {', '.join(written)}")
     return ExitCode.GO

@@ -19,7 +19,7 @@ from ..outputs.reports import prune_runs, report_link, write_reports
 from ..outputs.verdict import VERDICT_FILE, record_not_judged, verdict_json
 from ..report.build import build_result, build_scenarios, iso
 from ..report.model import PART, RunResult, target_key
-from ..report.view import money
+from ..report.view import load_scale_words, money
 from ..run.record import RunRecorder
 from ..run.world import RunState
 from ..vocabulary import Decision, ExitCode
@@ -41,6 +41,7 @@ class GateOutcome:
     part: str = ""  # "shard 1/2 of ": the verdict of a shard is partial
     report_url: str = ""  # the published report (-D report_base_url=), "" when not published
     insecure_tls: bool = False  # certificates were not verified (-D insecure_tls=true)
+    load_scale: float | None = None  # the load tier ran at this scale (-D load_scale=)
 
     def line(self) -> str:
         """The verdict line, always the last line of ours on the console: the verdict, its
@@ -54,8 +55,10 @@ class GateOutcome:
             else "Release gate"
         decision = "could not judge" if self.decision == Decision.NOT_JUDGED else self.decision
         tls = " · TLS certificates not verified (insecure_tls)" if self.insecure_tls else ""
+        load = f" · {load_scale_words(self.load_scale)}" if load_scale_words(self.load_scale) \
+            else ""
         return (f"{gate}: {decision}{state} · {self.reason} · revenue at risk "
-                f"{money(self.revenue_at_risk)} · {where}{tls} · exit {self.exit_code}")
+                f"{money(self.revenue_at_risk)} · {where}{tls}{load} · exit {self.exit_code}")
 
 
 def exit_code(decision: Decision | None, interrupted: bool, written: bool,
@@ -167,5 +170,5 @@ def publish(result: RunResult, settings: Settings, history: History | None,
     return GateOutcome(decision, result.verdict.reason, result.impact.revenue_at_risk,
                        folder / "report.md" if folder else None, problem,
                        result.facts.interrupted, code, shard, url if folder else "",
-                       result.facts.insecure_tls)
+                       result.facts.insecure_tls, result.facts.load_scale)
 

@@ -1,6 +1,6 @@
-"""behave's runner, made to speak the verdict: settings and business tags checked before
-anything runs (one sentence, exit 2), and the exit status set from the verdict (0 GO, 1 NO-GO,
-3 AT RISK, 2 could not judge, 130 interrupted) with the verdict line printed last.
+"""behave's runner, made to speak the verdict: settings, business tags and the selection checked
+before anything runs (one sentence, exit 2, no report), and the exit status set from the verdict
+(0 GO, 1 NO-GO, 3 AT RISK, 2 could not judge, 130 interrupted) with the verdict line printed last.
 
 Selected in `[tool.behave] runner` of pyproject.toml: a behave runner plugin, not a runner of
 our own; everything else is behave's.
@@ -25,7 +25,7 @@ from ..run.record import new_run_id
 from ..vocabulary import ExitCode
 from ..wording import plural
 from .console import parse_failure, summarize_selection_only
-from .selection import behavex_worker, select_shard
+from .selection import behavex_worker, check_selection, select_shard
 from .workers import run_in_workers
 
 
@@ -102,9 +102,13 @@ class GateRunner(Runner):
     def run_model(self, features: Any = None) -> bool:
         try:
             check_business_tags(self.features)
+            check_selection(self.features, self.config)
         except ConfigError as exc:
             raise _stop(str(exc)) from None
         if self._in_workers():
+            if self.config.junit or self.config.outfiles:
+                raise _stop("behave's own outputs (--junit, -o) see one process, and a run in "
+                            "workers has several: use its results.json and reports, or workers=1")
             try:
                 self.context.gate_outcome = run_in_workers(self.config, self.gate_settings,
                                                            self.features)

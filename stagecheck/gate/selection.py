@@ -1,6 +1,7 @@
 """Sharded runs: `-D shard=K/N` runs a deterministic share of the selected scenarios, and
 `stagecheck merge DIR…` builds one run (one verdict, one report, one history entry) from the
-shards' partial results.
+shards' partial results. Before any of that, a selection that names a tag no feature carries
+(`@P1`, `@p7`, `@pl`) or selects nothing is refused in one sentence.
 
 The split depends only on the selection and, when given, the durations of an earlier run
 (`-D shard_timings=results.json`), so every machine computes the same one.
@@ -13,7 +14,9 @@ part ran.
 
 from __future__ import annotations
 
+import difflib
 import multiprocessing
+import re
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,8 +27,9 @@ from behave.configuration import Configuration
 from behave.model_core import Status as BehaveStatus
 from behave.runner_util import collect_feature_locations, parse_features
 
-from ..report.build import OUTLINE_SUFFIX
-from ..report.impact import business_tags
+from ..errors import ConfigError
+from ..report.build import OUTLINE_SUFFIX, tag_expression_of
+from ..report.impact import business_tags, is_priority_tag, parse_priority
 from ..report.model import PART, RunResult, SelectedScenario, Shard, scenario_key
 
 
@@ -47,6 +51,59 @@ def units_of(features: Iterable[Any], config: Any) -> list[Unit]:
                    for s in getattr(scenario, "scenarios", [scenario])):
                 units.append(Unit(scenario_key(feature.name, scenario.name), scenario, feature))
     return units
+
+
+# The words of a tag expression that are not tags: v2's operators and parentheses, v1's ~ and ,.
+_OPERATORS = {"and", "or", "not"}
+_SEPARATORS = re.compile(r"[\s(),]+")
+
+
+def named_tags(tags: Any) -> list[str]:
+    """The tags a --tags expression names, without their @ (behave's config.tags: one
+    expression, or the --tags options given)."""
+    texts = [tags] if isinstance(tags, str) else [str(t) for t in tags or []]
+    words = _SEPARATORS.split(" ".join(texts))
+    return [w.lstrip("~-").lstrip("@") for w in words if w and w.lower() not in _OPERATORS]
+
+
+def _tag_mistake(tag: str, carried: set[str]) -> tuple[str, bool]:
+    """Why naming `tag`, which no feature or scenario carries, is a mistake, and whether it is
+    one whatever else the expression selects (a priority miswritten, a tag in another case)."""
+    same = [t for t in sorted(carried) if t.lower() == tag.lower()]
+    if same:
+        return f"tags are case-sensitive: write @{same[0]}", True
+    if parse_priority(tag) is not None:  # @p1 … @p6: a mistake only in capitals
+        return ("", False) if tag == tag.lower() else (f"write @{tag.lower()}", True)
+    if is_priority_tag(tag) or re.fullmatch(r"[pP]\w", tag):
+        return "a priority is @p1 to @p6", True
+    close = difflib.get_close_matches(tag, sorted(carried), n=1, cutoff=0.6)
+    return (f"did you mean @{close[0]}?" if close else ""), False
+
+
+def check_selection(features: Sequence[Any], config: Any) -> None:
+    """ConfigError, in one sentence naming the mistake, when --tags names a priority wrongly
+    (@P1, @p7, @pl) or a tag in another case than the features', or the selection (tags and
+    names) matches no scenario."""
+    carried = {str(t) for f in features for t in f.tags} | {
+        str(t) for f in features for s in f.walk_scenarios() for t in s.effective_tags}
+    typed = tag_expression_of(config)  # "" for a plain run: the configuration's default
+    named = [t for t in dict.fromkeys(named_tags(config.tags)) if "*" not in t] if typed else []
+    unknown = [(tag, *_tag_mistake(tag, carried)) for tag in named if tag not in carried]
+    for tag, hint, always in unknown:
+        if always:
+            raise ConfigError(f"--tags={typed} names @{tag}, which no feature or scenario "
+                              f"carries; {hint}")
+    if any(s.should_run_with_tags(config.tag_expression) and s.should_run_with_name_select(config)
+           for f in features for s in f.walk_scenarios()):
+        return
+    if unknown and not config.name:
+        hints = [f"@{tag}" + (f" ({hint})" if hint else "") for tag, hint, _ in unknown]
+        raise ConfigError(f"--tags={typed} selects no scenario: no feature or scenario is tagged "
+                          + " or ".join(hints))
+    asked = [*([f"--tags={typed}"] if typed else []),
+             *(f"--name {name}" for name in config.name or [])] or ["of the configured features"]
+    raise ConfigError(f"the selection {' and '.join(asked)} matches no scenario: check it "
+                      "against the feature files' tags and names")
 
 
 def durations_of(results_file: str) -> dict[str, float]:

@@ -16,7 +16,7 @@ __all__ = ["VERDICT_FILE", "VERDICT_SCHEMA", "not_judged_json", "record_not_judg
 VERDICT_SCHEMA = 1  # verdict.json's own version, apart from results.json's
 FIELDS = ("schema_version", "run_id", "decision", "reason", "exit_code", "revenue_at_risk",
           "revenue_unverified", "counts", "target", "target_version", "interrupted", "shard",
-          "merged_from", "reports", "report_url")
+          "merged_from", "reports", "report_url", "insecure_tls", "load_scale")
 
 
 def _fields(result: RunResult, report_dir: str, code: ExitCode,
@@ -43,6 +43,7 @@ def _fields(result: RunResult, report_dir: str, code: ExitCode,
         "target_version": result.facts.target_version,
         "interrupted": result.facts.interrupted,
         "insecure_tls": result.facts.insecure_tls,
+        "load_scale": result.facts.load_scale,
         "shard": ("part" if result.shard.count == 0 else
                   f"{result.shard.index}/{result.shard.count}") if result.shard else "",
         "merged_from": result.merged_from,

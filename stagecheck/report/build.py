@@ -189,9 +189,15 @@ def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
+LOAD_TAG = "load"  # the load tier's feature tag: its run says the scale it ran at
+
+
 def tag_expression_of(config: Any) -> str:
-    """The run's tag selection as one expression, as a user would type it."""
-    return " and ".join(f"({t})" if " " in t else t for t in (config.tags or []))
+    """The run's tag selection as one expression, as a user would type it: "" for a plain run,
+    whose selection is the configuration's default (`tags` in [tool.behave])."""
+    if not config.tags or config.tags == getattr(config, "config_tags", None):
+        return ""
+    return " and ".join(f"({t})" if " " in t else t for t in config.tags)
 
 
 def rerun_command_for(tag_expression: str, target_name: str) -> str:
@@ -254,7 +260,9 @@ def build_result(context: Any, run: RunState, recorder: RunRecorder, built: Scen
         interrupted=interrupted, insecure_tls=run.settings.insecure_tls,
         standin_faults=list(run.target.standin_faults), versions=versions(),
         standin_variant=run.target.standin_variant,
-        expected_version=run.target.expected_version, target_version_at_start=run.version_at_start)
+        expected_version=run.target.expected_version, target_version_at_start=run.version_at_start,
+        load_scale=run.settings.load_scale if any(LOAD_TAG in s.tags for s in scenarios)
+        else None)
     features = capabilities((result.feature, result.area, " ".join(
         line.strip() for line in feature.description or [])) for (feature, _), result
         in zip(selected, scenarios, strict=True))

@@ -6,6 +6,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 import parse
@@ -29,11 +30,13 @@ _UNITS = {"": 1.0, "k": 1e3, "m": 1e6}
 _OWNER = re.compile(r"owner:(?P<name>[A-Za-z0-9._-]+)")
 
 
+@lru_cache(maxsize=1024)  # a run asks the same few tags for every scenario
 def is_priority_tag(tag: str) -> bool:
     found = _PRIORITY.parse(tag.lower())
     return found is not None
 
 
+@lru_cache(maxsize=1024)
 def parse_priority(tag: str) -> int | None:
     found = _PRIORITY.parse(tag.lower())
     return found["level"] if found and 1 <= found["level"] <= 6 else None
@@ -116,8 +119,9 @@ def _own_tag_problem(where: str, tags: list[str]) -> str:
 
 
 def check_business_tags(features: Iterable[Any]) -> None:
-    """Priorities and revenue tags are valid, one of each per feature or scenario, and every
-    tier has one revenue; ConfigError naming the feature and the tag otherwise."""
+    """Priorities and revenue tags are valid, one of each per feature or scenario, every
+    scenario has a priority, and every tier has one revenue; ConfigError naming the feature and
+    the tag otherwise."""
     pools: dict[int, tuple[float, str]] = {}
     for feature in features:
         where = f"feature \u201c{feature.name}\u201d ({feature.filename})"
@@ -130,7 +134,11 @@ def check_business_tags(features: Iterable[Any]) -> None:
             if problem:
                 raise ConfigError(problem)
             priority, revenue, _ = business_tags(map(str, feature.tags), own)
-            if priority is None or revenue is None:
+            if priority is None:  # it would count nowhere, and no --tags=@pN would select it
+                raise ConfigError(f"scenario \u201c{scenario.name}\u201d in {where} has no "
+                                  "priority: tag the feature (or the scenario) with one of @p1 "
+                                  "to @p6")
+            if revenue is None:
                 continue
             first = pools.setdefault(priority, (revenue, where))
             if first[0] != revenue:

@@ -156,7 +156,7 @@ def _merged(results: list[RunResult], scenarios: list[ScenarioResult]) -> RunRes
         interrupted=any(r.facts.interrupted for r in results),
         standin_faults=first.facts.standin_faults, insecure_tls=first.facts.insecure_tls,
         versions=versions(), standin_variant=first.facts.standin_variant,
-        expected_version=first.facts.expected_version,
+        expected_version=first.facts.expected_version, load_scale=first.facts.load_scale,
         # The build at the start of the first shard to start: a deploy between shards is seen.
         target_version_at_start=min(results, key=lambda r: r.facts.started_at
                                     ).facts.target_version_at_start)

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
+from functools import lru_cache
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
 from ..errors import ResultsFileError
@@ -108,6 +109,7 @@ class RunFacts:
     standin_variant: str = ""
     expected_version: str = ""  # the build being released (-D expected_version), "" when unsaid
     target_version_at_start: str = ""  # target_version is read at the end; a change is no verdict
+    load_scale: float | None = None  # -D load_scale of a run that selected the load tier
 
 
 @dataclass
@@ -352,13 +354,19 @@ def scenario_key(feature: str, name: str) -> str:
     return f"{feature} / {name}"
 
 
+@lru_cache(maxsize=4096)
+def _slug(text: str) -> str:
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return _NOT_SLUG.sub("-", plain.lower()).strip("-") or "x"
+
+
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
 def scenario_anchor(feature: str, name: str) -> str:
     """The id of a scenario's entry in the catalog (`catalog.html#<it>`), the same wherever it
     is computed: lower-case ASCII words joined by `-`, feature and scenario apart by `--`."""
-    def slug(text: str) -> str:
-        plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-        return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-") or "x"
-    return f"{slug(feature)}--{slug(name)}"
+    return f"{_slug(feature)}--{_slug(name)}"
 
 
 def target_key(target: str, backend_url: str, standin_faults: tuple[str, ...] = (),

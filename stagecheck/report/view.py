@@ -91,6 +91,15 @@ def scenario_duration(scenario: ScenarioResult) -> str:
     return duration(scenario.duration_s) if scenario.status.ran else ""
 
 
+def load_scale_words(scale: float | None) -> str:
+    """What a scaled load run changed, in words ("" at full scale, or when the load tier did not
+    run): the scenarios' names still say the Examples' full numbers."""
+    if scale is None or scale == 1:
+        return ""
+    return (f"load tier ran at {scale:g} of its users and durations (-D load_scale={scale:g}), not "
+            "the numbers its scenarios name")
+
+
 def pass_rate(passed: int, selected: int) -> str:
     """The one pass rate of the report (PASS_RATE_RULE): passed out of selected."""
     return f"{100 * passed / selected:.0f}%" if selected else "n/a"
@@ -305,6 +314,7 @@ def report_view(result: RunResult) -> dict[str, Any]:
                    "degraded": len(degraded)},
         "not_run": [f"{count} {NOT_RUN_WORDS[status]}" for status, count in not_run.items()],
         "pass_rate": pass_rate(len(passed), len(scenarios)),
+        "load_scale": load_scale_words(result.facts.load_scale),
         "pass_rate_rule": PASS_RATE_RULE,
         "capabilities": capability_rows(result),
         "plain_impact": plain_impact(result),

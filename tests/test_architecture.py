@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "stagecheck"
 # Lower number = lower layer. A module may import from its own layer and the ones below.
 LAYERS = {
     "vocabulary": 0, "errors": 0, "wording": 0,  # the words every layer decides on
+    "lifetime": 0,                                 # children that die with their parent
     "client": 1,                                   # any HTTP/WebSocket service
     "config": 2,                                   # settings and the target
     "platform": 3, "load": 3,                      # the platform's vocabulary; the load tier

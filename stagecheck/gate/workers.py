@@ -25,6 +25,7 @@ from typing import Any
 from ..config.settings import Settings
 from ..errors import ConfigError, HistoryError, ResultsFileError, ShardError
 from ..history.store import History
+from ..lifetime import die_with
 from ..outputs.console import say
 from ..platform.users import largest_crowd
 from ..report.merge import merge
@@ -99,8 +100,10 @@ def _workers(commands: list[list[str]], env: dict[str, str], logs: Path) -> Iter
             with open(logs / f"worker-{n + 1}.log", "wb") as log:
                 # Its own process group: a Ctrl-C at the terminal reaches the run, which
                 # interrupts each worker once (a second interrupt would cut its report short).
+                # And it dies with the run, were the run killed outright (kill -9).
                 processes.append(subprocess.Popen(command, env=env, stdout=log,
-                                                  stderr=subprocess.STDOUT, process_group=0))
+                                                  stderr=subprocess.STDOUT, process_group=0,
+                                                  preexec_fn=die_with(os.getpid())))
         yield processes
     finally:
         for process in processes:

@@ -26,6 +26,7 @@ from ..client.exchanges import ExchangeLog
 from ..config.settings import Settings
 from ..config.target import Target
 from ..errors import LoadRunFailed
+from ..lifetime import die_with
 from ..vocabulary import Channel
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -144,7 +145,8 @@ def _processes(commands: Sequence[Sequence[str]], env: Mapping[str, str],
             with open(folder / f"out{index}.log", "wb") as out, \
                     open(folder / f"err{index}.log", "wb") as err:
                 started.append(subprocess.Popen(command, stdout=out, stderr=err, env=dict(env),
-                                                stdin=subprocess.DEVNULL, start_new_session=True))
+                                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                                preexec_fn=die_with(os.getpid())))
         yield started
     finally:
         for process in started:

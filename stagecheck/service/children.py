@@ -7,31 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-try:
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
-except OSError:  # no C library to ask: the process group still stops the child with the service
-    _LIBC = None
-
-
-def _die_with(parent: int) -> Callable[[], None]:
-    """Run in the child between fork and exec: ask the kernel for SIGKILL when the service's
-    thread ends, and end now if the service is already gone (the request would come too late)."""
-    prctl = getattr(_LIBC, "prctl", None)
-
-    def preexec() -> None:
-        if prctl is not None:
-            prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return preexec
+from ..lifetime import die_with
 
 
 async def start_child(command: list[str], console: int, environ: Mapping[str, str]
@@ -39,7 +20,7 @@ async def start_child(command: list[str], console: int, environ: Mapping[str, st
     """The child, in a process group of its own, dying with the service."""
     return await asyncio.create_subprocess_exec(
         *command, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
-        env=dict(environ), process_group=0, preexec_fn=_die_with(os.getpid()))
+        env=dict(environ), process_group=0, preexec_fn=die_with(os.getpid()))
 
 
 def _signal_group(child: asyncio.subprocess.Process, sig: signal.Signals) -> None:

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from stagecheck.lifetime import die_with
+
 PARENT = """
 import subprocess, sys, time
 from stagecheck.lifetime import die_with
@@ -53,3 +55,46 @@ def test_a_child_dies_with_its_parent_killed_outright() -> None:
 
 def test_without_it_the_child_lives_on_as_an_orphan() -> None:  # the control: the test can fail
     assert _orphan_after_kill_9("no", wait_s=1)
+
+
+WAITER = """
+import sys, time
+from stagecheck.lifetime import interruptible
+if sys.argv[1] == "yes":
+    interruptible()
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def _after_sigint(command: list[str], preexec) -> int | None:
+    """The exit status of `command` started with SIGINT ignored (as a background job of a
+    script is), one second after a SIGINT; None when it still runs."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, preexec_fn=preexec)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGINT)
+        try:
+            return proc.wait(1)
+        except subprocess.TimeoutExpired:
+            return None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _ignoring_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_ctrl_c_interrupts_even_when_the_run_was_started_with_it_ignored() -> None:
+    assert _after_sigint([sys.executable, "-c", WAITER, "yes"], _ignoring_sigint) == -signal.SIGINT
+    assert _after_sigint([sys.executable, "-c", WAITER, "no"], _ignoring_sigint) is None  # control
+
+
+def test_a_child_started_to_die_with_its_parent_also_hears_ctrl_c() -> None:
+    def ignored_then_reset() -> None:  # what a parent that inherited SIG_IGN passes on, then ours
+        _ignoring_sigint()
+        die_with(os.getppid())()
+    assert _after_sigint([sys.executable, "-c", WAITER, "no"], ignored_then_reset) == -signal.SIGINT

@@ -74,7 +74,9 @@ def test_workers_judge_every_scenario_as_one_process_does(tmp_path: Path, fault:
 
 
 def test_stop_starts_no_new_scenario_after_a_failure(tmp_path: Path) -> None:
-    fault = ["-D", "standin_fault=missing-mcp-tables"]  # P1 discovery fails
+    # P1 discovery fails, and nothing else: under a fault that fails scenarios further on,
+    # another worker may reach and fail one before the first failure stops it.
+    fault = ["-D", "standin_fault=discovery-server-without-status"]
     one_code, one, _ = _gate(tmp_path / "one", "--tags=@p1", "--stop", *fault)
     code, parallel, _ = _gate(tmp_path / "three", "--tags=@p1", "--stop", "-D", "workers=3",
                               *fault)

@@ -23,6 +23,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
 
+from ..lifetime import interruptible
 from . import catalog, loop, merge, report, serve
 
 COMMANDS: dict[str, ModuleType] = {"report": report, "merge": merge, "serve": serve, "loop": loop,
@@ -59,4 +60,5 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if rest and not args.passes_through:
         args = parser.parse_args(argv)  # says which arguments it does not know, exit 2
+    interruptible()  # Ctrl-C ends the loop with its summary, even in a background job
     return int(args.run(args, rest))

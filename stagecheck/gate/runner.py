@@ -19,6 +19,7 @@ from behave.runner import Runner
 
 from ..config.settings import Settings, load_settings
 from ..errors import ConfigError, ResultsFileError
+from ..lifetime import interruptible
 from ..outputs.verdict import record_not_judged
 from ..report.impact import check_business_tags
 from ..run.record import new_run_id
@@ -46,6 +47,7 @@ def terminate_like_interrupt() -> None:
     """SIGTERM (how CI cancels a job) ends the run as Ctrl-C does: the fixtures unwind (the
     stand-in and its temporary folder go away) and the report is written, marked interrupted."""
     signal.signal(signal.SIGTERM, _as_interrupt)
+    interruptible()
 
 
 class GateRunner(Runner):

@@ -127,7 +127,7 @@ def _report_links_lead_to_the_catalog(service: Service, report_url: str) -> None
     statuses of the service's own history."""
     with service.client() as client:
         page = client.get(report_url).text
-        links = re.findall(r'<a href="(\.\./catalog\.html#[^"]+)"', page)
+        links = re.findall(r'<a href="(/runs/catalog\.html#[^"]+)"', page)
         assert len(links) == 15
         target = httpx.URL(report_url).join(links[0])
         catalog = client.get(target)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from stagecheck.outputs.reports import write_reports
 from stagecheck.report.capabilities import capabilities, load_table
 from stagecheck.report.diagnosis import diagnose
 from stagecheck.report.impact import decide, roll_up
@@ -140,11 +141,24 @@ def test_catalog_markdown_is_rendered_in_html_and_stays_inert() -> None:
     assert "`" not in steps.group(1) and "<code>alembic upgrade head</code>" in steps.group(1)
     assert "<strong>due</strong>" in steps.group(1) and "<em>now</em>" in steps.group(1)
     assert "<img" not in page and "&lt;img src=x" in page
-    # The only links are each scenario's to its catalog entry: none from the Markdown.
-    links = re.findall(r"<a [^>]*>", page)
+    assert "<a " not in page  # no catalog to link to: no link at all, none from the Markdown
+    # With a catalog, the only links are each scenario's to its entry: none from the Markdown.
+    links = re.findall(r"<a [^>]*>", render(result, "html", "../catalog.html"))
     assert len(links) == len(result.scenarios)
     assert all(re.fullmatch(r'<a href="\.\./catalog\.html#[a-z0-9-]+--[a-z0-9-]+" title="[^"]*">', link)
                for link in links), links
+
+
+def test_the_report_links_the_catalog_only_where_there_is_one(tmp_path: Path) -> None:
+    result = seed_day()
+    alone = write_reports(result, tmp_path / "alone") / "report.html"
+    assert "<a " not in alone.read_text()  # nothing beside it: plain names, no dead link
+    (tmp_path / "beside").mkdir()
+    (tmp_path / "beside" / "catalog.html").write_text("<html></html>")
+    beside = write_reports(result, tmp_path / "beside") / "report.html"
+    assert beside.read_text().count('href="../catalog.html#') == len(result.scenarios)
+    served = write_reports(result, tmp_path / "served", catalog_url="/runs/catalog.html")
+    assert (served / "report.html").read_text().count('href="/runs/catalog.html#') == 14
 
 
 @pytest.mark.parametrize(("stamp", "shown"), [

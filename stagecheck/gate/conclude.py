@@ -141,7 +141,8 @@ def publish(result: RunResult, settings: Settings, history: History | None,
     url = report_link(settings.report_base_url, result.facts.run_id)
     try:
         folder: Path | None = write_reports(result, settings.report_dir, {
-            VERDICT_FILE: verdict_json(result, settings.report_dir, code, url)})
+            VERDICT_FILE: verdict_json(result, settings.report_dir, code, url)},
+            settings.catalog_url)
     except Exception as exc:  # noqa: BLE001 - said in one line, never silent
         problem = f"the report could not be written: {type(exc).__name__}: {exc}"
         say(f"stagecheck: {problem}")

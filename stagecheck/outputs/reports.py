@@ -71,13 +71,20 @@ def _point_latest(root: Path, name: str, what: str) -> bool:
     return True
 
 
+CATALOG = "catalog.html"  # where `stagecheck catalog` writes, beside the run folders
+
+
 def write_reports(result: RunResult, report_dir: str | Path,
-                  extra: Mapping[str, str] | None = None) -> Path:
+                  extra: Mapping[str, str] | None = None, catalog_url: str = "") -> Path:
     """Render every format (and any `extra` files, name -> text) into a temporary folder, then
-    move it into place and point `latest` at it (a symlink swapped in one rename)."""
+    move it into place and point `latest` at it (a symlink swapped in one rename). report.html
+    links each scenario to the catalog at `catalog_url`, or else to the one beside the run
+    folders when there is one (never to a page that is not there)."""
     root = Path(report_dir)
     root.mkdir(parents=True, exist_ok=True)
-    rendered = {fmt.file_name: render(result, fmt) for fmt in ReportFormat}  # fail before the disk
+    catalog_url = catalog_url or (f"../{CATALOG}" if (root / CATALOG).is_file() else "")
+    rendered = {fmt.file_name: render(result, fmt, catalog_url)
+                for fmt in ReportFormat}  # fail before the disk
     rendered.update(extra or {})
     final = _place(root, result.facts.run_id, rendered)
     _point_latest(root, final.name, "report")

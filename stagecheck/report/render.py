@@ -92,13 +92,15 @@ def environment(folder: Path = TEMPLATES) -> Environment:
     return env
 
 
-def render(result: RunResult, fmt: str) -> str:
-    """The report in one format (a ReportFormat, or its name)."""
+def render(result: RunResult, fmt: str, catalog_url: str = "") -> str:
+    """The report in one format (a ReportFormat, or its name); with `catalog_url`, report.html
+    links each scenario to its entry in the catalog there."""
     if fmt == ReportFormat.JSON:
         return result.to_json()
     if fmt not in set(ReportFormat):
         raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(ReportFormat)}")
-    return environment().get_template(f"report.{fmt}.j2").render(**report_view(result))
+    return environment().get_template(f"report.{fmt}.j2").render(**report_view(result),
+                                                                  catalog_url=catalog_url)
 
 
 def render_summary(result: RunResult) -> str:

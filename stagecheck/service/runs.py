@@ -238,7 +238,8 @@ class RunQueue:
         return [sys.executable, "-m", "behave", *(f"--tags={t}" for t in run.tags),
                 *self.define_args, *target_defines(run.target),
                 *(("-D", f"expected_version={run.version}") if run.version else ()),
-                "-D", f"report_dir={run.folder}", "-D", f"history={self.history}"]
+                "-D", f"report_dir={run.folder}", "-D", f"history={self.history}",
+                "-D", "catalog_url=/runs/catalog.html"]  # the service serves it there
 
     async def _run(self, run: GateRun) -> None:
         try:

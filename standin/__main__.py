@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Iterable
 
@@ -52,6 +53,8 @@ def _listed(lines: Iterable[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:  # a background job of a script:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C still stops it
     args = _parser().parse_args(argv)
     if args.list_faults:
         width = max(map(len, FAULTS))

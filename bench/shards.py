@@ -43,6 +43,28 @@ def verdict(folder: Path) -> tuple[str, float]:
     return found["decision"], found["revenue_at_risk"]
 
 
+def start_standin(key: str, state: dict) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m standin` on a free loopback port, its state set (latency, agent runs, faults)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    standin = subprocess.Popen([sys.executable, "-m", "standin", "--port", str(port)], cwd=ROOT,
+                               env={**os.environ, "E2E_OAUTH_SIMULATION_KEY": key},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{base}/health", timeout=1)
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                standin.kill()
+                raise SystemExit("the stand-in did not start") from None
+            time.sleep(0.05)
+    httpx.post(f"{base}/_standin/state", json=state, headers={"X-E2E-Bypass-Key": key},
+               timeout=5).raise_for_status()
+    return standin, base
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--shards", type=int, default=4)
@@ -52,23 +74,9 @@ def main() -> None:
     parser.add_argument("--balanced", action="store_true",
                         help="balance the shards by the single run's durations (shard_timings)")
     args = parser.parse_args()
-    key, port = secrets.token_urlsafe(16), free_port()
-    base = f"http://127.0.0.1:{port}"
-    standin = subprocess.Popen([sys.executable, "-m", "standin", "--port", str(port)], cwd=ROOT,
-                               env={**os.environ, "E2E_OAUTH_SIMULATION_KEY": key},
-                               stdout=subprocess.DEVNULL)
+    key = secrets.token_urlsafe(16)
+    standin, base = start_standin(key, {"latency_s": args.latency})
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the stand-in did not start") from None
-                time.sleep(0.05)
-        httpx.post(f"{base}/_standin/state", json={"latency_s": args.latency},
-                   headers={"X-E2E-Bypass-Key": key}, timeout=5).raise_for_status()
         singles, sharded, agree = [], [], True
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory() as tmp:

@@ -23,10 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from shards import ROOT, free_port
+from shards import ROOT, start_standin
 
 QUICK = "The backend reports itself up within its budget"
 
@@ -47,27 +45,6 @@ def results(folder: Path) -> dict:
 
 def statuses(folder: Path) -> dict[str, str]:
     return {f"{s['feature']} / {s['name']}": s["status"] for s in results(folder)["scenarios"]}
-
-
-def start_standin(key: str, state: dict) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    standin = subprocess.Popen([sys.executable, "-m", "standin", "--port", str(port)], cwd=ROOT,
-                               env={**os.environ, "E2E_OAUTH_SIMULATION_KEY": key},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{base}/health", timeout=1)
-            break
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                standin.kill()
-                raise SystemExit("the stand-in did not start") from None
-            time.sleep(0.05)
-    httpx.post(f"{base}/_standin/state", json=state, headers={"X-E2E-Bypass-Key": key},
-               timeout=5).raise_for_status()
-    return standin, base
 
 
 def main() -> None:

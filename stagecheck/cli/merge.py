@@ -7,11 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError, HistoryError, ShardError
-from ..gate.conclude import publish
-from ..history.store import History
+from ..errors import ConfigError, ShardError
+from ..gate.conclude import publish_assembled
 from ..report.merge import merge
-from ..report.model import target_key
 from ..vocabulary import ExitCode
 from .loop import loop_settings
 
@@ -36,13 +34,6 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     except (ConfigError, ShardError) as exc:
         print(f"stagecheck merge: {exc}", file=sys.stderr)
         return ExitCode.NOT_JUDGED
-    try:
-        history: History | None = History(settings.history)
-    except HistoryError as exc:
-        print(f"stagecheck merge: no run history this time: {exc}", file=sys.stderr)
-        history = None
-    facts = result.facts
-    outcome = publish(result, settings, history, target_key(
-        facts.target, facts.backend_url, tuple(facts.standin_faults), facts.standin_variant))
+    outcome = publish_assembled(result, settings, "stagecheck merge")
     print(outcome.line(), flush=True)
     return outcome.exit_code

@@ -127,6 +127,20 @@ def conclude(context: Any, run: RunState, recorder: RunRecorder,
     return publish(result, run.settings, history, run_target_key(run))
 
 
+def publish_assembled(result: RunResult, settings: Settings, who: str = "stagecheck"
+                      ) -> GateOutcome:
+    """Publish a run assembled from pieces (merged shards or parts, a run in workers): its
+    history opened here, its target named from its facts."""
+    try:
+        history: History | None = History(settings.history)
+    except HistoryError as exc:
+        say(f"{who}: no run history this time: {exc}")
+        history = None
+    facts = result.facts
+    return publish(result, settings, history, target_key(
+        facts.target, facts.backend_url, tuple(facts.standin_faults), facts.standin_variant))
+
+
 def publish(result: RunResult, settings: Settings, history: History | None,
             key: str) -> GateOutcome:
     """What changed, the reports (with verdict.json), the history, retention and the job

@@ -23,16 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from ..config.settings import Settings
-from ..errors import ConfigError, HistoryError, ResultsFileError, ShardError
-from ..history.store import History
+from ..errors import ConfigError, ResultsFileError, ShardError
 from ..lifetime import die_with
 from ..outputs.console import say
 from ..platform.users import largest_crowd
 from ..report.merge import merge
-from ..report.model import RunResult, target_key
+from ..report.model import RunResult
 from ..report.view import seconds, tally
 from ..vocabulary import RAN, Status
-from .conclude import GateOutcome, publish
+from .conclude import GateOutcome, publish_assembled
 from .selection import Unit, assign, durations_of, units_of
 from .target import attach_env, open_target
 
@@ -176,12 +175,5 @@ def run_in_workers(config: Any, settings: Settings, features: list[Any]) -> Gate
     result.facts.interrupted = result.facts.interrupted or interrupted
     result.facts.duration_s = round(time.perf_counter() - started, 3)  # start-ups included
     _listing(result)
-    try:
-        history: History | None = History(settings.history)
-    except HistoryError as exc:
-        say(f"stagecheck: no run history this time: {exc}")
-        history = None
-    facts = result.facts
-    return publish(result, settings, history, target_key(
-        facts.target, facts.backend_url, tuple(facts.standin_faults), facts.standin_variant))
+    return publish_assembled(result, settings)
 

@@ -67,10 +67,6 @@ class GateRun:
     def tag_expression(self) -> str:
         return " and ".join(f"({t})" if " " in t else t for t in self.tags)
 
-    def report_file(self, name: str) -> Path | None:
-        path = self.folder / "latest" / name
-        return path if path.is_file() else None
-
     @property
     def other_build(self) -> str:
         """Why the verdict is not about the build asked for ("" when it is, or none was named):

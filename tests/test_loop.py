@@ -75,6 +75,27 @@ def test_a_selection_that_matches_nothing_stops_the_loop_at_once_with_exit_2(tmp
     assert summary.end == LoopEnd.NOT_JUDGED and summary.exit_code == 2
 
 
+def test_a_run_behave_itself_refuses_stops_the_loop_at_once_with_exit_2(tmp_path) -> None:
+    """behave refuses a path with no steps folder before any report (its exit 1): another run
+    would be refused again, and no report is not a NO-GO."""
+    options = LoopOptions(["no-such-features-folder", "-f", "null", "-D", f"report_dir={tmp_path}"],
+                          until_green=True, max_runs=3, interval_s=0.1)
+    summary = DeployLoop(options, lambda _: None).run()
+    assert [(i.verdict, i.exit_code) for i in summary.iterations] == [("NO REPORT", 1)]
+    assert summary.end == LoopEnd.NOT_JUDGED and summary.exit_code == 2
+
+
+def test_a_tag_expression_that_does_not_parse_is_refused_before_any_run(tmp_path) -> None:
+    done = subprocess.run([sys.executable, "-m", "stagecheck", "loop", "--max-runs", "3",
+                           "--tags=@p1 and", "-D", f"report_dir={tmp_path}"],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "stagecheck loop: the tag expression does not parse (Syntax error. Expected operand "
+        "after and); nothing was run"]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_only_a_run_the_environment_kept_from_judging_is_tried_again() -> None:
     """The environment may recover (another run can help); a last run not judged is exit 2."""
     def iteration(number: int, environment_only: bool) -> Iteration:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 from behave.configuration import Configuration
+from behave.tag_expression.parser import TagExpressionError
 
 from ..client.bounded import get_bounded
 from ..client.redact import redact_url
@@ -61,7 +62,10 @@ class Iteration:
     @property
     def refused(self) -> bool:
         """Not judged for a cause that another run would meet again: the settings, the tags
-        (nothing selected), the gate's own defect, or a refusal before any report."""
+        (nothing selected), the gate's own defect, or behave's own refusal before any report
+        (a configuration error it ends with 1 and a sentence of its own)."""
+        if self.verdict == NO_REPORT:
+            return self.exit_code not in (ExitCode.GO, ExitCode.INTERRUPTED)
         return self.exit_code == ExitCode.NOT_JUDGED and not self.environment_only
 
 
@@ -289,6 +293,11 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
         summary = DeployLoop(options, say).run()
     except (ConfigError, LoopError) as exc:
         print(f"stagecheck loop: {exc}", file=sys.stderr)
+        return ExitCode.NOT_JUDGED
+    except TagExpressionError as exc:
+        first = str(exc).splitlines()[0]
+        print(f"stagecheck loop: the tag expression does not parse ({first}); nothing was run",
+              file=sys.stderr)
         return ExitCode.NOT_JUDGED
     if summary.path:
         say(f"loop: summary written to {summary.path}")

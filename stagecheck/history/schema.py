@@ -77,6 +77,8 @@ ALTER TABLE runs ADD COLUMN pid INTEGER;
 ALTER TABLE runs ADD COLUMN process_start TEXT;
 """
 
+UPGRADES = (SCHEMA_1_TO_2, SCHEMA_2_TO_3, SCHEMA_3_TO_4)  # from schema n to n + 1: UPGRADES[n - 1]
+
 
 def run_script(db: sqlite3.Connection, script: str) -> None:
     """Statements one by one, inside the caller's transaction (executescript would commit)."""

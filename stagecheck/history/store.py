@@ -23,18 +23,7 @@ from pathlib import Path
 from ..errors import HistoryError
 from ..report.model import RunResult, scenario_key
 from ..vocabulary import RAN, Decision, RecordState, Status
-from .schema import (
-    BUSY_TIMEOUT_S,
-    HISTORY_SCHEMA_VERSION,
-    INDICES,
-    SCHEMA,
-    SCHEMA_1_TO_2,
-    SCHEMA_2_TO_3,
-    SCHEMA_3_TO_4,
-    run_script,
-)
-
-UPGRADES = (SCHEMA_1_TO_2, SCHEMA_2_TO_3, SCHEMA_3_TO_4)  # from schema n to n + 1: UPGRADES[n - 1]
+from .schema import BUSY_TIMEOUT_S, HISTORY_SCHEMA_VERSION, INDICES, SCHEMA, UPGRADES, run_script
 
 # Runs a report compares against: those that wrote their results (finished, or stopped by
 # Ctrl-C), never one still running or killed mid-way.
@@ -116,7 +105,7 @@ class History:
         with self._write(immediate=True) as db:  # one process at a time creates or upgrades
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
-                run_script(db, SCHEMA + SCHEMA_2_TO_3)
+                run_script(db, SCHEMA + UPGRADES[1])
             elif version in (1, 2, 3):
                 run_script(db, "".join(UPGRADES[version - 1:]))
             elif version != HISTORY_SCHEMA_VERSION:
@@ -177,6 +166,15 @@ class History:
             db.execute("UPDATE runs SET verdict = ?, state = CASE state WHEN 'running' THEN ? "
                        "ELSE state END WHERE run_id = ?",
                        (str(Decision.NOT_JUDGED), str(RecordState.INTERRUPTED), run_id))
+
+    def not_judged_process(self, pid: int, started: str) -> int:
+        """The run a gate process killed before it said anything left running (`stagecheck
+        serve` past its grace period): not judged, as the service says; how many rows."""
+        with self._write(immediate=True) as db:
+            return int(db.execute("UPDATE runs SET verdict = ?, state = ? WHERE state = 'running' "
+                                  "AND host = ? AND pid = ? AND process_start = ?",
+                                  (str(Decision.NOT_JUDGED), str(RecordState.INTERRUPTED),
+                                   socket.gethostname(), pid, started)).rowcount)
 
     def finish(self, result: RunResult, key: str) -> None:
         facts = result.facts

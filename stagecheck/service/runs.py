@@ -21,7 +21,7 @@ from typing import Any
 from ..config.settings import Settings
 from ..config.timeouts import CHILD_STOP_S
 from ..errors import HistoryError, ResultsFileError, ServiceRequestError
-from ..history.store import History
+from ..history.store import History, process_start
 from ..outputs.metrics import NOT_JUDGED
 from ..outputs.notify import critical_finding
 from ..report.model import RunResult
@@ -61,6 +61,7 @@ class GateRun:
     verdict: dict[str, Any] = field(default_factory=dict)
     problem: str = ""
     stopped: str = ""  # why the service stopped the run (its deadline, its own shutdown)
+    process: tuple[int, str] | None = None  # the behave child's pid and start, as the history has them
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -240,7 +241,7 @@ class RunQueue:
     async def _run(self, run: GateRun) -> None:
         try:
             await self._execute(run)
-            if run.not_judged and _gate_run_id(run):  # before anyone is told
+            if run.not_judged:  # before anyone is told
                 await asyncio.to_thread(self._withdraw, run)
         finally:
             self._finish(run)
@@ -254,6 +255,7 @@ class RunQueue:
                     left.problem = left.stopped = NOT_STARTED
                     self._finish(left)
                 self.lines.pop(run.target, None)
+            await self._prune()
             self._forget_old()
 
     def _finish(self, run: GateRun) -> None:
@@ -264,13 +266,20 @@ class RunQueue:
         self.on_finish(run)
 
     def _withdraw(self, run: GateRun) -> None:
-        """The history says "not judged" whenever the service does."""
+        """The history says "not judged" whenever the service does: the run the gate named, or
+        (killed before it named one) the run its process left running."""
+        gate_run_id = _gate_run_id(run)
+        if not gate_run_id and run.process is None:
+            return
         try:
             history = History(self.history)
         except HistoryError:
             return
         try:
-            history.not_judged(_gate_run_id(run))
+            if gate_run_id:
+                history.not_judged(gate_run_id)
+            elif run.process is not None:
+                history.not_judged_process(*run.process)
         except HistoryError:
             pass
         finally:
@@ -291,6 +300,7 @@ class RunQueue:
             except OSError as exc:
                 run.problem = f"the gate could not be started: {exc.strerror or exc}"
                 return
+            run.process = (child.pid, process_start(child.pid))
             try:
                 run.exit_code = await self._wait(run, child)
             except asyncio.CancelledError:  # the service cannot wait any longer
@@ -333,18 +343,23 @@ class RunQueue:
                 if line.startswith("stagecheck: ")]
         return said[-1] if said else f"the gate ended with exit {run.exit_code} and no verdict"
 
-    def _forget_old(self) -> None:
-        """Finished runs beyond keep_runs are deleted (their folders too, from before a restart
-        as well); beyond IN_MEMORY, they leave memory and are read from disk when asked for."""
-        keep = self.settings.keep_runs
+    async def _prune(self) -> None:
+        """Finished runs' folders beyond keep_runs are deleted (from before a restart as well),
+        in a thread: a large folder never holds up the service's answers."""
         held = {run.id for line in self.lines.values() for run in line}
-        gone = set(prune_folders(self.folder / "runs", keep, held))
+        gone = await asyncio.to_thread(prune_folders, self.folder / "runs",
+                                       self.settings.keep_runs, held)
+        for run_id in gone:
+            self.runs.pop(run_id, None)
+
+    def _forget_old(self) -> None:
+        """Finished runs beyond keep_runs (or IN_MEMORY) leave memory; a kept one is read from
+        its folder again when asked for."""
+        keep = self.settings.keep_runs
         finished = [r for r in self.runs.values() if r.status == RunStatus.FINISHED]
         in_memory = min(keep, IN_MEMORY) if keep > 0 else IN_MEMORY
         for run in finished[:max(len(finished) - in_memory, 0)]:
-            gone.add(run.id)
-        for run_id in gone:
-            self.runs.pop(run_id, None)
+            self.runs.pop(run.id, None)
 
     def stop_soon(self) -> None:
         """From the signal handler: every run is interrupted now, before the service waits for

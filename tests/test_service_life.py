@@ -9,6 +9,7 @@ import asyncio
 import os
 import signal
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ from stagecheck.history.store import History
 from stagecheck.report.build import build_changed
 from stagecheck.report.model import RunFacts
 from stagecheck.service.runs import LOST, STOPPED_BY_SERVICE, GateRun, RunQueue
-from stagecheck.service.stored import write_record
+from stagecheck.service.stored import prune_folders, write_record
 from stagecheck.vocabulary import Decision, RunStatus
 from standin import start_standin
 from tests.behave_run import wait_until_running
@@ -214,3 +215,68 @@ def test_build_changed_only_when_both_versions_are_known_and_differ() -> None:
     assert changed.reason.startswith("the target changed during the run (1.0.0, then 1.0.1)")
     assert [build_changed(facts(a, b)) for a, b in (("1.0.0", "1.0.0"), ("", "1.0.0"),
                                                       ("1.0.0", ""))] == [None, None, None]
+
+
+HANGING_GATE = """
+import signal, sys, threading
+from stagecheck.history.store import History
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # a gate that cannot write its report in time
+history = History(sys.argv[1])
+history.start("20260101T000000Z-hanging", "local", "2026-01-01T00:00:00+00:00", "@p1")
+history.close()
+print("recorded", flush=True)
+threading.Event().wait()
+"""
+
+
+def test_a_run_killed_past_its_grace_is_not_judged_in_the_history(tmp_path: Path) -> None:
+    """A gate stopped at the deadline that writes nothing before it is killed leaves no run id
+    with the service: its history row, found by its process, says not judged as the service does."""
+    history = tmp_path / "history.sqlite"
+    settings = load_settings({"history": str(history), "service_deadline": "3"}, {})
+    finished: list[GateRun] = []
+    queue = RunQueue(settings, [], tmp_path, os.environ, finished.append, grace=0.2)
+    queue.command = lambda run: [sys.executable, "-c", HANGING_GATE, str(history)]  # type: ignore[method-assign]
+
+    async def one_run() -> None:
+        queue.submit("local", ("@p1",), "")
+        await asyncio.wait_for(asyncio.gather(*queue.tasks), timeout=30)
+
+    asyncio.run(one_run())
+    (run,) = finished
+    assert run.stopped.startswith("the run reached service_deadline (3 s)") and run.result is None
+    assert run.exit_code == -signal.SIGKILL and (run.folder / "console.log").read_text() == "recorded\n"
+    with sqlite3.connect(history) as db:
+        assert db.execute("SELECT state, verdict FROM runs").fetchall() == [
+            ("interrupted", "COULD NOT JUDGE")]
+
+
+def test_old_run_folders_are_pruned_off_the_event_loop(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deleting a large folder never holds up the service's answers: pruning after a run is done
+    in a thread, not on the event loop, and still leaves only the newest keep_runs folders."""
+    settings = load_settings({"history": str(tmp_path / "h.sqlite"), "keep_runs": "1"}, {})
+    queue = RunQueue(settings, [], tmp_path, os.environ, lambda run: None)
+    for n in range(3):
+        old = GateRun(f"20200101T00000{n}Z-0000000{n}", "local", ("@p1",), "",
+                      tmp_path / "runs" / f"20200101T00000{n}Z-0000000{n}",
+                      status=RunStatus.FINISHED)
+        write_record(old.folder, old.record())
+    threads: list[bool] = []
+    real = prune_folders
+
+    def watched(*args: object) -> list[str]:
+        threads.append(threading.current_thread() is threading.main_thread())
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("stagecheck.service.runs.prune_folders", watched)
+    queue.command = lambda run: [sys.executable, "-c", "pass"]  # type: ignore[method-assign]
+
+    async def one_run() -> str:
+        run, _ = queue.submit("local", ("@p1",), "")
+        await asyncio.wait_for(asyncio.gather(*queue.tasks), timeout=30)
+        return run.id
+
+    newest = asyncio.run(one_run())
+    assert threads == [False]
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [newest]

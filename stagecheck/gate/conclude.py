@@ -49,16 +49,19 @@ class GateOutcome:
         if self.decision is None:
             return f"Release gate: could not judge · {self.problem} · exit {self.exit_code}"
         state = " (interrupted)" if self.interrupted else ""
-        where = f"report {self.report_url or self.report}" if self.report \
-            else f"no report: {self.problem}"
         gate = f"Release gate ({self.part.strip()} the selection, partial)" if self.part \
             else "Release gate"
         decision = "could not judge" if self.decision == Decision.NOT_JUDGED else self.decision
         tls = " · TLS certificates not verified (insecure_tls)" if self.insecure_tls else ""
         load = f" · {load_scale_words(self.load_scale)}" if load_scale_words(self.load_scale) \
             else ""
+        if not self.report:  # a verdict no report stands behind is not given: exit 2 says so
+            return (f"{gate}: could not judge{state} · no report: {self.problem} · the scenarios "
+                    f"alone said {decision}: {self.reason} · revenue at risk "
+                    f"{money(self.revenue_at_risk)}{tls}{load} · exit {self.exit_code}")
         return (f"{gate}: {decision}{state} · {self.reason} · revenue at risk "
-                f"{money(self.revenue_at_risk)} · {where}{tls}{load} · exit {self.exit_code}")
+                f"{money(self.revenue_at_risk)} · report {self.report_url or self.report}{tls}"
+                f"{load} · exit {self.exit_code}")
 
 
 def exit_code(decision: Decision | None, interrupted: bool, written: bool,

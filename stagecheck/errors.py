@@ -23,6 +23,7 @@ StagecheckError
 ├── LoopError                           the deploy loop cannot run as asked
 ├── ShardError (ValueError)             shards' results that cannot be merged
 ├── ResultsFileError (ValueError)       a results.json this stagecheck cannot read
+├── NestedTooDeeply (ValueError)        JSON from the target nested deeper than any the contract allows
 └── ServiceRequestError (ValueError)    a request `stagecheck serve` cannot serve (its status)
 """
 
@@ -161,3 +162,11 @@ class ServiceRequestError(StagecheckError, ValueError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class NestedTooDeeply(StagecheckError, ValueError):
+    """JSON text nested beyond its limit (client/nesting.py's MAX_JSON_DEPTH)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"nested deeper than {limit} levels")
+        self.limit = limit

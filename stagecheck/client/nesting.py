@@ -7,19 +7,15 @@ import json
 import re
 from typing import Any
 
+from ..errors import NestedTooDeeply
+
+__all__ = ["MAX_JSON_DEPTH", "NestedTooDeeply", "load_json", "nested_deeper_than"]
+
 MAX_JSON_DEPTH = 64  # the stand-in refuses its own inputs beyond this depth as well
 
 _STRING = re.compile(rb'"(?:\\.|[^"\\])*"')
 _NOT_A_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _INNERMOST = re.compile(rb"\[\]|\{\}")
-
-
-class NestedTooDeeply(ValueError):
-    """JSON text nested beyond MAX_JSON_DEPTH."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"nested deeper than {limit} levels")
-        self.limit = limit
 
 
 def nested_deeper_than(raw: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:

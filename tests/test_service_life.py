@@ -9,9 +9,11 @@ import asyncio
 import os
 import signal
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -280,3 +282,44 @@ def test_old_run_folders_are_pruned_off_the_event_loop(tmp_path: Path,
     newest = asyncio.run(one_run())
     assert threads == [False]
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [newest]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 4 MiB filesystem (tmpfs) the test can fill; skipped where mounting is not allowed."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_full_disk_under_the_running_service_is_not_judged_and_it_recovers(
+        small_disk: Path) -> None:
+    """With the reports' filesystem full, the running service calls the run not judged (its
+    sentence names the disk), never GO, keeps answering, and judges again once there is room."""
+    service = start_service(small_disk)
+    try:
+        with service.client() as client:
+            first = client.post("/runs", json={"tags": "@p1", "target": "local"})
+            assert poll_until_finished(client, first.headers["location"])["outcome"] == "GO"
+            free = os.statvfs(small_disk)
+            filler = small_disk / "filler"
+            filler.write_bytes(b"\0" * (free.f_bavail * free.f_frsize - 48 * 1024))
+            full = client.post("/runs", json={"tags": "@p1", "target": "local"})
+            refused = poll_until_finished(client, full.headers["location"])
+            health = client.get("/health")
+            filler.unlink()
+            again = client.post("/runs", json={"tags": "@p1", "target": "local"})
+            recovered = poll_until_finished(client, again.headers["location"])
+    finally:
+        stop_service(service)
+    assert refused["outcome"] == "not judged" and refused["decision"] == "COULD NOT JUDGE"
+    assert refused["exit_code"] == 2 and "No space left on device" in refused["reason"]
+    assert refused["report_url"] is None and health.status_code == 200
+    assert recovered["outcome"] == "GO"

@@ -74,40 +74,46 @@ def assert_not_verified_for(found: dict, setting_words: tuple[str, ...]) -> None
         assert words in found["error_message"], (found["name"], found["error_message"])
 
 
-def test_a_websocket_url_that_serves_no_platform_proves_no_refusal(tmp_path: Path) -> None:
-    """`/wss` for `/ws`: Starlette answers 403 to every handshake there, which a refusal check
-    alone takes for a refusal (GO on a platform whose refusals were never tried)."""
+def refused_before_the_first_scenario(tmp_path: Path, run, words: tuple[str, ...]) -> None:
+    """One sentence naming the setting, exit 2, nothing judged: no scenario ran, and latest's
+    verdict.json says why."""
+    assert run.returncode == 2, run.stdout[-2000:]
+    (sentence,) = [line for line in run.stderr.splitlines() if line.startswith("stagecheck: ")]
+    for word in words:
+        assert word in sentence, sentence
+    assert run.stdout.strip().splitlines()[-1].startswith("Release gate: could not judge · ")
+    verdict = json.loads((tmp_path / "reports" / "latest" / "verdict.json").read_text())
+    assert verdict["decision"] is None and verdict["reason"] == sentence.removeprefix("stagecheck: ")
+    assert not (tmp_path / "reports" / "latest" / "results.json").exists()
+
+
+def test_a_websocket_url_that_serves_no_platform_is_the_operators_setting(tmp_path: Path) -> None:
+    """`/wss` for `/ws`: Starlette answers 403 to every handshake there. A refusal check alone
+    takes that for a refusal (GO on a platform whose refusals were never tried), and the
+    scenarios that open sessions for a product defect (NO-GO): it is the setting, said once."""
     with start_standin() as standin:
         typo = standin.urls.ws_url + "s"
-        run = staging(tmp_path, standin, "-D", f"ws_url={typo}",
-                      *names(*SESSION_REFUSALS, FOREIGN_KEY))
-        found = scenarios(tmp_path)
-    for name in SESSION_REFUSALS:
-        assert_not_verified_for(found[name], (typo, "-D ws_url / STAGING_WEBSOCKET_URL",
-                                              "a signed-in user was refused too (the handshake "
-                                              "was answered 403)"))
-        assert failing_step(found[name]) == "a signed-in user is let into a live session"
-    assert found[FOREIGN_KEY]["status"] == "passed"  # the API's control holds: the URL was right
-    assert "Release gate: GO" not in run.stdout
+        run = staging(tmp_path, standin, "-D", f"ws_url={typo}")
+    refused_before_the_first_scenario(tmp_path, run, (
+        f"the WebSocket URL {typo} does not serve the platform's live sessions",
+        "handshake was answered 403", "-D ws_url / STAGING_WEBSOCKET_URL"))
 
 
 @pytest.mark.parametrize("gateway", ["wrong path", "403 for every path"])
-def test_an_api_base_that_serves_no_platform_proves_no_refusal(tmp_path: Path,
-                                                               gateway: str) -> None:
+def test_an_api_base_that_serves_no_platform_is_the_operators_setting(tmp_path: Path,
+                                                                       gateway: str) -> None:
     """A base path with `/v2` appended (404 everywhere), or a gateway answering 403 to every
-    path (which the refusal checks alone take for refusals)."""
+    path: the refusal checks alone take both for refusals, the other scenarios for product
+    defects. A signed-in user refused there before the first scenario names the setting."""
     with start_standin() as standin, http_server(403, b'{"message": "Forbidden"}') as forbidden:
         base = standin.urls.backend_url + "/v2" if gateway == "wrong path" else forbidden
         run = staging(tmp_path, standin, "-D", f"base_url={base}",
                       "-D", f"auth_url={standin.urls.backend_url}",
-                      "-D", f"ws_url={standin.urls.ws_url}", *names(*API_REFUSALS, NO_TOKEN))
-        found = scenarios(tmp_path)
+                      "-D", f"ws_url={standin.urls.ws_url}")
     status = "404" if gateway == "wrong path" else "403"
-    for name in API_REFUSALS:
-        assert_not_verified_for(found[name], (f"{base}/api/threads", f"answered {status}",
-                                              "-D base_url / STAGING_BASE_URL"))
-    assert found[NO_TOKEN]["status"] == "passed"  # the live sessions' URL was right
-    assert "Release gate: GO" not in run.stdout
+    refused_before_the_first_scenario(tmp_path, run, (
+        f"the API at {base} does not serve the platform's signed-in users",
+        f"GET {base}/api/threads answered {status}", "-D base_url / STAGING_BASE_URL"))
 
 
 @pytest.mark.parametrize("key", ["wrong", "right"])

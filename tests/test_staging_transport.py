@@ -32,7 +32,7 @@ from stagecheck.platform import contract
 from stagecheck.platform.sessions import MAX_KEPT_FRAMES, open_session_async
 from standin import start_standin
 from tests.behave_run import BehaveRun, run_behave
-from tests.hostile import http_server, raw_server, read_request
+from tests.hostile import closed_port, http_server, raw_server, read_request
 
 P1_SCENARIOS = 15
 
@@ -225,10 +225,12 @@ def _too_many(retry_after: str) -> bytes:
             ).encode()
 
 
-def throttling_proxy(upstream: str, retry_after: str, times: int | None):
+def throttling_proxy(upstream: str, retry_after: str, times: int | None,
+                     kinds: tuple[str, ...] = ("http", "ws")):
     """A loopback proxy in front of `upstream` that answers the first `times` HTTP requests and
-    the first `times` WebSocket handshakes 429 with this Retry-After (every one when None),
-    and pipes everything else through, as a rate limiter in front of a staging would."""
+    the first `times` WebSocket handshakes (of `kinds`) 429 with this Retry-After (every one
+    when None), and pipes everything else through, as a rate limiter in front of a staging
+    would."""
     host, port = upstream.removeprefix("http://").split(":")
     answered = {"http": 0, "ws": 0}
     lock = threading.Lock()
@@ -237,7 +239,7 @@ def throttling_proxy(upstream: str, retry_after: str, times: int | None):
         request = read_request(conn)
         kind = "ws" if b"upgrade: websocket" in request.lower() else "http"
         with lock:
-            throttle = times is None or answered[kind] < times
+            throttle = kind in kinds and (times is None or answered[kind] < times)
             answered[kind] += throttle
         if throttle:
             conn.sendall(_too_many(retry_after))
@@ -267,9 +269,9 @@ def test_a_target_that_throttles_once_is_waited_for_and_judged_go(tmp_path: Path
     assert answered == {"http": 1, "ws": 1}
     assert (run.returncode, data["verdict"]["decision"]) == (0, "GO"), run.failing()
     statuses = [e["status"] for s in data["scenarios"] for e in s["exchanges"]]
-    # kept as evidence, then tried again: the HTTP one met the bypass key's check before the
-    # first scenario (recorded on the run, not a scenario), the handshake's a scenario
-    assert statuses.count(429) == 1
+    # both met the checks before the first scenario (the bypass key's sign-in, then a live
+    # session for that user), waited for and tried again there: no scenario saw one
+    assert statuses.count(429) == 0
 
 
 def test_a_target_that_keeps_throttling_is_named_throttled_never_a_security_finding(
@@ -323,3 +325,32 @@ def test_a_throttled_handshake_is_never_taken_for_a_refusal() -> None:
 def test_what_counts_as_throttling(status: int, headers: dict, handshake: bool,
                                    throttling: bool) -> None:
     assert throttles(status, headers, handshake=handshake) is throttling
+
+
+SESSION_SCENARIOS = ["A user who opens many sessions in a short time is still let in",
+                     "5 users hold live sessions at the same time",
+                     "A signed-in user opens a live session and is welcomed"]
+
+
+@pytest.mark.parametrize("trouble", ["throttled", "unreachable"])
+def test_live_sessions_the_environment_keeps_from_working_are_never_the_products_failure(
+        tmp_path: Path, trouble: str) -> None:
+    """Only the WebSocket endpoint in trouble, the API healthy: every scenario that needs a live
+    session is not judged, for the environment (none failed, nothing at risk), exit 2."""
+    with start_standin() as standin:
+        if trouble == "throttled":
+            proxy, _ = throttling_proxy(standin.urls.backend_url, "30", times=None, kinds=("ws",))
+            with proxy as url:
+                run = staging_gate(tmp_path, standin, ws_url=url.replace("http://", "ws://") + "/ws")
+        else:
+            with closed_port() as url:
+                run = staging_gate(tmp_path, standin,
+                                   ws_url=url.replace("http://", "ws://") + "/ws")
+    data = results(tmp_path)
+    found = {s["name"]: s for s in data["scenarios"]}
+    assert run.returncode == 2, run.failing()
+    assert [s["name"] for s in data["scenarios"] if s["status"] == "failed"] == []
+    for name in SESSION_SCENARIOS:
+        assert (found[name]["status"], found[name]["classification"]) == (
+            "not judged", "environment"), (name, found[name]["error_message"])
+    assert data["impact"]["revenue_at_risk"] == 0

@@ -21,7 +21,7 @@ from ..client.redact import Redactor
 from ..config.settings import Settings, load_settings
 from ..config.target import Target
 from ..errors import ConfigError
-from ..platform.controls import check_bypass_key
+from ..platform.controls import check_endpoints
 from ..platform.users import end_scenario_users, largest_crowd, users_of_scenario
 from ..report.build import tag_expression_of
 from ..run.record import RunRecorder
@@ -42,7 +42,8 @@ DESTRUCTIVE_LEFT_OUT = {
 
 def _open(context: Context, stack: contextlib.ExitStack) -> tuple[Settings, Target, HttpClient]:
     """The settings, the target (the stand-in started when local) and the recording client;
-    on a deployed target, the operator's bypass key tried once. A ConfigError is said in one
+    on a deployed target, the operator's bypass key tried once and the URLs proven to serve the
+    platform (`check_endpoints`). A ConfigError is said in one
     sentence on stderr and kept for the runner's verdict line (nothing is judged)."""
     try:
         settings = load_settings(context.config.userdata)
@@ -55,8 +56,9 @@ def _open(context: Context, stack: contextlib.ExitStack) -> tuple[Settings, Targ
                           verify=tls and not settings.insecure_tls,  # loaded only for TLS
                           proxies=settings.target != TargetKind.LOCAL)
         stack.callback(http.close)
-        if settings.target != TargetKind.LOCAL:  # the stand-in's own key is known right
-            check_bypass_key(http, target)
+        if settings.target != TargetKind.LOCAL:  # the stand-in's own URLs and key are right
+            check_endpoints(http, target, settings.connect_timeout,
+                            verify_tls=tls and not settings.insecure_tls)
     except ConfigError as exc:
         print(f"stagecheck: {exc}", file=sys.stderr, flush=True)
         context.gate_not_judged = str(exc)

@@ -3,9 +3,15 @@ scenario, serves a valid caller (a signed-in user let into a live session on the
 URL; a 2xx on the same route), and an expired token signed with the configured key proves
 something only when a fresh token signed with that key is accepted. A control that fails names
 the setting to check and leaves the scenario not verified (Classification.CONFIGURATION), never
-passed. And the bypass key is tried once before the first scenario (`check_bypass_key`)."""
+passed. And before the first scenario on a deployed target (`check_endpoints`), the bypass key
+is tried once, and the API and the live sessions are each asked to serve that signed-in user:
+a URL where no route or no WebSocket endpoint of the platform answers is the operator's
+setting (one sentence, exit 2), never a product defect in every scenario that uses it."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
 
 import httpx
 
@@ -18,7 +24,7 @@ from ..errors import CheckFailed, ConfigError
 from ..vocabulary import Classification
 from .conversations import list_conversations
 from .refusals import wait_for_refusal
-from .sessions import SessionAttempt
+from .sessions import SessionAttempt, open_session_async
 from .users import MAIN_USER_EMAIL, ask_sign_in
 
 WS_SETTING = "-D ws_url / STAGING_WEBSOCKET_URL"
@@ -104,19 +110,20 @@ def key_accepted_by_sessions(attempt: SessionAttempt, timeout: float, log: Excha
              f"{SIGNING_KEY} is not the platform's signing key", attempt.refused_status)
 
 
-def check_bypass_key(http: HttpClient, target: Target) -> None:
+def check_bypass_key(http: HttpClient, target: Target) -> str:
     """One sign-in before the first scenario, on a deployed target: the operator's bypass key
     refused (401/403) or no sign-in bypass at the auth URL (404/405) is a ConfigError, so that
     a wrong setting is never judged as the platform's defect. Anything else (a 5xx, a
     network failure) is left to the scenarios to judge. From outside, a platform refusing
     every key looks the same as a wrong key: on a deployed target the gate says so in words
-    and does not judge; on the embedded stand-in, whose key the gate knows, it never runs."""
+    and does not judge; on the embedded stand-in, whose key the gate knows, it never runs.
+    The signed-in user's token ("" when there is none)."""
     if not target.bypass_key:
-        return
+        return ""
     try:
         response = ask_sign_in(http, target, MAIN_USER_EMAIL)
     except AssertionError:  # unreachable, timed out: the scenarios say so, each
-        return
+        return ""
     status = response.status_code
     if status in NOT_THIS_KEY:
         raise ConfigError(http.log.redact(
@@ -127,6 +134,46 @@ def check_bypass_key(http: HttpClient, target: Target) -> None:
         raise ConfigError(http.log.redact(
             f"the auth URL {target.auth_url} has no sign-in bypass (POST answered {status}); "
             f"check {AUTH_SETTING}"))
+    with contextlib.suppress(ValueError, AttributeError):
+        token = response.json().get("access_token")
+        return token if isinstance(token, str) else ""
+    return ""
+
+
+def check_endpoints(http: HttpClient, target: Target, open_timeout: float,
+                    verify_tls: bool) -> None:
+    """Before the first scenario on a deployed target: the bypass key (`check_bypass_key`),
+    then, for its signed-in user (or STAGING_TEST_JWT_TOKEN's), the API's conversations route
+    and a live session on ws_url. A signed-in caller answered 401, 403, 404 or 405 there (the
+    platform accepts a WebSocket before it refuses in a frame, so a refused handshake is no
+    platform's) is a ConfigError naming the setting; anything else is the scenarios' to judge."""
+    token = check_bypass_key(http, target) or target.token
+    if not token:
+        return
+    try:
+        response = list_conversations(http, target, token)
+    except AssertionError:  # unreachable, timed out, throttled: the scenarios say so
+        response = None
+    if response is not None and response.status_code in NOT_SERVED:
+        raise ConfigError(http.log.redact(
+            f"the API at {target.backend_url} does not serve the platform's signed-in users: "
+            f"{describe(response, http.log)}; check {API_SETTING} "
+            f"(and that {AUTH_SETTING} signs in users of the same platform)"))
+    loop = asyncio.new_event_loop()
+    try:
+        attempt = loop.run_until_complete(open_session_async(
+            target.ws_url, token, http.log, loop, open_timeout, verify_tls))
+        if attempt.session is not None:
+            loop.run_until_complete(attempt.session.close_async())
+    except AssertionError:  # unreachable, timed out, throttled: the scenarios say so
+        return
+    finally:
+        loop.close()
+    if attempt.refused_status in NOT_SERVED:
+        raise ConfigError(http.log.redact(
+            f"the WebSocket URL {target.ws_url} does not serve the platform's live sessions: "
+            f"a signed-in user's handshake was answered {attempt.refused_status} (the platform "
+            f"accepts a session before it refuses one); check {WS_SETTING}"))
 
 
 def _detail(response: httpx.Response) -> str:

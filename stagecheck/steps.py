@@ -6,7 +6,6 @@ from stagecheck (as httpx's users import from `httpx`, never from its private mo
 
 from __future__ import annotations
 
-from .client.descriptors import OUT_OF_DESCRIPTORS
 from .client.http import describe, elapsed_s, json_body
 from .errors import LoadRunFailed, NeedsBypassKey, NoAnswer, SessionClosed
 from .load.plan import LoadPlan
@@ -41,14 +40,13 @@ from .platform.users import (
     signed_in_user,
     signed_in_users,
 )
-from .run.world import degrade
+from .run.world import degrade, environment_kept
 from .vocabulary import Classification
 from .wording import duration, plural
 
 __all__ = [
     "MAIN_USER_EMAIL",
     "OTHER_USER_EMAIL",
-    "OUT_OF_DESCRIPTORS",
     "Classification",
     "LoadPlan",
     "LoadRunFailed",
@@ -66,6 +64,7 @@ __all__ = [
     "describe",
     "duration",
     "elapsed_s",
+    "environment_kept",
     "expect",
     "expect_json",
     "expired_token",

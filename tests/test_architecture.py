@@ -101,10 +101,10 @@ def test_the_steps_surface_is_pinned() -> None:
 
 
 STEPS_SURFACE = [
-    "MAIN_USER_EMAIL", "OTHER_USER_EMAIL", "OUT_OF_DESCRIPTORS", "Classification", "LoadPlan",
+    "MAIN_USER_EMAIL", "OTHER_USER_EMAIL", "Classification", "LoadPlan",
     "LoadRunFailed", "NeedsBypassKey", "NoAnswer", "SessionClosed", "agent_request",
     "ask_agent_api", "bearer", "canned_answer_problem", "contract", "conversation_messages",
-    "conversations_serve", "degrade", "describe", "duration", "elapsed_s", "expect",
+    "conversations_serve", "degrade", "describe", "duration", "elapsed_s", "environment_kept", "expect",
     "expect_json", "expired_token", "forged_token", "fresh_token", "json_body", "json_excerpt",
     "key_accepted_by_api", "key_accepted_by_sessions", "known_answer", "list_conversations",
     "message_contents", "numbered_user_email", "percentile_95", "plural", "send_user_message",

@@ -9,11 +9,11 @@ from hamcrest import equal_to, is_, less_than_or_equal_to
 
 from stagecheck.steps import (
     MAIN_USER_EMAIL,
-    OUT_OF_DESCRIPTORS,
     Classification,
     SessionClosed,
     contract,
     duration,
+    environment_kept,
     expect,
     forged_token,
     send_user_message,
@@ -149,12 +149,14 @@ def step_all_welcomed(context, budget):
     world, welcomes = context.world, context.world.sessions.welcomes
     problems = [f"session {i}: {welcome.problem}" for i, welcome in enumerate(welcomes, 1)
                 if welcome.problem]
+    environment = environment_kept(welcomes)
+    cause = next((w.problem for w in welcomes if w.machine), "") or next(
+        (w.problem for w in welcomes if w.problem), "")
     expect(world.log, problems, equal_to([]),
            f"all {len(world.users)} sessions should be welcomed, but {len(problems)} were not, "
            f"the first because {problems[0].split(': ', 1)[-1] if problems else ''}",
-           summary=next((p.split(": ", 1)[-1] for p in problems if OUT_OF_DESCRIPTORS in p), ""),
-           classification=Classification.ENVIRONMENT
-           if any(OUT_OF_DESCRIPTORS in p for p in problems) else None)
+           summary=cause if environment else "",
+           classification=Classification.ENVIRONMENT if environment else None)
     slowest = max(welcome.seconds or 0.0 for welcome in welcomes)
     expect(world.log, slowest, less_than_or_equal_to(budget),
            f"all {len(world.users)} sessions should be welcomed within {budget:g} s, "
@@ -182,6 +184,7 @@ def step_many_sessions(context, count):
     world.latency.what = "sessions of one user"
     world.latency.samples = [wait.seconds for _, wait in opened if wait.seconds is not None]
     world.latency.problems = [wait.problem for _, wait in opened if wait.problem]
+    world.latency.environment = environment_kept([wait for _, wait in opened])
 
 
 @then("the user is still let into a new live session")
@@ -190,6 +193,11 @@ def step_still_let_in(context):
     opened = len(latency.samples)
     how = "; ".join(latency.problems[:1])
     code = re.search(r"code (\d+) '([^']*)'", how)
+    if latency.environment:
+        expect(world.log, latency.problems, equal_to([]),  # throttled, unreachable: not a refusal
+               f"a user should be let in however many sessions they opened before, but after "
+               f"{opened} sessions the check could not go on: {how}", summary=how,
+               classification=Classification.ENVIRONMENT)
     expect(world.log, latency.problems, equal_to([]),
            f"a user should be let in however many sessions they opened before, but after "
            f"{opened} sessions the platform refused this user: {how}",

@@ -26,6 +26,7 @@ from ..platform.agents import AgentRun, KnownAnswer, run_agent_async, stray_agen
 from ..platform.conversations import MessageAnswer
 from ..platform.sessions import LiveSession, SessionAttempt, open_session_async
 from ..platform.users import SignedInUser
+from ..vocabulary import Classification
 from .record import RunRecorder
 
 Track = Callable[[SessionAttempt], SessionAttempt]
@@ -37,6 +38,17 @@ class WelcomeWait:
 
     seconds: float | None = None
     problem: str = ""
+    blame: Classification | None = None  # whose the missing welcome is, when the cause says so
+    machine: bool = False  # this machine ran out of descriptors: nothing near it can be trusted
+
+
+def environment_kept(waits: list[WelcomeWait]) -> bool:
+    """Whether the environment kept these welcomes from coming: this machine ran out of
+    descriptors for any of them, or every one was throttled or unreachable (a welcome the
+    platform failed to give is its own)."""
+    missing = [wait for wait in waits if wait.problem]
+    return any(wait.machine for wait in missing) or (
+        bool(missing) and all(wait.blame == Classification.ENVIRONMENT for wait in missing))
 
 
 @dataclass
@@ -112,15 +124,16 @@ class RunState:
         try:
             attempt = track(await self.open_session_async(token, log))
         except (AssertionError, OSError) as problem:  # every session ends here, none pending
-            return SessionAttempt(), WelcomeWait(problem=_problem(problem))
+            return SessionAttempt(), _missing(problem)
         if attempt.session is None:
-            return attempt, WelcomeWait(problem=f"handshake refused with {attempt.refused_status}")
+            return attempt, WelcomeWait(problem=f"handshake refused with {attempt.refused_status}",
+                                        blame=Classification.PRODUCT)
         try:
             await attempt.session.receive_until_async(contract.is_welcome,
                                                       self.settings.ws_event_timeout,
                                                       "welcome message")
         except (AssertionError, OSError) as problem:
-            return attempt, WelcomeWait(problem=_problem(problem))
+            return attempt, _missing(problem)
         return attempt, WelcomeWait(seconds=time.perf_counter() - started)
 
     def open_all_and_welcome(self, tokens: list[str], log: ExchangeLog, track: Track
@@ -156,8 +169,13 @@ class RunState:
         return [problem for problem in self.loop.run_until_complete(ping_every_one()) if problem]
 
 
-def _problem(exc: BaseException) -> str:
-    return out_of_descriptors_problem() if out_of_descriptors(exc) else str(exc)
+def _missing(exc: BaseException) -> WelcomeWait:
+    """A welcome that did not come because of `exc`, with the blame its kind carries (a network
+    failure, throttling or no descriptors left: the environment's)."""
+    if out_of_descriptors(exc):
+        return WelcomeWait(problem=out_of_descriptors_problem(), blame=Classification.ENVIRONMENT,
+                           machine=True)
+    return WelcomeWait(problem=str(exc), blame=getattr(exc, "classification", None))
 
 
 @dataclass
@@ -196,6 +214,7 @@ class Latency:
     what: str = ""
     samples: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    environment: bool = False  # the environment kept the missing samples from coming
 
 
 @dataclass

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from stagecheck.outputs.reports import prune_runs
 from tests.behave_run import FAST, ROOT, run_behave
 from tests.test_hostile import encoded, every_output
@@ -195,3 +197,21 @@ def test_the_report_base_url_password_appears_in_no_output(tmp_path: Path) -> No
     for where, text in outputs.items():
         for encoding, form in encoded(SECRET).items():
             assert form not in text, f"the password ({encoding}) leaked into {where}"
+
+
+@pytest.mark.parametrize("mistake", [("-D", "insecure_tls=maybe"), ("--tags=@P1",)],
+                         ids=["a bad setting", "a selection mistake"])
+def test_a_run_refused_before_it_starts_leaves_latest_saying_not_judged(
+        tmp_path: Path, mistake: tuple[str, ...]) -> None:
+    """Nothing runs and nothing is reported, but `latest` no longer shows the older GO: it
+    points at this run's verdict.json, not judged, with the refusal's sentence."""
+    older = first_go(tmp_path)
+    run = run_behave(tmp_path, *FAST, *mistake)
+    assert run.returncode == 2, run.stderr[-2000:]
+    (sentence,) = [line for line in run.stderr.splitlines() if line.startswith("stagecheck: ")]
+    found = latest_verdict(tmp_path)
+    assert found["run_id"] != older and found["decision"] is None and found["exit_code"] == 2
+    assert found["reason"] == sentence.removeprefix("stagecheck: ")
+    assert sorted(p.name for p in (tmp_path / "reports" / found["run_id"]).iterdir()) == [
+        "verdict.json"]
+    assert (tmp_path / "reports" / older / "report.md").is_file()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -20,6 +21,7 @@ from behave.runner import Runner
 from ..config.settings import Settings, load_settings
 from ..errors import ConfigError, ResultsFileError
 from ..lifetime import interruptible
+from ..outputs.reports import LATEST
 from ..outputs.verdict import record_not_judged
 from ..report.impact import check_business_tags
 from ..run.record import new_run_id
@@ -30,8 +32,12 @@ from .selection import behavex_worker, check_selection, select_shard
 from .workers import run_in_workers
 
 
-def _stop(message: str) -> SystemExit:
-    """Refused before anything ran: the sentence, then the verdict line with it as the reason."""
+def _stop(message: str, report_dir: str) -> SystemExit:
+    """Refused before anything ran: the sentence, then the verdict line with it as the reason.
+    Nothing is written, but a `latest` an earlier run left is pointed at this run's not-judged
+    verdict.json: it never shows an older verdict than the line printed last."""
+    if (Path(report_dir) / LATEST).is_symlink():
+        record_not_judged(report_dir, new_run_id(), message, ExitCode.NOT_JUDGED)
     print(f"stagecheck: {message}", file=sys.stderr, flush=True)
     print(f"Release gate: could not judge · {message} · exit {ExitCode.NOT_JUDGED}",
           file=sys.__stdout__ or sys.stdout, flush=True)
@@ -58,12 +64,14 @@ class GateRunner(Runner):
         try:
             self.gate_settings = load_settings(self.config.userdata)
         except ConfigError as exc:
-            raise _stop(str(exc)) from None
+            raise _stop(str(exc), str(self.config.userdata.get("report_dir") or "reports")
+                        ) from None
         terminate_like_interrupt()
         try:
             super().run()
         except ParserError as exc:
-            raise _stop(f"a feature file cannot be read: {parse_failure(exc)}") from None
+            raise _stop(f"a feature file cannot be read: {parse_failure(exc)}",
+                        self.gate_settings.report_dir) from None
         outcome = getattr(self.context, "gate_outcome", None)
         if self.config.show_snippets and self.undefined_steps:
             print_undefined_step_snippets(self.undefined_steps,
@@ -106,16 +114,17 @@ class GateRunner(Runner):
             check_business_tags(self.features)
             check_selection(self.features, self.config)
         except ConfigError as exc:
-            raise _stop(str(exc)) from None
+            raise _stop(str(exc), self.gate_settings.report_dir) from None
         if self._in_workers():
             if self.config.junit or self.config.outfiles:
                 raise _stop("behave's own outputs (--junit, -o) see one process, and a run in "
-                            "workers has several: use its results.json and reports, or workers=1")
+                            "workers has several: use its results.json and reports, or workers=1",
+                            self.gate_settings.report_dir)
             try:
                 self.context.gate_outcome = run_in_workers(self.config, self.gate_settings,
                                                            self.features)
             except ConfigError as exc:
-                raise _stop(str(exc)) from None
+                raise _stop(str(exc), self.gate_settings.report_dir) from None
             for formatter in self.formatters:
                 formatter.close()
             return self.context.gate_outcome.exit_code != ExitCode.GO
@@ -125,6 +134,7 @@ class GateRunner(Runner):
                 self.context.gate_shard = select_shard(self.features, self.config, index, count,
                                                        self.gate_settings.shard_timings)
             except (OSError, ResultsFileError) as exc:
-                raise _stop(f"setting shard_timings cannot be read: {exc}") from None
+                raise _stop(f"setting shard_timings cannot be read: {exc}",
+                            self.gate_settings.report_dir) from None
         summarize_selection_only(self.config, self.features)
         return bool(super().run_model(features))

@@ -25,7 +25,7 @@ async def _misbehave(request: Request) -> None:
     """Latency faults shared by both health endpoints."""
     state = request.app.state.standin
     if "hang" in state.faults:
-        await asyncio.Event().wait()  # cancelled when the server stops
+        await state.stopping.wait()  # never answers while the server runs
     if "slow-responses" in state.faults:
         await asyncio.sleep(state.slow_delay_s)
     if request.url.path == "/health":

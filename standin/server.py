@@ -114,6 +114,9 @@ class _Server(uvicorn.Server):
         still busy after that does uvicorn's graceful wait (and its fixed 0.1 s) apply."""
         for server in self.servers:
             server.close()
+        standin = getattr(getattr(self.config.app, "state", None), "standin", None)
+        if standin is not None:
+            standin.stopping.set()  # held answers (fault hang) end now, not cancelled later
         for connection in list(self.server_state.connections):
             connection.shutdown()
         await asyncio.sleep(0)  # let the idle ones close

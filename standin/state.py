@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ class StandinState:
     busy_frame_delay_s: float = 2.5
     # messages-lost-on-reconnect: what a user's closed sessions stored, deleted when they return
     lost_on_reconnect: dict[str, list[int]] = field(default_factory=dict)
+    # hang: answers held until the server stops, then let go (never cancelled mid-handler)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def tail_delay(self, kind: str) -> float:

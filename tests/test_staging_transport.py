@@ -217,6 +217,29 @@ def test_a_reset_connection_is_named_a_reset() -> None:
     http.close()
 
 
+@pytest.mark.parametrize("trouble", ["tls", "reset"])
+def test_a_whole_run_against_a_failed_tls_handshake_or_resets_is_the_environment(
+        tmp_path: Path, trouble: str) -> None:
+    """The run as a whole, not only the client: every P1 scenario not judged for the
+    environment, with the cause named, the next step not "bring the backend back up"."""
+    server = http_server(200, b"{}") if trouble == "tls" else raw_server(_reset)
+    with server as url:
+        scheme = "https://" if trouble == "tls" else "http://"
+        base = url.replace("http://", scheme)
+        run = run_behave(tmp_path, "--tags=@p1", "-D", "target=staging", "-D", "connect_timeout=2",
+                         "-D", "allow_destructive=true",
+                         env={"STAGING_BASE_URL": base, "E2E_OAUTH_SIMULATION_KEY": "k"})
+    data = results(tmp_path)
+    cause = "the TLS handshake with" if trouble == "tls" else "by a proxy or load balancer"
+    assert run.returncode == 2, run.failing()
+    assert [s["status"] for s in data["scenarios"]] == ["not judged"] * P1_SCENARIOS
+    assert all(s["classification"] == "environment" and cause in s["error_message"]
+               for s in data["scenarios"]), [(s["classification"], s["error_message"][:300])
+                                             for s in data["scenarios"] if cause not in s["error_message"]]
+    report = (tmp_path / "reports" / "latest" / "report.md").read_text()
+    assert "Bring the backend back up" not in report and "Traceback" not in run.stdout + run.stderr
+
+
 # --- throttling: retried as Retry-After asks, then named -------------------------------------
 
 def _too_many(retry_after: str) -> bytes:

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+
 from ..errors import (
     ConnectionReset,
     NameNotResolved,
@@ -155,6 +157,10 @@ def named_failure(exc: BaseException, shown: str) -> TargetError:
             return ConnectionReset(
                 f"the connection to {shown} was reset by the target, or by a proxy or load "
                 "balancer on the way; check that it serves this address")
+        if isinstance(cause, httpx.RemoteProtocolError) and "without sending" in str(cause):
+            return ConnectionReset(
+                f"the connection to {shown} was closed by the target before it answered, or by "
+                "a proxy or load balancer on the way; check that it serves this address")
         if isinstance(cause, ConnectionRefusedError):
             return TargetUnreachable(f"target unreachable: {shown} (connection refused: nothing "
                                      "listens there)")

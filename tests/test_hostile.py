@@ -321,6 +321,8 @@ def test_ctrl_c_mid_run_writes_the_report_marked_interrupted(tmp_path: Path) -> 
                            "risk $0 · report "), line
     assert data["facts"]["interrupted"] is True
     assert data["verdict"]["decision"] == "NO-GO"
+    heading = (tmp_path / "reports" / "latest" / "report.md").read_text().splitlines()[0]
+    assert heading == "# Release gate report: NO-GO (interrupted)"  # as the verdict line says
     # The stand-in lets its held answer go when it stops: no cancelled handler's traceback.
     assert "Traceback" not in proc.stderr.read()
 

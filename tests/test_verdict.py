@@ -11,6 +11,8 @@ import os
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -245,6 +247,33 @@ def test_a_selection_mistake_could_not_judge_in_one_sentence_writing_nothing(
     assert last_line(run) == (f"Release gate: could not judge · {said.removeprefix('stagecheck: ')}"
                               " · exit 2")
     assert not (tmp_path / "reports").exists()  # no report, no latest, no history row
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--tags=@p1 and"], "the tag expression does not parse (Syntax error. Expected operand "
+                         "after and); nothing was run"),
+    (["no-such-features-folder"], "behave refused the run before it began"),
+])
+def test_stagecheck_gate_says_behaves_own_refusals_as_exit_2_with_a_verdict_line(
+        tmp_path: Path, args: list[str], words: str) -> None:
+    """Plain behave ends these with exit 1 (a NO-GO to a pipeline) and no verdict line, before
+    any of the gate's code loads; `stagecheck gate` runs the same behave and says them."""
+    done = subprocess.run([sys.executable, "-m", "stagecheck", "gate", *args,
+                           "-D", f"report_dir={tmp_path / 'reports'}"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 2, done.stdout[-2000:]
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("Release gate: could not judge · ") and words in last, last
+    assert last.endswith(" · exit 2") and not (tmp_path / "reports").exists()
+
+
+def test_stagecheck_gate_is_behave_with_the_verdict_as_its_exit_status(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "stagecheck", "gate", "--tags=@p1", "--name",
+                           "reports itself up", *FAST, "-D", f"report_dir={tmp_path / 'reports'}"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert done.stdout.strip().splitlines()[-1].startswith("Release gate: GO · ")
+    assert (tmp_path / "reports" / "latest" / "report.md").is_file()
 
 
 @pytest.mark.parametrize(("tags", "named"), [

@@ -1,5 +1,7 @@
 """The `stagecheck` command (also `python -m stagecheck`): one parser, one module per command.
 
+- `stagecheck gate [behave options]`: the gate as behave runs it, with a command line behave
+  cannot read (a `--tags` that does not parse) refused as exit 2 with a verdict line;
 - `stagecheck loop [behave options] --until-green --max-runs N --interval S [--on-new-deploy]
   [--max-time S]`: run the gate in a loop until it is green;
 - `stagecheck report PATH/results.json [--format md|html|json] [-o FILE]`: render again;
@@ -24,10 +26,10 @@ from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
 
 from ..lifetime import interruptible
-from . import catalog, loop, merge, report, serve
+from . import catalog, gate, loop, merge, report, serve
 
-COMMANDS: dict[str, ModuleType] = {"report": report, "merge": merge, "serve": serve, "loop": loop,
-                                   "catalog": catalog}
+COMMANDS: dict[str, ModuleType] = {"gate": gate, "report": report, "merge": merge, "serve": serve,
+                                   "loop": loop, "catalog": catalog}
 
 
 def _version() -> str:

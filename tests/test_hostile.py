@@ -236,6 +236,10 @@ def test_insecure_tls_opts_out_and_the_report_says_so(tmp_path: Path, tls_standi
     data = report(tmp_path)
     assert run.returncode == 0 and data["verdict"]["decision"] == "GO"
     assert data["facts"]["insecure_tls"] is True
+    assert run.stdout.strip().splitlines()[-1].endswith(
+        " · TLS certificates not verified (insecure_tls) · exit 0")  # the console line says so
+    verdict = json.loads((tmp_path / "reports/latest/verdict.json").read_text())
+    assert verdict["insecure_tls"] is True  # and what a pipeline reads
     assert "TLS certificates NOT verified" in (tmp_path / "reports/latest/report.md").read_text()
     assert 'id="insecure-tls"' in (tmp_path / "reports/latest/report.html").read_text()
 

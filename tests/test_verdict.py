@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from behave.parser import parse_feature
 
 from stagecheck.errors import ConfigError
 from stagecheck.gate.selection import check_selection, named_tags
-from stagecheck.outputs.reports import write_reports
+from stagecheck.outputs.reports import RUN_FOLDER, write_reports
 from stagecheck.report.model import RunResult
 from tests.behave_run import FAST, ROOT, run_behave
 
@@ -168,15 +169,34 @@ def test_github_job_summary_gets_the_executive_summary(tmp_path: Path) -> None:
 
 
 def test_old_runs_are_pruned_but_never_latest(tmp_path: Path) -> None:
+    """The newest two runs are kept, in the order they ran: runs in one second (their ids then
+    differ only by a random part) included."""
+    reports, ran = tmp_path / "reports", []
     for _ in range(3):
         run = run_behave(tmp_path, "--tags=@p1", "--name", "reports itself up", "-D", "keep_runs=2")
         assert run.returncode == 0
-    reports = tmp_path / "reports"
-    folders = sorted(p.name for p in reports.iterdir() if p.is_dir() and not p.is_symlink())
-    assert len(folders) == 2 and os.readlink(reports / "latest") == folders[-1]
+        ran.append(os.readlink(reports / "latest"))
+    folders = {p.name for p in reports.iterdir() if p.is_dir() and not p.is_symlink()}
+    assert folders == set(ran[1:]) and os.readlink(reports / "latest") == ran[-1]
     with sqlite3.connect(reports / "history.sqlite") as db:
-        assert sorted(r for (r,) in db.execute("SELECT run_id FROM runs")) == folders
-        assert {r for (r,) in db.execute("SELECT DISTINCT run_id FROM scenario_runs")} == set(folders)
+        assert {r for (r,) in db.execute("SELECT run_id FROM runs")} == folders
+        assert {r for (r,) in db.execute("SELECT DISTINCT run_id FROM scenario_runs")} == folders
+
+
+def test_run_ids_sort_in_the_order_runs_began_within_one_second(monkeypatch) -> None:
+    """Retention keeps the newest runs by id: two runs in one second must not be ordered by a
+    random part (the order of began is checked with a clock that stays in one second)."""
+    import stagecheck.run.record as record
+
+    base = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    moments = [base.replace(microsecond=us) for us in (0, 1, 15, 16, 4095, 65536, 999_999)]
+    clock = iter(moments)
+    monkeypatch.setattr(record, "datetime", type("Clock", (), {"now": staticmethod(
+        lambda tz=None: next(clock))}))
+    ids = [record.new_run_id() for _ in moments]
+    assert sorted(ids) == ids and len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"20260101T120000Z-[0-9a-f]{6}", i) for i in ids)
+    assert all(RUN_FOLDER.match(i) for i in ids)  # retention still sees them as run folders
 
 
 @pytest.mark.parametrize(("setting", "words"), [

@@ -317,7 +317,7 @@ class History:
         with self._write() as db:
             deleted = db.execute(
                 "DELETE FROM runs WHERE run_id NOT IN (SELECT run_id FROM runs "
-                "ORDER BY started_at DESC, run_id DESC LIMIT ?)", (keep,)).rowcount
+                "ORDER BY started_at DESC, rowid DESC LIMIT ?)", (keep,)).rowcount
         return int(deleted)
 
     def state_of(self, run_id: str) -> str | None:

@@ -21,20 +21,27 @@ if TYPE_CHECKING:
 SERVICE = "netra-ai-platform"
 
 
-async def _misbehave(request: Request) -> None:
-    """Latency faults shared by both health endpoints."""
+STOPPING = {"status": "unhealthy", "message": "the stand-in is stopping"}
+
+
+async def _misbehave(request: Request) -> JSONResponse | None:
+    """Latency faults shared by both health endpoints; under hang, no answer while the server
+    runs, and once it stops a 503 (never a healthy answer) rather than a cancelled handler."""
     state = request.app.state.standin
     if "hang" in state.faults:
-        await state.stopping.wait()  # never answers while the server runs
+        await state.stopping.wait()
+        return JSONResponse(STOPPING, status_code=503)
     if "slow-responses" in state.faults:
         await asyncio.sleep(state.slow_delay_s)
     if request.url.path == "/health":
         await asyncio.sleep(state.tail_delay("health"))
+    return None
 
 
 async def health(request: Request) -> JSONResponse:
     state = request.app.state.standin
-    await _misbehave(request)
+    if (stopping := await _misbehave(request)) is not None:
+        return stopping
     if "health-down" in state.faults:
         return JSONResponse({"status": "unhealthy", "message": "Service unavailable"},
                             status_code=503)
@@ -63,7 +70,8 @@ def _probe_database(state: StandinState) -> dict[str, Any]:
 
 async def api_health(request: Request) -> JSONResponse:
     state = request.app.state.standin
-    await _misbehave(request)
+    if (stopping := await _misbehave(request)) is not None:
+        return stopping
     try:
         # The detailed health root depends on get_current_user_optional, which opens a session
         # from the same factory as every other route (netra_backend/app/routes/health_check.py).

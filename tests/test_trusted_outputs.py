@@ -71,7 +71,9 @@ def first_go(tmp_path: Path) -> str:
 
 def test_a_report_that_cannot_be_rendered_leaves_latest_saying_not_judged(tmp_path: Path) -> None:
     older = first_go(tmp_path)
-    run = behave_with(tmp_path, RENDER_FAILS, *P1)
+    metrics = tmp_path / "metrics.prom"
+    run = behave_with(tmp_path, RENDER_FAILS, *P1, "-D", f"metrics_file={metrics}")
+    assert not metrics.exists()  # no output speaks the verdict of a run that was not judged
     assert run.returncode == 2, run.stderr[-2000:]
     assert last_line(run).endswith("exit 2") and "No space left on device" in last_line(run)
     found = latest_verdict(tmp_path)
@@ -215,3 +217,16 @@ def test_a_run_refused_before_it_starts_leaves_latest_saying_not_judged(
     assert sorted(p.name for p in (tmp_path / "reports" / found["run_id"]).iterdir()) == [
         "verdict.json"]
     assert (tmp_path / "reports" / older / "report.md").is_file()
+
+
+def test_stagecheck_gates_own_refusal_leaves_latest_saying_not_judged(tmp_path: Path) -> None:
+    """A tag expression behave cannot parse, refused by `stagecheck gate`: latest no longer
+    shows the older GO."""
+    older = first_go(tmp_path)
+    run = subprocess.run([sys.executable, "-m", "stagecheck", "gate", "--tags=@p1 and",
+                          "-D", f"report_dir={tmp_path / 'reports'}"],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert run.returncode == 2, run.stdout[-2000:]
+    found = latest_verdict(tmp_path)
+    assert found["run_id"] != older and found["decision"] is None and found["exit_code"] == 2
+    assert found["reason"].startswith("the tag expression does not parse")

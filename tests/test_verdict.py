@@ -287,12 +287,21 @@ def test_stagecheck_gate_says_behaves_own_refusals_as_exit_2_with_a_verdict_line
     assert last.endswith(" · exit 2") and not (tmp_path / "reports").exists()
 
 
-def test_stagecheck_gate_is_behave_with_the_verdict_as_its_exit_status(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("fault", "runner", "code", "verdict"), [
+    ("", [], 0, "GO"),
+    # another runner asked for: the gate's runs all the same (one verdict line, its exit status)
+    ("health-down", ["--runner=behave.runner:Runner"], 1, "NO-GO"),
+])
+def test_stagecheck_gate_is_behave_with_the_verdict_as_its_exit_status(
+        tmp_path: Path, fault: str, runner: list[str], code: int, verdict: str) -> None:
+    faults = ["-D", f"standin_fault={fault}"] if fault else []
     done = subprocess.run([sys.executable, "-m", "stagecheck", "gate", "--tags=@p1", "--name",
-                           "reports itself up", *FAST, "-D", f"report_dir={tmp_path / 'reports'}"],
+                           "reports itself up", *runner, *faults, *FAST,
+                           "-D", f"report_dir={tmp_path / 'reports'}"],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert done.returncode == 0, done.stdout[-2000:]
-    assert done.stdout.strip().splitlines()[-1].startswith("Release gate: GO · ")
+    assert done.returncode == code, done.stdout[-2000:]
+    said = [line for line in done.stdout.splitlines() if line.startswith("Release gate")]
+    assert len(said) == 1 and said[0].startswith(f"Release gate: {verdict} · "), said
     assert (tmp_path / "reports" / "latest" / "report.md").is_file()
 
 

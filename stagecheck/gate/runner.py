@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import sys
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -21,8 +20,7 @@ from behave.runner import Runner
 from ..config.settings import Settings, load_settings
 from ..errors import ConfigError, ResultsFileError
 from ..lifetime import interruptible
-from ..outputs.reports import LATEST
-from ..outputs.verdict import record_not_judged
+from ..outputs.verdict import record_not_judged, record_refusal
 from ..report.impact import check_business_tags
 from ..run.record import new_run_id
 from ..vocabulary import ExitCode
@@ -34,10 +32,8 @@ from .workers import run_in_workers
 
 def _stop(message: str, report_dir: str) -> SystemExit:
     """Refused before anything ran: the sentence, then the verdict line with it as the reason.
-    Nothing is written, but a `latest` an earlier run left is pointed at this run's not-judged
-    verdict.json: it never shows an older verdict than the line printed last."""
-    if (Path(report_dir) / LATEST).is_symlink():
-        record_not_judged(report_dir, new_run_id(), message, ExitCode.NOT_JUDGED)
+    Nothing is written but what `record_refusal` does for `latest`."""
+    record_refusal(report_dir, new_run_id(), message)
     print(f"stagecheck: {message}", file=sys.stderr, flush=True)
     print(f"Release gate: could not judge · {message} · exit {ExitCode.NOT_JUDGED}",
           file=sys.__stdout__ or sys.stdout, flush=True)

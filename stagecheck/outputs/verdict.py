@@ -4,11 +4,12 @@ run whose report could not be written, a verdict.json that says it was not judge
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from ..report.model import RunResult
 from ..vocabulary import ExitCode, Status
-from .reports import VERDICT_FILE, report_paths, write_verdict_alone
+from .reports import LATEST, VERDICT_FILE, report_paths, write_verdict_alone
 
 __all__ = ["VERDICT_FILE", "VERDICT_SCHEMA", "not_judged_json", "record_not_judged",
            "verdict_json"]
@@ -79,3 +80,11 @@ def record_not_judged(report_dir: str, run_id: str, reason: str, code: ExitCode,
     read an older run's verdict."""
     write_verdict_alone(report_dir, run_id,
                         not_judged_json(run_id, reason, code, interrupted, result))
+
+
+def record_refusal(report_dir: str, run_id: str, reason: str) -> None:
+    """A run refused before it started writes nothing, but a `latest` an earlier run left is
+    pointed at this run's not-judged verdict.json: it never shows an older verdict than the
+    line printed last."""
+    if (Path(report_dir) / LATEST).is_symlink():
+        record_not_judged(report_dir, run_id, reason, ExitCode.NOT_JUDGED)

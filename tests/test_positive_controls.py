@@ -7,6 +7,7 @@ never leaks a secret. Real stand-ins and servers on loopback, the gate run as a 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import jwt
@@ -95,8 +96,34 @@ def test_a_websocket_url_that_serves_no_platform_is_the_operators_setting(tmp_pa
         typo = standin.urls.ws_url + "s"
         run = staging(tmp_path, standin, "-D", f"ws_url={typo}")
     refused_before_the_first_scenario(tmp_path, run, (
-        f"the WebSocket URL {typo} does not serve the platform's live sessions",
-        "handshake was answered 403", "-D ws_url / STAGING_WEBSOCKET_URL"))
+        f"the WebSocket URL {typo} refuses a signed-in user's handshake (403) and an anonymous "
+        "one alike", "-D ws_url / STAGING_WEBSOCKET_URL"))
+
+
+def test_a_ready_made_token_the_platform_refuses_is_the_operators_setting(tmp_path: Path) -> None:
+    """STAGING_TEST_JWT_TOKEN signed with another key, on the era that refuses bad tokens at the
+    handshake: the platform (its health its own) refuses it, which names the token, not a URL."""
+    with start_standin(variant="handshake-403") as standin:
+        now = int(time.time())
+        token = jwt.encode({"sub": "u1", "email": "u1@e2e.test", "token_type": "access",
+                            "type": "access", "iat": now, "exp": now + 600}, WRONG_SIGNING_KEY,
+                           algorithm="HS256")
+        run = run_behave(tmp_path, "--tags=@p1", "-D", "target=staging",
+                         "-D", f"base_url={standin.urls.backend_url}", *FAST,
+                         env={"E2E_OAUTH_SIMULATION_KEY": "", "STAGING_TEST_JWT_TOKEN": token})
+    refused_before_the_first_scenario(tmp_path, run, (
+        "the platform refused STAGING_TEST_JWT_TOKEN (", "answered 401",
+        "the token is not this platform's"))
+    assert token not in run.stdout + run.stderr
+
+
+def test_a_sign_in_answer_nested_too_deep_is_left_to_the_scenarios(tmp_path: Path) -> None:
+    """The check before the first scenario reads the sign-in with its nesting bounded: a hostile
+    answer is the scenarios' to judge (the product's), never a crash of the check."""
+    with start_standin() as standin, http_server(200, b"[" * 100_000) as auth:
+        run = staging(tmp_path, standin, "-D", f"auth_url={auth}", "--tags=@p1")
+    assert run.returncode == 1 and "Traceback" not in run.stdout + run.stderr, run.stderr[-2000:]
+    assert "nested deeper than 64 levels" in json.dumps(scenarios(tmp_path))
 
 
 @pytest.mark.parametrize("gateway", ["wrong path", "403 for every path"])

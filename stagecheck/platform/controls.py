@@ -5,20 +5,22 @@ something only when a fresh token signed with that key is accepted. A control th
 the setting to check and leaves the scenario not verified (Classification.CONFIGURATION), never
 passed. And before the first scenario on a deployed target (`check_endpoints`), the bypass key
 is tried once, and the API and the live sessions are each asked to serve that signed-in user:
-a URL where no route or no WebSocket endpoint of the platform answers is the operator's
-setting (one sentence, exit 2), never a product defect in every scenario that uses it."""
+a URL where no route of the platform answers, or that refuses everyone alike, is the operator's
+setting (one sentence, exit 2), never a product defect in every scenario that uses it; a
+platform (its health answering as the platform's, its WebSocket accepting a caller) that
+refuses the user its own sign-in just made is left to the scenarios, as the product's."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import httpx
 
 from ..client.exchanges import ExchangeLog
 from ..client.http import HttpClient, describe
+from ..client.nesting import load_json
 from ..client.redact import excerpt
-from ..config.credentials import BYPASS_KEY, SIGNING_KEY
+from ..config.credentials import BYPASS_KEY, SIGNING_KEY, TOKEN
 from ..config.target import Target
 from ..errors import CheckFailed, ConfigError
 from ..vocabulary import Classification
@@ -134,46 +136,90 @@ def check_bypass_key(http: HttpClient, target: Target) -> str:
         raise ConfigError(http.log.redact(
             f"the auth URL {target.auth_url} has no sign-in bypass (POST answered {status}); "
             f"check {AUTH_SETTING}"))
-    with contextlib.suppress(ValueError, AttributeError):
-        token = response.json().get("access_token")
-        return token if isinstance(token, str) else ""
-    return ""
+    try:
+        body = load_json(response.content)  # nesting bounded: the scenarios judge the shape
+    except ValueError:
+        return ""
+    token = body.get("access_token") if isinstance(body, dict) else None
+    return token if isinstance(token, str) else ""
+
+
+def _serves_health(http: HttpClient, target: Target) -> bool:
+    """Whether base_url's /health answers as the platform does: 2xx, a JSON object with a
+    status (any status: a platform that says it is unhealthy is still the platform)."""
+    try:
+        response = http.get(f"{target.backend_url}/health")
+        body = load_json(response.content)
+    except (AssertionError, ValueError):
+        return False
+    return 200 <= response.status_code < 300 and isinstance(body, dict) and "status" in body
+
+
+def _handshake(target: Target, token: str | None, log: ExchangeLog, timeout: float,
+               verify_tls: bool) -> int | None:
+    """The HTTP status a handshake on ws_url was refused with (None: it was accepted, and its
+    session is closed again); AssertionError when it could not be tried (network, throttling)."""
+    loop = asyncio.new_event_loop()
+    try:
+        attempt = loop.run_until_complete(open_session_async(
+            target.ws_url, token, log, loop, timeout, verify_tls))
+        if attempt.session is not None:
+            loop.run_until_complete(attempt.session.close_async())
+    finally:
+        loop.close()
+    return attempt.refused_status
 
 
 def check_endpoints(http: HttpClient, target: Target, open_timeout: float,
                     verify_tls: bool) -> None:
     """Before the first scenario on a deployed target: the bypass key (`check_bypass_key`),
     then, for its signed-in user (or STAGING_TEST_JWT_TOKEN's), the API's conversations route
-    and a live session on ws_url. A signed-in caller answered 401, 403, 404 or 405 there (the
-    platform accepts a WebSocket before it refuses in a frame, so a refused handshake is no
-    platform's) is a ConfigError naming the setting; anything else is the scenarios' to judge."""
-    token = check_bypass_key(http, target) or target.token
+    and a live session on ws_url. A ConfigError naming the setting when the URL serves no
+    platform: no such route (404, 405), or a refusal (401, 403) where no platform answers (the
+    health is not the platform's; an anonymous handshake is refused alike, whereas the platform
+    accepts one before it refuses it in a frame). A ready-made token refused by the platform is
+    that token's setting. Anything else (the platform refusing the user its own sign-in just
+    made, a network failure, a 5xx) is left to the scenarios to judge."""
+    signed_in = check_bypass_key(http, target)
+    token = signed_in or target.token
     if not token:
         return
+    refused_by_platform = ""
     try:
         response = list_conversations(http, target, token)
     except AssertionError:  # unreachable, timed out, throttled: the scenarios say so
         response = None
     if response is not None and response.status_code in NOT_SERVED:
-        raise ConfigError(http.log.redact(
-            f"the API at {target.backend_url} does not serve the platform's signed-in users: "
-            f"{describe(response, http.log)}; check {API_SETTING} "
-            f"(and that {AUTH_SETTING} signs in users of the same platform)"))
-    loop = asyncio.new_event_loop()
+        if response.status_code not in NOT_THIS_KEY or not _serves_health(http, target):
+            raise ConfigError(http.log.redact(
+                f"the API at {target.backend_url} does not serve the platform's signed-in users: "
+                f"{describe(response, http.log)}; check {API_SETTING} (and that {AUTH_SETTING} "
+                f"signs in users of the same platform)"))
+        refused_by_platform = describe(response, http.log)
+    _ready_made_token_refused(http, refused_by_platform, signed_in)
     try:
-        attempt = loop.run_until_complete(open_session_async(
-            target.ws_url, token, http.log, loop, open_timeout, verify_tls))
-        if attempt.session is not None:
-            loop.run_until_complete(attempt.session.close_async())
+        status = _handshake(target, token, http.log, open_timeout, verify_tls)
+        if status in NOT_SERVED and _handshake(target, None, http.log, open_timeout,
+                                               verify_tls) is not None:
+            raise ConfigError(http.log.redact(
+                f"the WebSocket URL {target.ws_url} refuses a signed-in user's handshake "
+                f"({status}) and an anonymous one alike: it does not serve the platform's live "
+                f"sessions (check {WS_SETTING}), or the platform refuses every caller at the "
+                "handshake; nothing is judged"))
+        if status in NOT_THIS_KEY:
+            refused_by_platform = refused_by_platform or f"the live sessions answered {status}"
     except AssertionError:  # unreachable, timed out, throttled: the scenarios say so
-        return
-    finally:
-        loop.close()
-    if attempt.refused_status in NOT_SERVED:
+        pass
+    _ready_made_token_refused(http, refused_by_platform, signed_in)
+
+
+def _ready_made_token_refused(http: HttpClient, how: str, signed_in: str) -> None:
+    """A platform that refuses STAGING_TEST_JWT_TOKEN (`how`, "" when it did not): the token is
+    the operator's setting. One its own sign-in just issued is left to the scenarios."""
+    if how and not signed_in:
         raise ConfigError(http.log.redact(
-            f"the WebSocket URL {target.ws_url} does not serve the platform's live sessions: "
-            f"a signed-in user's handshake was answered {attempt.refused_status} (the platform "
-            f"accepts a session before it refuses one); check {WS_SETTING}"))
+            f"the platform refused {TOKEN} ({how}): the token is not this platform's; get one "
+            f"from its auth service, or set {BYPASS_KEY}"))
 
 
 def _detail(response: httpx.Response) -> str:

@@ -30,6 +30,8 @@ from stagecheck.errors import (
 )
 from stagecheck.platform import contract
 from stagecheck.platform.sessions import MAX_KEPT_FRAMES, open_session_async
+from stagecheck.run.world import WelcomeWait, environment_kept
+from stagecheck.vocabulary import Classification
 from standin import start_standin
 from tests.behave_run import BehaveRun, run_behave
 from tests.hostile import closed_port, http_server, raw_server, read_request
@@ -377,3 +379,20 @@ def test_live_sessions_the_environment_keeps_from_working_are_never_the_products
         assert (found[name]["status"], found[name]["classification"]) == (
             "not judged", "environment"), (name, found[name]["error_message"])
     assert data["impact"]["revenue_at_risk"] == 0
+
+
+def test_which_missing_welcomes_the_environment_is_blamed_for() -> None:
+    """A rate limit, or an endpoint out of reach for every session, is the environment's; a
+    target that welcomed some sessions and then reset or refused the rest fell over: its own."""
+    env, product = Classification.ENVIRONMENT, Classification.PRODUCT
+    welcomed = [WelcomeWait(seconds=0.1)] * 19
+    reset = WelcomeWait(problem="the connection to ws://x/ws was reset", blame=env)
+    throttled = WelcomeWait(problem="the target throttled the gate", blame=env, throttled=True)
+    descriptors = WelcomeWait(problem="ran out of file descriptors", blame=env, machine=True)
+    closed = WelcomeWait(problem="closed 1011", blame=product)
+    assert environment_kept([*welcomed, throttled])
+    assert environment_kept([reset] * 20)
+    assert not environment_kept([*welcomed, reset])
+    assert environment_kept([*welcomed, closed, descriptors])
+    assert not environment_kept([reset, closed])
+    assert not environment_kept(welcomed)

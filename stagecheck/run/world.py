@@ -20,6 +20,7 @@ from ..client.exchanges import ExchangeLog
 from ..client.http import HttpClient
 from ..config.settings import Settings
 from ..config.target import Target
+from ..errors import Throttled
 from ..load.plan import LoadPlan, LoadResult, run_load
 from ..platform import contract
 from ..platform.agents import AgentRun, KnownAnswer, run_agent_async, stray_agent_events_async
@@ -40,15 +41,20 @@ class WelcomeWait:
     problem: str = ""
     blame: Classification | None = None  # whose the missing welcome is, when the cause says so
     machine: bool = False  # this machine ran out of descriptors: nothing near it can be trusted
+    throttled: bool = False  # the target's rate limit turned the session away
 
 
 def environment_kept(waits: list[WelcomeWait]) -> bool:
     """Whether the environment kept these welcomes from coming: this machine ran out of
-    descriptors for any of them, or every one was throttled or unreachable (a welcome the
-    platform failed to give is its own)."""
+    descriptors for any of them; or each missing one failed for a cause of the environment's,
+    and either all were throttled (a rate limit) or none was welcomed at all (the endpoint out
+    of reach). A target that welcomed some and then reset or refused the rest fell over: its own."""
     missing = [wait for wait in waits if wait.problem]
-    return any(wait.machine for wait in missing) or (
-        bool(missing) and all(wait.blame == Classification.ENVIRONMENT for wait in missing))
+    if any(wait.machine for wait in missing):
+        return True
+    if not missing or any(wait.blame != Classification.ENVIRONMENT for wait in missing):
+        return False
+    return all(wait.throttled for wait in missing) or all(wait.seconds is None for wait in waits)
 
 
 @dataclass
@@ -175,7 +181,8 @@ def _missing(exc: BaseException) -> WelcomeWait:
     if out_of_descriptors(exc):
         return WelcomeWait(problem=out_of_descriptors_problem(), blame=Classification.ENVIRONMENT,
                            machine=True)
-    return WelcomeWait(problem=str(exc), blame=getattr(exc, "classification", None))
+    return WelcomeWait(problem=str(exc), blame=getattr(exc, "classification", None),
+                       throttled=isinstance(exc, Throttled))
 
 
 @dataclass

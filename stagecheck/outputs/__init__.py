@@ -17,6 +17,9 @@ OUTPUTS: tuple[Callable[[RunResult, Published], None], ...] = (
 
 
 def publish_outputs(result: RunResult, published: Published) -> None:
-    """Every output of `OUTPUTS`, in order."""
+    """Every output of `OUTPUTS`, in order, for a run whose reports were written: one whose
+    reports could not be is not judged (exit 2), and no output may speak its verdict."""
+    if not published.written:
+        return
     for output in OUTPUTS:
         output(result, published)

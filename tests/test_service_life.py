@@ -24,7 +24,7 @@ from stagecheck.history.store import History
 from stagecheck.report.build import build_changed
 from stagecheck.report.model import RunFacts
 from stagecheck.service.runs import LOST, STOPPED_BY_SERVICE, GateRun, RunQueue
-from stagecheck.service.stored import prune_folders, write_record
+from stagecheck.service.stored import remove_folders, write_record
 from stagecheck.vocabulary import Decision, RunStatus
 from standin import start_standin
 from tests.behave_run import wait_until_running
@@ -265,13 +265,13 @@ def test_old_run_folders_are_pruned_off_the_event_loop(tmp_path: Path,
                       status=RunStatus.FINISHED)
         write_record(old.folder, old.record())
     threads: list[bool] = []
-    real = prune_folders
+    real = remove_folders
 
-    def watched(*args: object) -> list[str]:
+    def watched(*args: object) -> None:
         threads.append(threading.current_thread() is threading.main_thread())
-        return real(*args)  # type: ignore[arg-type]
+        real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("stagecheck.service.runs.prune_folders", watched)
+    monkeypatch.setattr("stagecheck.service.runs.remove_folders", watched)
     queue.command = lambda run: [sys.executable, "-c", "pass"]  # type: ignore[method-assign]
 
     async def one_run() -> str:

@@ -27,7 +27,7 @@ from ..outputs.notify import critical_finding
 from ..report.model import RunResult
 from ..vocabulary import Decision, RunStatus
 from .children import kill_child, start_child, stop_child
-from .stored import prune_folders, read_record, write_record
+from .stored import old_folders, read_record, remove_folders, write_record
 from .targets import target_defines
 
 TOKEN_ENV = "STAGECHECK_SERVICE_TOKEN"
@@ -174,7 +174,7 @@ class RunQueue:
         self.tasks: set[asyncio.Task[None]] = set()
         self.stopping = asyncio.Event()  # set once: the service is shutting down
         self.loop: asyncio.AbstractEventLoop | None = None
-        prune_folders(folder / "runs", settings.keep_runs, ())  # folders from before a restart
+        remove_folders(folder / "runs", old_folders(folder / "runs", settings.keep_runs, ()))
 
     def get(self, run_id: str) -> GateRun | None:
         """The run, from memory or, when it has left memory or the service restarted, from its
@@ -211,7 +211,8 @@ class RunQueue:
         if self.held >= self.settings.service_queue:
             raise ServiceRequestError(429, f"the service already holds {self.held} runs (service_queue="
                                     f"{self.settings.service_queue}); ask again when one is done")
-        run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+        now = datetime.now(UTC)  # ids sort in the order asked, two in one second included
+        run_id = f"{now:%Y%m%dT%H%M%SZ}-{now.microsecond:05x}{secrets.randbelow(4096):03x}"
         run = GateRun(run_id, target, tags, version, self.folder / "runs" / run_id)
         self.runs[run_id] = run
         line.append(run)
@@ -347,10 +348,10 @@ class RunQueue:
         """Finished runs' folders beyond keep_runs are deleted (from before a restart as well),
         in a thread: a large folder never holds up the service's answers."""
         held = {run.id for line in self.lines.values() for run in line}
-        gone = await asyncio.to_thread(prune_folders, self.folder / "runs",
-                                       self.settings.keep_runs, held)
-        for run_id in gone:
+        gone = old_folders(self.folder / "runs", self.settings.keep_runs, held)  # decided here,
+        for run_id in gone:  # so that a run submitted meanwhile is never among them
             self.runs.pop(run_id, None)
+        await asyncio.to_thread(remove_folders, self.folder / "runs", gone)
 
     def _forget_old(self) -> None:
         """Finished runs beyond keep_runs (or IN_MEMORY) leave memory; a kept one is read from

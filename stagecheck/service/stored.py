@@ -35,9 +35,9 @@ def read_record(runs: Path, run_id: str) -> dict[str, Any] | None:
     return record if isinstance(record, dict) and record.get("id") == run_id else None
 
 
-def prune_folders(runs: Path, keep: int, held: Collection[str]) -> list[str]:
-    """Delete all but the newest `keep` finished runs' folders (ids sort by time; `held` runs
-    are not finished and stay); the ids deleted. keep=0 keeps every folder."""
+def old_folders(runs: Path, keep: int, held: Collection[str]) -> list[str]:
+    """The finished runs' folders beyond the newest `keep` (ids sort by time; `held` runs are
+    not finished and stay); none when keep=0, which keeps every folder."""
     if keep <= 0:
         return []
     try:
@@ -45,7 +45,10 @@ def prune_folders(runs: Path, keep: int, held: Collection[str]) -> list[str]:
                        if RUN_ID.fullmatch(p.name) and p.name not in held and p.is_dir())
     except OSError:
         return []
-    gone = names[:max(len(names) - keep, 0)]
-    for name in gone:
+    return names[:max(len(names) - keep, 0)]
+
+
+def remove_folders(runs: Path, names: Collection[str]) -> None:
+    """Delete these runs' folders (what cannot be deleted stays)."""
+    for name in names:
         shutil.rmtree(runs / name, ignore_errors=True)
-    return gone

@@ -104,6 +104,9 @@ def test_only_a_run_the_environment_kept_from_judging_is_tried_again() -> None:
 
     assert not iteration(1, environment_only=True).refused
     assert iteration(1, environment_only=False).refused
+    # No report: behave's own refusal (1) stops the loop; a run killed by a signal does not.
+    assert Iteration(1, "", "NO REPORT", 0.0, "", 1.0, 1).refused
+    assert not Iteration(1, "", "NO REPORT", 0.0, "", 1.0, -9).refused
     down = LoopSummary([iteration(1, True), iteration(2, True)], "stopped after 2 runs", False,
                        None, end=LoopEnd.MAX_RUNS)
     assert down.exit_code == 2  # not 1: nothing was found wrong with the product

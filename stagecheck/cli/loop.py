@@ -64,8 +64,8 @@ class Iteration:
         """Not judged for a cause that another run would meet again: the settings, the tags
         (nothing selected), the gate's own defect, or behave's own refusal before any report
         (a configuration error it ends with 1 and a sentence of its own)."""
-        if self.verdict == NO_REPORT:
-            return self.exit_code not in (ExitCode.GO, ExitCode.INTERRUPTED)
+        if self.verdict == NO_REPORT:  # killed by a signal (OOM, kill): another run may help
+            return self.exit_code in (ExitCode.NO_GO, ExitCode.NOT_JUDGED)
         return self.exit_code == ExitCode.NOT_JUDGED and not self.environment_only
 
 

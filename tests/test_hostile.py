@@ -495,11 +495,14 @@ def test_no_secret_in_any_output_in_any_encoding(tmp_path: Path) -> None:
         for name, base, ws in (("standin", standin.urls.backend_url, standin.urls.ws_url),
                                ("echo", echo_url, standin.urls.ws_url),
                                ("unreachable", echo_url, "ws://127.0.0.1:9/ws")):
-            if name != "standin":  # userinfo sends Basic in place of the user's token, which
-                # the check before the first scenario names as the setting (exit 2, no report)
-                base = base.replace("http://", f"http://gate:{BASIC_PASS}@")
+            # userinfo on the API's URL sends Basic in place of the user's token (the check
+            # before the first scenario names that setting): the judged run carries it on the
+            # auth URL, whose sign-in reads only the bypass key's header
+            auth = ["-D", f"auth_url={base.replace('http://', f'http://gate:{BASIC_PASS}@')}"]
+            if name != "standin":
+                base, auth = base.replace("http://", f"http://gate:{BASIC_PASS}@"), []
             folder = tmp_path / name
-            runs[name] = staging(folder, base, *SHORT, "-D", f"database_url={database}",
+            runs[name] = staging(folder, base, *SHORT, *auth, "-D", f"database_url={database}",
                                  "-D", "allow_destructive=false",
                                  "--junit", "--junit-directory", str(folder / "junit"),
                                  ws=f"{ws}?token={WS_TOKEN}&jwt={WS_JWT}",

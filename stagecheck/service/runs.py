@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import secrets
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from ..history.store import History, process_start
 from ..outputs.metrics import NOT_JUDGED
 from ..outputs.notify import critical_finding
 from ..report.model import RunResult
+from ..run.record import new_run_id
 from ..vocabulary import Decision, RunStatus
 from .children import kill_child, start_child, stop_child
 from .stored import old_folders, read_record, remove_folders, write_record
@@ -211,8 +211,7 @@ class RunQueue:
         if self.held >= self.settings.service_queue:
             raise ServiceRequestError(429, f"the service already holds {self.held} runs (service_queue="
                                     f"{self.settings.service_queue}); ask again when one is done")
-        now = datetime.now(UTC)  # ids sort in the order asked, two in one second included
-        run_id = f"{now:%Y%m%dT%H%M%SZ}-{now.microsecond:05x}{secrets.randbelow(4096):03x}"
+        run_id = new_run_id(random_digits=3)  # sorts in the order asked: retention by id
         run = GateRun(run_id, target, tags, version, self.folder / "runs" / run_id)
         self.runs[run_id] = run
         line.append(run)

@@ -1,6 +1,7 @@
 """Parallel scenarios (`-D workers=N`): the same judgement as one process, scenario by scenario,
-with one console, one verdict line, one report and one history entry; and the pieces (the
-split, the workers' command, the setting, the interrupt) in isolation."""
+with one console, one verdict line, one report and one history entry; workers started only
+while the target keeps a scenario waiting; and the pieces (the claims, the workers' command,
+the setting, the interrupt) in isolation."""
 
 from __future__ import annotations
 
@@ -18,19 +19,14 @@ import pytest
 from stagecheck.config.settings import load_settings
 from stagecheck.config.values import parse_workers
 from stagecheck.errors import ConfigError
+from stagecheck.gate import workers
+from stagecheck.gate.claims import Claims, keep_only
 from stagecheck.gate.selection import Unit
-from stagecheck.gate.workers import (
-    STOP_FILE,
-    STOPPED_ELSEWHERE,
-    _workers,
-    plan,
-    stop_the_others,
-    stopped_elsewhere,
-    worker_command,
-)
+from stagecheck.gate.workers import STOPPED_ELSEWHERE, Pool, alone_last, worker_command
 from tests.behave_run import ROOT
 
 WHOLE = "not @load"  # the load tier runs alone and takes minutes: tests/test_load.py has it
+AT_ONCE = ("-D", "workers_after=0")  # every worker started at once: the stand-in is quick
 
 
 def _gate(folder: Path, *args: str) -> tuple[int, dict, str]:
@@ -59,18 +55,28 @@ def test_workers_judge_every_scenario_as_one_process_does(tmp_path: Path, fault:
     faults = ["-D", f"standin_fault={fault}"] if fault else []
     one_code, one, _ = _gate(tmp_path / "one", f"--tags={WHOLE}", *faults)
     code, parallel, console = _gate(tmp_path / "three", f"--tags={WHOLE}", "-D", "workers=3",
-                                    *faults)
+                                    *AT_ONCE, *faults)
+    assert len(parallel["merged_from"]) == 3  # the run's own process and both its workers ran
     assert (code, parallel["verdict"]) == (one_code, one["verdict"])
     assert _judged(parallel) == _judged(one)  # file order too: dicts compare keys, lists below
     assert list(_judged(parallel)) == list(_judged(one))
     assert parallel["impact"]["revenue_at_risk"] == one["impact"]["revenue_at_risk"]
     assert _history_runs(tmp_path / "three" / "history.sqlite") == 1
-    assert console.count("Release gate") == 1 and "in 3 workers at once" in console
+    assert sorted(p.name for p in (tmp_path / "three").iterdir()) == sorted(
+        ["history.sqlite", "latest", parallel["facts"]["run_id"]])  # one run, one report
+    assert console.count("Release gate") == 1 and "worker 3 of 3 started" in console
     listed = [line.split(": ", 1)[1].rsplit(" (", 1)[0] for line in console.splitlines()
               if line.startswith("  ") and ": " in line and not line.startswith("   ")]
     assert listed == [s["name"] for s in one["scenarios"]]  # the console keeps file order
     if fault:
         assert one_code == 3 and {k for k, v in _judged(parallel).items() if v[0] == "failed"}
+
+
+def test_on_a_quick_target_no_worker_starts_and_the_run_is_one_process_s(tmp_path: Path) -> None:
+    code, result, console = _gate(tmp_path / "r", "--tags=@p1", "-D", "workers=8")
+    assert code == 0 and result["merged_from"] == [] and result["shard"] is None
+    assert "worker" not in console and "15 scenarios passed" in console  # behave's own console
+    assert _history_runs(tmp_path / "r" / "history.sqlite") == 1
 
 
 def test_stop_starts_no_new_scenario_after_a_failure(tmp_path: Path) -> None:
@@ -79,11 +85,12 @@ def test_stop_starts_no_new_scenario_after_a_failure(tmp_path: Path) -> None:
     fault = ["-D", "standin_fault=discovery-server-without-status"]
     one_code, one, _ = _gate(tmp_path / "one", "--tags=@p1", "--stop", *fault)
     code, parallel, _ = _gate(tmp_path / "three", "--tags=@p1", "--stop", "-D", "workers=3",
-                              *fault)
+                              *AT_ONCE, *fault)
     assert code == one_code == 1 and parallel["verdict"] == one["verdict"]
     failed = {k: v for k, v in _judged(parallel).items() if v[0] == "failed"}
     assert failed == {k: v for k, v in _judged(one).items() if v[0] == "failed"}
     assert len(failed) == 1
+    assert list(_judged(parallel)) == list(_judged(one))  # every scenario once, in file order
     # Which scenarios the other workers had started when it failed depends on timing; none
     # of them is failed or cut short, and none started after the failure.
     assert {s["status"] for s in parallel["scenarios"]} <= {"passed", "failed", "untested"}
@@ -92,45 +99,82 @@ def test_stop_starts_no_new_scenario_after_a_failure(tmp_path: Path) -> None:
     assert parallel["facts"]["interrupted"] is False
 
 
-def test_a_failing_worker_tells_the_others_to_start_nothing(tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    assert not stopped_elsewhere()  # not a worker: nothing to tell
-    stop_the_others()
-    monkeypatch.setenv(STOP_FILE, str(tmp_path / "stopped"))
-    assert not stopped_elsewhere()
-    stop_the_others()
-    assert stopped_elsewhere() and (tmp_path / "stopped").exists()
+def _unit(key: str, *tags: str, feature_tags: tuple[str, ...] = (),
+          feature: object = None) -> Unit:
+    return Unit(key, SimpleNamespace(tags=list(tags), location=f"features/x.feature:{key}",
+                                     name=key),
+                feature or SimpleNamespace(tags=list(feature_tags), name="F"))
 
 
-def _unit(key: str, *tags: str, feature_tags: tuple[str, ...] = ()) -> Unit:
-    return Unit(key, SimpleNamespace(tags=list(tags), location=f"features/x.feature:{key}"),
-                SimpleNamespace(tags=list(feature_tags)))
+def test_each_unit_is_run_by_the_first_process_to_take_it(tmp_path: Path) -> None:
+    rows = [SimpleNamespace(), SimpleNamespace()]
+    outline = Unit("o", SimpleNamespace(tags=[], scenarios=rows), SimpleNamespace(tags=[]))
+    units = [_unit("a"), outline, _unit("crowd", "serial")]
+    run = Claims(tmp_path, units, "worker-1", helper=False)
+    worker = Claims(tmp_path, units, "worker-2", helper=True)
+    assert worker.take(units[0].model) and not run.take(units[0].model)
+    assert run.take(rows[0]) and run.take(rows[1])  # an outline's rows: all in one process
+    assert not worker.take(rows[1])
+    assert not worker.take(units[2].model)  # must run alone: never a worker's
+    assert worker.open_units() == [] and run.take(units[2].model)
+    assert worker.take(SimpleNamespace())  # not in the selection: not the claims' business
+    assert (run.mine, worker.mine) == ({"o", "crowd"}, {"a"})
+    assert run.claimants() == {"worker-1", "worker-2"}
+    assert run.kept(unclaimed_too=True) == {"o", "crowd"}
 
 
-def test_the_split_keeps_the_scenarios_that_run_alone_apart_and_each_once() -> None:
-    units = [_unit(f"s{n}") for n in range(7)] + [_unit("crowd", "serial"),
-                                                 _unit("locust", feature_tags=("load",))]
-    groups, alone = plan(units, 3, {"s0": 5.0} | {f"s{n}": 1.0 for n in range(1, 7)})
-    assert [u.key for u in alone] == ["crowd", "locust"]
-    assert sorted(u.key for g in groups for u in g) == [f"s{n}" for n in range(7)]
-    assert len(groups) == 3 and [u.key for u in groups[0]] == ["s0"]  # the longest alone
-    assert plan(units[:2], 8, {})[0] == [[units[0]], [units[1]]]  # no empty worker
+def test_scenarios_nobody_took_are_reported_by_the_run_s_own_process(tmp_path: Path) -> None:
+    units = [_unit("a"), _unit("b"), _unit("c")]
+    run = Claims(tmp_path, units, "worker-1", helper=False)
+    worker = Claims(tmp_path, units, "worker-2", helper=True)
+    assert run.take(units[0].model) and worker.take(units[1].model)
+    assert run.kept(unclaimed_too=True) == {"a", "c"}  # c: not reached (--stop), left out…
+    assert worker.kept(unclaimed_too=False) == {"b"}
+    feature = SimpleNamespace(scenarios=[u.model for u in units], run_items=[u.model for u in units])
+    keep_only([feature], units, {"a", "c"})
+    assert feature.scenarios == feature.run_items == [units[0].model, units[2].model]
+
+
+def test_how_long_a_scenario_has_waited_and_a_stop_are_seen_by_every_process(
+        tmp_path: Path) -> None:
+    units = [_unit("a"), _unit("b")]
+    run = Claims(tmp_path, units, "worker-1", helper=False)
+    worker = Claims(tmp_path, units, "worker-2", helper=True)
+    assert worker.waiting_longest(time.time()) == 0
+    run.take(units[0].model)
+    assert 5 <= worker.waiting_longest(time.time() + 5) < 6
+    run.done(units[0].model, stop=False)
+    assert worker.waiting_longest(time.time() + 5) == 0 and not worker.stopped()
+    worker.take(units[1].model)
+    worker.done(units[1].model, stop=True)  # failed under --stop
+    assert run.stopped()
+
+
+def test_scenarios_that_run_alone_come_last_in_the_run_s_own_process() -> None:
+    config = SimpleNamespace(tag_expression=None, name=[])
+    def feature(name: str, *tags: str) -> SimpleNamespace:
+        scenario = SimpleNamespace(name=name, tags=[], should_run_with_tags=lambda _: True,
+                                   should_run_with_name_select=lambda _: True)
+        return SimpleNamespace(name=name, tags=list(tags), scenarios=[scenario])
+    features = [feature("a"), feature("load", "load"), feature("b")]
+    assert [f.name for f in alone_last(features, config)] == ["a", "b", "load"]
 
 
 def test_a_worker_gets_the_run_s_selection_and_settings_but_its_own_outputs(
         tmp_path: Path) -> None:
     config = SimpleNamespace(tags=["@p1", "not @slow"], name=["sign"], stop=True, userdata={
         "workers": "4", "target": "local", "standin_fault": "db-down", "report_dir": "mine",
-        "notify": "https://hooks.example/x", "metrics_file": "m.prom", "history": "h.sqlite"})
-    command = worker_command(config, load_settings({}), tmp_path / "part-1",
-                             [_unit("a"), _unit("bb")])
+        "notify": "https://hooks.example/x", "metrics_file": "m.prom", "history": "h.sqlite",
+        "workers_after": "0"}, paths=["features/a.feature", "features/b.feature:12"])
+    command = worker_command(config, tmp_path / "part-2")
     joined = " ".join(command)
     assert "--tags=@p1 --tags=not @slow --name=sign --stop" in joined
     assert "-D standin_fault=db-down" in joined and "-D target=local" in joined
-    for own in ("workers=4", "report_dir=mine", "hooks.example", "m.prom", "h.sqlite"):
+    for own in ("workers=4", "workers_after", "report_dir=mine", "hooks.example", "m.prom",
+                "h.sqlite"):
         assert own not in joined
-    assert f"-D partial=true -D report_dir={tmp_path / 'part-1'}" in joined
-    assert command[-2:] == ["features/x.feature:a", "features/x.feature:bb"]
+    assert f"-D partial=true -D report_dir={tmp_path / 'part-2'}" in joined
+    assert command[-2:] == ["features/a.feature", "features/b.feature:12"]
 
 
 def test_behave_s_own_outputs_are_refused_in_workers_with_one_sentence(tmp_path: Path) -> None:
@@ -149,9 +193,14 @@ def test_the_workers_setting() -> None:
     for wrong in ("0", "33", "many", "-1"):
         with pytest.raises(ConfigError, match="setting workers must"):
             parse_workers(wrong, 2)
+    assert load_settings({"workers_after": "0"}).workers_after == 0
+    assert load_settings({}).workers_after == 2.0
+    with pytest.raises(ConfigError, match="workers_after must be 0 or more seconds"):
+        load_settings({"workers_after": "-1"})
 
 
-def test_an_interrupt_reaches_each_worker_once_and_is_waited_for(tmp_path: Path) -> None:
+def test_an_interrupt_reaches_each_worker_once_and_is_waited_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     child = ("import pathlib, signal, sys, time\n"
              "out = pathlib.Path(sys.argv[1])\n"
              "def stop(*_):\n"
@@ -160,16 +209,20 @@ def test_an_interrupt_reaches_each_worker_once_and_is_waited_for(tmp_path: Path)
              "signal.signal(signal.SIGINT, stop)\n"
              "out.write_text('ready;')\n"
              "time.sleep(60)\n")  # a worker busy with a scenario
-    marks = [tmp_path / f"w{n}" for n in range(2)]
+    marks = [tmp_path / f"w{n}" for n in (2, 3)]
+    monkeypatch.setattr(workers, "worker_command", lambda config, folder: [
+        sys.executable, "-c", child, str(tmp_path / f"w{folder.name.split('-')[1]}")])
+    units = [_unit(k) for k in "abcd"]
+    claims = Claims(tmp_path / "claims", units, "worker-1", helper=False)
+    settings = load_settings({"workers": "3", "workers_after": "0"})
     started = time.monotonic()
-    commands = [[sys.executable, "-c", child, str(m)] for m in marks]
-    with contextlib.suppress(KeyboardInterrupt), _workers(commands, {}, tmp_path) as processes:
-        deadline = time.monotonic() + 30
-        while not all(m.exists() and m.read_text() for m in marks):
-            assert time.monotonic() < deadline, "the workers did not start"
-            time.sleep(0.02)
-        raise KeyboardInterrupt  # Ctrl-C, or SIGTERM made one, in the run
+    pool = Pool(SimpleNamespace(), settings, claims, SimpleNamespace(name="staging"), tmp_path)
+    deadline = time.monotonic() + 30
+    while not all(m.exists() and m.read_text() for m in marks):
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.02)
+    pool.close()  # Ctrl-C, or SIGTERM made one, in the run
     assert [m.read_text() for m in marks] == ["ready;interrupted;"] * 2
-    assert [p.returncode for p in processes] == [0, 0]
+    assert [p.returncode for p in pool.processes] == [0, 0]
     assert time.monotonic() - started < 30
     assert STOPPED_ELSEWHERE.startswith("not reached")

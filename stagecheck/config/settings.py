@@ -27,6 +27,7 @@ from .values import (
     parse_scale,
     parse_service_targets,
     parse_shard,
+    parse_wait,
     parse_workers,
 )
 
@@ -37,7 +38,7 @@ TEXT = {"target": "local", "standin_fault": "", "standin_variant": "", "base_url
         "auth_url": "", "ws_url": "", "report_dir": "reports", "database_url": "",
         "expected_revision": "", "expected_version": "", "history": "", "shard": "", "shard_timings": "",
         "notify": "", "metrics_file": "", "report_base_url": "", "service_targets": "",
-        "load_python": "", "workers": "1", "catalog_url": ""}
+        "load_python": "", "workers": "", "workers_after": "2", "catalog_url": ""}
 FLAGS = ("insecure_tls", "allow_destructive", "partial")
 COUNTS = {"keep_runs": 50, "at_risk_exit": 3, "service_queue": 8, "load_workers": 0}
 SCALES = {"load_scale": 1.0}  # load tier: users and durations of the Examples times this
@@ -83,7 +84,8 @@ class Settings:
     service_deadline: float = 900.0  # seconds a service run may take
     load_scale: float = 1.0    # the load tier's users and durations times this (0.1: a quick run)
     load_workers: int = 0      # Locust workers beside its master; 0 runs Locust alone
-    workers: int = 1           # scenarios run at once, each worker a behave process
+    workers: int = 1           # scenarios at once, each worker a behave process (auto: staging)
+    workers_after: float = 2.0  # another worker starts while those left keep each busy this long
     catalog_url: str = ""      # where report.html links scenarios ("": the catalog beside it)
     load_python: str = ""      # the Python that runs Locust; "" is the one running behave
     partial: bool = False      # a part of the run (a behavex worker's): merged by stagecheck merge
@@ -212,6 +214,10 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
                     load_python=raw["load_python"], bypass_key=bypass_key, token=token,
                     signing_key=signing_key, **urls, **durations,
                     metrics_file=raw["metrics_file"], service_queue=counts["service_queue"],
-                    workers=parse_workers(raw["workers"], os.cpu_count()),
+                    # One process on the embedded stand-in (it answers at once); on a deployed
+                    # target, workers start while it keeps scenarios waiting.
+                    workers=parse_workers(raw["workers"] or (
+                        "1" if target == TargetKind.LOCAL else "auto"), os.cpu_count()),
+                    workers_after=parse_wait("workers_after", raw["workers_after"]),
                     catalog_url=raw["catalog_url"],
                     **outputs)

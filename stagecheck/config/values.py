@@ -28,6 +28,17 @@ def parse_duration(name: str, raw: str) -> float:
     return value
 
 
+def parse_wait(name: str, raw: str) -> float:
+    """Seconds, 0 included (at once)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"setting {name} must be a number of seconds, not {raw!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"setting {name} must be 0 or more seconds, not {raw!r}")
+    return value
+
+
 def parse_count(name: str, raw: str) -> int:
     try:
         value = int(raw)

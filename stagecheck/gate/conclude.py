@@ -3,6 +3,7 @@ verdict.json), the history, retention, and the outcome the exit status and verdi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,12 +111,15 @@ def result_of(context: Any, run: RunState, recorder: RunRecorder) -> RunResult:
     return build_result(context, run, recorder, built, health, schema)
 
 
-def conclude(context: Any, run: RunState, recorder: RunRecorder,
-             history: History | None) -> GateOutcome:
-    """Build the result and publish it; one clear line for anything that cannot be done."""
+def conclude(context: Any, run: RunState, recorder: RunRecorder, history: History | None,
+             assemble: Callable[[RunResult], RunResult] | None = None) -> GateOutcome:
+    """Build the result (with what `assemble` adds: a run in workers) and publish it; one clear
+    line for anything that cannot be done."""
     interrupted = bool(getattr(context, "aborted", False))
     try:
         result = result_of(context, run, recorder)
+        if assemble is not None:
+            result = assemble(result)
     except Exception as exc:  # noqa: BLE001 - the run's outcome must not hide why the report is missing
         problem = f"the report could not be built: {type(exc).__name__}: {exc}"
         say(f"stagecheck: {problem}")

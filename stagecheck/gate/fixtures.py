@@ -31,7 +31,7 @@ from .conclude import conclude, open_history
 from .probes import probe_version
 from .selection import behavex_worker, select_part
 from .target import open_target
-from .workers import STOPPED_ELSEWHERE, stop_the_others, stopped_elsewhere
+from .workers import STOPPED_ELSEWHERE, end_claims, open_claims, quiet_once_shared
 
 DESTRUCTIVE_LEFT_OUT = {
     False: "left out by policy: it writes data on the target, and -D allow_destructive=false "
@@ -78,15 +78,18 @@ def run_fixture(context: Context) -> Iterator[RunState]:
         stack.callback(loop.close)
         context.run = RunState(settings, target, http, loop, recorder)
         context.run.version_at_start = probe_version(context.run)  # before the history says running
+        claims, pool = open_claims(context, settings, target)
+        context.gate_claims, context.gate_pool = claims, pool
         part = settings.partial or behavex_worker(context.config.userdata)
-        if part:  # a behavex worker's part: partial results of the whole selection
+        if part and claims is None:  # a behavex worker's part: partial results of the selection
             context.gate_shard = select_part(context._runner.features, context.config)
         history = None if settings.shard or part else open_history(  # a shard or a part is
             context.run, recorder, tag_expression_of(context.config))  # merged: the merge records it
         try:
             yield context.run
         finally:
-            context.gate_outcome = conclude(context, context.run, recorder, history)
+            assemble = end_claims(context, claims, pool, recorder.run_id) if claims else None
+            context.gate_outcome = conclude(context, context.run, recorder, history, assemble)
             if not getattr(context._runner, "says_verdict", False):  # another runner: say it here
                 print(context.gate_outcome.line(), file=sys.__stdout__ or sys.stdout, flush=True)
 
@@ -96,12 +99,15 @@ def scenario_fixture(context: Context) -> Iterator[World]:
     """A fresh exchange log and world; every session the scenario opened is closed after it."""
     run: RunState = context.run
     record = run.recorder.begin(context.scenario)
+    claims = getattr(context, "gate_claims", None)
     if "destructive" in context.scenario.effective_tags and not run.settings.allow_destructive:
         record.left_out = DESTRUCTIVE_LEFT_OUT[run.settings.target == TargetKind.PRODUCTION]
         context.scenario.skip(record.left_out)
-    elif stopped_elsewhere():
+    elif claims is not None and claims.stopped():
         record.not_reached = STOPPED_ELSEWHERE
         context.scenario.skip(record.not_reached)
+    elif claims is not None and not claims.take(context.scenario, getattr(context, "gate_pool", None)):
+        context.scenario.skip("run by another worker of this run")
     log = ExchangeLog(run.http.log.redact)
     run.http.log = log
     context.world = World(log=log)
@@ -110,8 +116,10 @@ def scenario_fixture(context: Context) -> Iterator[World]:
     try:
         yield context.world
     finally:
-        if context.config.stop and context.scenario.status.has_failed():
-            stop_the_others()
+        if claims is not None:
+            claims.done(context.scenario, stop=context.config.stop
+                        and context.scenario.status.has_failed())
+            quiet_once_shared(context)
         end_scenario_users(users)
         for session in context.world.sessions.to_close:
             session.close()

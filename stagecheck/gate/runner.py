@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import signal
 import sys
+import tempfile
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -27,7 +29,7 @@ from ..vocabulary import ExitCode
 from ..wording import plural
 from .console import parse_failure, summarize_selection_only
 from .selection import behavex_worker, check_selection, select_shard
-from .workers import run_in_workers
+from .workers import alone_last
 
 
 def _stop(message: str, report_dir: str) -> SystemExit:
@@ -100,8 +102,11 @@ class GateRunner(Runner):
                           bool(getattr(self.context, "aborted", False)))
 
     def _in_workers(self) -> bool:
-        """A run split among workers: asked for, and this run is not itself a piece of one."""
+        """A run that may start workers: asked for (or the default on a deployed target, but
+        for behave's own outputs, which see one process), not itself a piece of one."""
         settings = self.gate_settings
+        if (self.config.junit or self.config.outfiles) and "workers" not in self.config.userdata:
+            return False
         return (settings.workers > 1 and not settings.shard and not settings.partial
                 and not behavex_worker(self.config.userdata) and not self.config.dry_run)
 
@@ -116,14 +121,7 @@ class GateRunner(Runner):
                 raise _stop("behave's own outputs (--junit, -o) see one process, and a run in "
                             "workers has several: use its results.json and reports, or workers=1",
                             self.gate_settings.report_dir)
-            try:
-                self.context.gate_outcome = run_in_workers(self.config, self.gate_settings,
-                                                           self.features)
-            except ConfigError as exc:
-                raise _stop(str(exc), self.gate_settings.report_dir) from None
-            for formatter in self.formatters:
-                formatter.close()
-            return self.context.gate_outcome.exit_code != ExitCode.GO
+            return self._run_in_workers()
         if self.gate_settings.shard:
             index, count = self.gate_settings.shard
             try:
@@ -134,3 +132,10 @@ class GateRunner(Runner):
                             self.gate_settings.report_dir) from None
         summarize_selection_only(self.config, self.features)
         return bool(super().run_model(features))
+
+    def _run_in_workers(self) -> bool:
+        """The run's own process runs the selection and starts workers while the target keeps
+        it waiting (see workers.py)."""
+        with tempfile.TemporaryDirectory(prefix="stagecheck-workers-") as folder:
+            self.context.gate_workers_folder = Path(folder)
+            return bool(super().run_model(alone_last(self.features, self.config)))

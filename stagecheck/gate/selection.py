@@ -166,21 +166,26 @@ def behavex_worker(userdata: Any) -> bool:
         multiprocessing.current_process().name.startswith("behave_worker-")
 
 
-def select_part(features: list[Any], config: Any) -> Shard:
-    """Keep in `features` only what this run was given (`file:line` locations); the record
-    names the whole selection of the configured features, this part's share marked 1."""
-    whole_paths = Configuration(command_args=[], load_config=True).paths or ["features"]
-    whole = parse_features(collect_feature_locations(whole_paths), language=config.lang)
-    mine = {u.key for u in units_of(features, config) if not _pre_skipped(u.model)}
+def part_selection(units: Sequence[Unit], mine: set[str]) -> Shard:
+    """A part's record: the whole selection (`units`), the part's share (`mine`) marked 1."""
     selection = []
-    for unit in units_of(whole, config):
+    for unit in units:
         priority, revenue, area = business_tags(map(str, unit.feature.tags),
                                                 map(str, unit.model.tags))
         selection.append(SelectedScenario(
             unit.key, unit.model.name, unit.feature.name, str(unit.model.location),
             sorted({*map(str, unit.feature.tags), *map(str, unit.model.tags)}), priority,
             revenue, area, 1 if unit.key in mine else 0))
+    return Shard(PART, PART, selection)
+
+
+def select_part(features: list[Any], config: Any) -> Shard:
+    """Keep in `features` only what this run was given (`file:line` locations); the record
+    names the whole selection of the configured features, this part's share marked 1."""
+    whole_paths = Configuration(command_args=[], load_config=True).paths or ["features"]
+    whole = parse_features(collect_feature_locations(whole_paths), language=config.lang)
+    mine = {u.key for u in units_of(features, config) if not _pre_skipped(u.model)}
     for feature in features:
         feature.scenarios[:] = [s for s in feature.scenarios if not _pre_skipped(s)]
         feature.run_items[:] = [s for s in feature.run_items if not _pre_skipped(s)]
-    return Shard(PART, PART, selection)
+    return part_selection(units_of(whole, config), mine)

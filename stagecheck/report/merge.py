@@ -107,7 +107,11 @@ def _wall(results: list[RunResult]) -> float:
 
 def merge(folders: Sequence[Path]) -> RunResult:
     """One run from the shards' results; ShardError (one sentence) when they cannot be merged."""
-    results = [result for folder in folders for result in _load_all(Path(folder))]
+    return merge_results([result for folder in folders for result in _load_all(Path(folder))])
+
+
+def merge_results(results: list[RunResult]) -> RunResult:
+    """One run from shards' or parts' results already read."""
     shards = [r.shard for r in results]
     if any(s is None for s in shards):
         raise ShardError("every folder to merge must hold a shard's results (-D shard=K/N) "

@@ -116,7 +116,10 @@ def test_each_unit_is_run_by_the_first_process_to_take_it(tmp_path: Path) -> Non
     assert run.take(rows[0]) and run.take(rows[1])  # an outline's rows: all in one process
     assert not worker.take(rows[1])
     assert not worker.take(units[2].model)  # must run alone: never a worker's
-    assert worker.open_units() == [] and run.take(units[2].model)
+    drained: list[bool] = []
+    pool = SimpleNamespace(drain=lambda: drained.append(True))
+    assert worker.open_units() == [] and run.take(units[2].model, pool)
+    assert drained == [True]  # the run's own process waited for its workers to end first
     assert worker.take(SimpleNamespace())  # not in the selection: not the claims' business
     assert (run.mine, worker.mine) == ({"o", "crowd"}, {"a"})
     assert run.claimants() == {"worker-1", "worker-2"}
@@ -143,8 +146,11 @@ def test_how_long_a_scenario_has_waited_and_a_stop_are_seen_by_every_process(
     assert worker.waiting_longest(time.time()) == 0
     run.take(units[0].model)
     assert 5 <= worker.waiting_longest(time.time() + 5) < 6
+    assert worker.pace() is None  # nothing has finished yet
     run.done(units[0].model, stop=False)
     assert worker.waiting_longest(time.time() + 5) == 0 and not worker.stopped()
+    pace = worker.pace()
+    assert pace is not None and 0 <= pace < 5
     worker.take(units[1].model)
     worker.done(units[1].model, stop=True)  # failed under --stop
     assert run.stopped()

@@ -232,3 +232,21 @@ def test_an_interrupt_reaches_each_worker_once_and_is_waited_for(
     assert [p.returncode for p in pool.processes] == [0, 0]
     assert time.monotonic() - started < 30
     assert STOPPED_ELSEWHERE.startswith("not reached")
+
+
+def test_a_worker_that_cannot_start_leaves_the_run_as_it_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(workers, "worker_command",
+                        lambda config, folder: [str(tmp_path / "no-such-python")])
+    claims = Claims(tmp_path / "claims", [_unit("a"), _unit("b")], "worker-1", helper=False)
+    pool = Pool(SimpleNamespace(), load_settings({"workers": "3", "workers_after": "0"}),
+                claims, SimpleNamespace(name="staging"), tmp_path)
+    deadline = time.monotonic() + 10
+    said = ""
+    while "no more workers start" not in said:
+        said += capfd.readouterr().err
+        assert time.monotonic() < deadline, "the failure was not said"
+        time.sleep(0.02)
+    pool.drain()
+    assert pool.processes == [] and pool.results() == []

@@ -60,8 +60,8 @@ def worker_command(config: Any, folder: Path) -> list[str]:
 
 
 class Pool:
-    """The workers of a run: started while a scenario has waited `settings.workers_after`
-    seconds and some are left that nobody took, at most `settings.workers - 1` of them."""
+    """The workers of a run, at most `settings.workers - 1` of them, started while the target
+    keeps the run waiting (`_wanted`)."""
 
     def __init__(self, config: Any, settings: Settings, claims: Claims, target: Any,
                  folder: Path) -> None:
@@ -77,8 +77,13 @@ class Pool:
         """Start workers while they are wanted; once closing, wait for them. Workers are
         started and waited for in this thread: each dies with the thread that started it."""
         while not self.closing.wait(TICK):
-            if len(self.processes) < self.settings.workers - 1 and self._wanted():
-                self._start()
+            try:
+                if len(self.processes) < self.settings.workers - 1 and self._wanted():
+                    self._start()
+            except OSError as exc:  # out of processes or descriptors: the run goes on as it is
+                say(f"stagecheck: no more workers start this run: {exc}")
+                break
+        self.closing.wait()
         for process in self.processes:
             process.wait()
 

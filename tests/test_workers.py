@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from stagecheck.config.values import parse_workers
 from stagecheck.errors import ConfigError
 from stagecheck.gate import workers
 from stagecheck.gate.claims import Claims, keep_only
+from stagecheck.gate.runner import GateRunner
 from stagecheck.gate.selection import Unit
 from stagecheck.gate.workers import STOPPED_ELSEWHERE, Pool, alone_last, worker_command
 from tests.behave_run import ROOT
@@ -250,3 +252,25 @@ def test_a_worker_that_cannot_start_leaves_the_run_as_it_is(
         time.sleep(0.02)
     pool.drain()
     assert pool.processes == [] and pool.results() == []
+
+
+@pytest.mark.parametrize(("userdata", "junit", "in_workers"), [
+    ({"target": "staging"}, False, True),       # a deployed target: auto
+    ({"target": "staging"}, True, False),       # behave's own outputs: one process
+    ({"target": "staging", "workers": "1"}, False, False),
+    ({}, False, False),                         # the embedded stand-in answers at once
+    ({"workers": "4"}, False, True),
+    ({"target": "staging", "partial": "true"}, False, False),  # a piece of a run
+])
+def test_who_runs_in_workers_by_default(userdata: dict[str, str], junit: bool,
+                                        in_workers: bool) -> None:
+    environ = {"STAGING_BASE_URL": "https://api.staging.example.com",
+               "E2E_OAUTH_SIMULATION_KEY": "k" * 16}
+    settings = load_settings(userdata, environ)
+    runner = SimpleNamespace(gate_settings=settings, config=SimpleNamespace(
+        junit=junit, outfiles=[], userdata=userdata, dry_run=False))
+    assert GateRunner._in_workers(runner) is in_workers  # type: ignore[arg-type]
+    if not userdata:
+        assert settings.workers == 1
+    elif userdata == {"target": "staging"}:
+        assert settings.workers == parse_workers("auto", os.cpu_count())

@@ -7,7 +7,8 @@ one start-up (a run of one quick scenario), and each verdict against the serial 
 
     python bench/workers.py --latency 0.2 --agent-run 3 --repeat 3
     python bench/workers.py --silent-agents --repeat 3
-    python bench/workers.py --smallest        # what the test runs: P1, 1 and 2 workers, once
+    python bench/workers.py --embedded --repeat 5  # the clean embedded stand-in, against workers=1
+    python bench/workers.py --smallest        # what the test runs: P1, 1 and 2 workers, once, both
 """
 
 from __future__ import annotations
@@ -47,6 +48,35 @@ def statuses(folder: Path) -> dict[str, str]:
     return {f"{s['feature']} / {s['name']}": s["status"] for s in results(folder)["scenarios"]}
 
 
+def embedded(workers: list[int], tags: str, repeat: int) -> None:
+    """The gate against the embedded stand-in (as `behave` runs it) at each worker count, in
+    turns, against workers=1; the workers that started, from the console."""
+    walls: dict[int, list[float]] = {n: [] for n in workers}
+    started: dict[int, int] = dict.fromkeys(workers, 0)
+    agree = True
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            for n in workers:
+                begun = time.perf_counter()
+                ran = subprocess.run([sys.executable, "-m", "behave", "-f", "null",
+                                      f"--tags={tags}", "-D", f"workers={n}",
+                                      "-D", f"report_dir={tmp}/w{n}"], cwd=ROOT,
+                                     capture_output=True, text=True, timeout=900, check=False)
+                walls[n].append(time.perf_counter() - begun)
+                started[n] += ran.stderr.count(" started")
+            agree &= all(statuses(Path(tmp) / f"w{n}") == statuses(Path(tmp) / f"w{workers[0]}")
+                         for n in workers)
+    base = statistics.median(walls[workers[0]])
+    print(f"embedded stand-in, --tags={tags}; {repeat} runs, medians")
+    print(f"  workers   wall s   ratio to workers={workers[0]}   workers started")
+    for n in workers:
+        wall = statistics.median(walls[n])
+        print(f"  {n:>7}   {wall:6.2f}   {wall / base:5.2f}   {started[n]:>5}")
+    print(f"  every scenario's status equal at every worker count: {agree}")
+    if not agree:
+        raise SystemExit(1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8])
@@ -57,7 +87,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tags", default="not @load")
     parser.add_argument("--smallest", action="store_true", help="P1, 1 and 2 workers, once")
+    parser.add_argument("--embedded", action="store_true",
+                        help="the embedded stand-in as `behave` starts it, against workers=1")
     args = parser.parse_args()
+    if args.embedded:
+        embedded(args.workers, args.tags, args.repeat)
+        return
     if args.smallest:
         args.workers, args.tags, args.repeat, args.latency, args.agent_run = [1, 2], "@p1", 1, 0.01, 0.1
     key = secrets.token_urlsafe(16)
@@ -93,6 +128,8 @@ def main() -> None:
         print(f"  every scenario's status equal at every worker count: {agree}")
         if not agree:
             raise SystemExit(1)
+        if args.smallest:
+            embedded(args.workers, args.tags, args.repeat)
     finally:
         standin.terminate()
         standin.wait(10)

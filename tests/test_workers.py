@@ -75,7 +75,10 @@ def test_workers_judge_every_scenario_as_one_process_does(tmp_path: Path, fault:
 
 
 def test_on_a_quick_target_no_worker_starts_and_the_run_is_one_process_s(tmp_path: Path) -> None:
-    code, result, console = _gate(tmp_path / "r", "--tags=@p1", "-D", "workers=8")
+    # Quick against the threshold however loaded the machine running the tests is (the default,
+    # 2 s, is measured by bench/workers.py --embedded).
+    code, result, console = _gate(tmp_path / "r", "--tags=@p1", "-D", "workers=8",
+                                  "-D", "workers_after=20")
     assert code == 0 and result["merged_from"] == [] and result["shard"] is None
     assert "worker" not in console and "15 scenarios passed" in console  # behave's own console
     assert _history_runs(tmp_path / "r" / "history.sqlite") == 1

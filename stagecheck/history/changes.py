@@ -19,7 +19,8 @@ from ..report.model import (
     scenario_key,
 )
 from ..vocabulary import RAN, Status
-from .store import History, PastOutcome, PastRun, ScenarioHistory
+from .fold import PastRun, ScenarioHistory
+from .store import History, PastOutcome
 
 FLAKY_WINDOW = 10      # runs on the same target and version looked at for flips
 TREND_RUNS = 30
@@ -43,7 +44,7 @@ def compute_changes(result: RunResult, history: History, key: str) -> Changes:
                       previous_verdict=previous.verdict or "" if previous else "")
     found = history.histories(
         past, [(scenario_key(s.feature, s.name), s.status, s.duration_s) for s in result.scenarios],
-        facts.target_version, FLAKY_WINDOW, SLOWER_FACTOR)
+        facts.target_version, FLAKY_WINDOW, SLOWER_FACTOR, SLOWER_MIN_S)
     for position, scenario_history in found.items():
         scenario = result.scenarios[position]
         _classify(changes, scenario.name, scenario.status, scenario.duration_s, scenario_history)

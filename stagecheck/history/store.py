@@ -29,6 +29,7 @@ from .fold import (
     PastRun,
     ScenarioHistory,
     past_runs_table,
+    same_version,
     scenario_history,
     usual_durations,
 )
@@ -229,15 +230,17 @@ class History:
         if len(past) > MAX_PAST:
             raise ValueError(f"at most {MAX_PAST} past runs are compared at once")
         with self._write() as db:
-            past_runs_table(db, past, version)
+            past_runs_table(db, past)
             ran_statuses = sorted(map(str, RAN))
             query = FOLDED.format(statuses=", ".join("?" * len(ran_statuses)))
             folded = {key: rest for key, *rest in db.execute(query, ran_statuses)}
+            on_version = same_version(past, version)
             changed: list[tuple[int, str, bool, int, int, int]] = []
             for position, (key, status, duration) in enumerate(scenarios):
                 if status not in RAN or key not in folded:
                     continue
-                ran, passed, same, fastest = folded[key]
+                ran, passed, fastest = folded[key]
+                same = ran & on_version
                 slower = (status == Status.PASSED and fastest is not None
                           and duration >= factor * fastest and duration - fastest >= margin)
                 if status == Status.PASSED and not ran & ~passed and not slower:
@@ -262,7 +265,7 @@ class History:
         wanted = set(measured)
         found: dict[tuple[str, str], list[float]] = {}
         with self._write() as db:
-            past_runs_table(db, past, "")
+            past_runs_table(db, past)
             for key, name, value in db.execute(
                     USUAL_MEASURES.format(marks=", ".join("?" * len(keys))),
                     (str(Status.PASSED), *keys, window)):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import platform
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -75,7 +75,7 @@ def versions() -> dict[str, str]:
     return found
 
 
-def _step(step: Any, redact: Redactor, record: ScenarioRecord | None) -> StepResult:
+def _step(step: Any, redact: Callable[[str], str], record: ScenarioRecord | None) -> StepResult:
     message = ""
     if step.error_message:
         message = str(step.error_message).strip()
@@ -180,7 +180,7 @@ def _tag_facts(feature_tags: tuple[str, ...], scenario_tags: tuple[str, ...]
 
 
 def scenario_result(feature: Any, scenario: Any, record: ScenarioRecord | None,
-                    redact: Redactor, interrupted: bool = False) -> ScenarioResult:
+                    redact: Callable[[str], str], interrupted: bool = False) -> ScenarioResult:
     """A scenario's result; `interrupted`: the run was stopped while this one ran."""
     priority, revenue, area, owner, tags = _tag_facts(tuple(map(str, feature.tags)),
                                                       tuple(map(str, scenario.tags)))
@@ -237,9 +237,21 @@ class Scenarios:
     results: list[ScenarioResult]
 
 
+def _each_once(redact: Redactor) -> Callable[[str], str]:
+    """The redactor, each distinct text redacted once: a run's failures often say the same."""
+    done: dict[str, str] = {}
+
+    def redacted(text: str) -> str:
+        found = done.get(text)
+        if found is None:
+            found = done[text] = redact(text)
+        return found
+    return redacted
+
+
 def build_scenarios(context: Any, run: RunState, recorder: RunRecorder) -> Scenarios:
     """Each selected scenario's result, from behave's model and what the run recorded."""
-    redact = Redactor(run.settings.secrets + run.target.secrets)
+    redact = _each_once(Redactor(run.settings.secrets + run.target.secrets))
     selected = list(selected_scenarios(context._runner.features, context.config, recorder.records))
     # An interrupt cuts short the scenario that began last: it is not reached, never failed.
     cut = next(reversed(recorder.records), None) if getattr(context, "aborted", False) else None

@@ -327,8 +327,9 @@ T = TypeVar("T")
 
 
 def _fields(value: Any) -> dict[str, Any]:
-    if is_dataclass(value):
-        return dict(value.__dict__)
+    # Its own fields, read by the encoder and not copied: a dataclass of the model has no others.
+    if hasattr(type(value), "__dataclass_fields__"):
+        return value.__dict__
     raise TypeError(f"{type(value).__name__} is not part of the result model")
 
 

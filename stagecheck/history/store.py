@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from ..errors import HistoryError
 from ..report.model import RunResult, scenario_key
-from ..vocabulary import RAN, Decision, RecordState, Status
+from ..vocabulary import FAILED, RAN, UNVERIFIED, Decision, RecordState, Status
 from .fold import (
     FOLDED,
     MAX_PAST,
@@ -159,15 +160,16 @@ class History:
 
     def finish(self, result: RunResult, key: str) -> None:
         facts = result.facts
+        statuses = Counter(s.status for s in result.scenarios)
         values = {
             "target_key": key, "started_at": facts.started_at, "finished_at": facts.finished_at,
             "state": RecordState.INTERRUPTED if facts.interrupted else RecordState.FINISHED,
             "verdict": result.verdict.decision, "revenue_at_risk": result.impact.revenue_at_risk,
             "revenue_unverified": result.impact.revenue_unverified,
             "scenarios": len(result.scenarios),
-            "passed": sum(s.status == Status.PASSED for s in result.scenarios),
-            "failed": sum(s.failed for s in result.scenarios),
-            "unverified": sum(s.unverified for s in result.scenarios),
+            "passed": statuses[Status.PASSED],
+            "failed": sum(statuses[status] for status in FAILED),
+            "unverified": sum(statuses[status] for status in UNVERIFIED),
             "target_version": facts.target_version, "tag_expression": facts.tag_expression,
             "expected_version": facts.expected_version or None}
         columns = ", ".join(values)
@@ -212,6 +214,12 @@ class History:
                     found.setdefault(key, {})[run_id] = PastOutcome(run_id, status, duration,
                                                                     version)
         return found
+
+    def statuses(self, run_id: str) -> dict[str, str]:
+        """scenario key -> status, in this run."""
+        with self._write() as db:
+            return dict(db.execute("SELECT scenario_key, status FROM scenario_runs "
+                                   "WHERE run_id = ?", (run_id,)).fetchall())
 
     def histories(self, past: list[PastRun], scenarios: list[tuple[str, str, float]],
                   version: str, window: int, factor: float, margin: float = 0.0

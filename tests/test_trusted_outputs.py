@@ -31,9 +31,9 @@ from behave.__main__ import main
 sys.exit(main(sys.argv[1:]))
 """
 RENDER_FAILS = """import stagecheck.outputs.reports as reports
-def render(*_):
+def render_all(*_):
     raise OSError(28, "No space left on device")
-reports.render = render"""
+reports.render_all = render_all"""
 DISK_FULL = """import errno, pathlib
 real = pathlib.Path.write_text
 def write_text(self, *args, **kwargs):

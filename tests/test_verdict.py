@@ -150,7 +150,7 @@ def test_latest_moves_only_to_a_report_written_whole(tmp_path: Path, monkeypatch
     def broken(*_: object) -> str:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("stagecheck.outputs.reports.render", broken)
+    monkeypatch.setattr("stagecheck.outputs.reports.render_all", broken)
     with pytest.raises(OSError, match="No space left"):
         write_reports(result, tmp_path / "reports")
     assert os.readlink(latest) == before

@@ -8,7 +8,8 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..history.store import History, PastOutcome, PastRun
+from ..history.fold import PastRun
+from ..history.store import History, PastOutcome
 from ..report.model import scenario_key
 from ..vocabulary import Status
 

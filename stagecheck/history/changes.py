@@ -19,7 +19,8 @@ from ..report.model import (
     scenario_key,
 )
 from ..vocabulary import RAN, Status
-from .store import History, PastOutcome, PastRun, ScenarioHistory
+from .fold import PastRun, ScenarioHistory
+from .store import History
 
 FLAKY_WINDOW = 10      # runs on the same target and version looked at for flips
 TREND_RUNS = 30
@@ -43,13 +44,13 @@ def compute_changes(result: RunResult, history: History, key: str) -> Changes:
                       previous_verdict=previous.verdict or "" if previous else "")
     found = history.histories(
         past, [(scenario_key(s.feature, s.name), s.status, s.duration_s) for s in result.scenarios],
-        facts.target_version, FLAKY_WINDOW, SLOWER_FACTOR)
+        facts.target_version, FLAKY_WINDOW, SLOWER_FACTOR, SLOWER_MIN_S)
     for position, scenario_history in found.items():
         scenario = result.scenarios[position]
         _classify(changes, scenario.name, scenario.status, scenario.duration_s, scenario_history)
     _slower_measures(changes, result, history, past)
     if previous is not None:
-        _verification(changes, result, history.outcomes([previous.run_id]))
+        _verification(changes, result, history.statuses(previous.run_id))
     changes.same_version = _same_version(result, past)
     current = TrendPoint(facts.run_id, facts.started_at,
                          round(sum(s.status == Status.PASSED for s in result.scenarios)
@@ -59,17 +60,16 @@ def compute_changes(result: RunResult, history: History, key: str) -> Changes:
     return changes
 
 
-def _verification(changes: Changes, result: RunResult,
-                  before: dict[str, dict[str, PastOutcome]]) -> None:
-    """Scenarios judged now that the previous run recorded without judging them (not judged,
-    not reached, left out...), and the other way round. A scenario the previous run did not
-    select is neither: another selection is not a change in what is proven."""
+def _verification(changes: Changes, result: RunResult, before: dict[str, str]) -> None:
+    """Scenarios judged now that the previous run (`before`: scenario key -> status) recorded
+    without judging them (not judged, not reached, left out...), and the other way round. A
+    scenario the previous run did not select is neither: another selection is not a change in
+    what is proven."""
     for scenario in result.scenarios:
-        outcome = next(iter(before.get(scenario_key(scenario.feature, scenario.name), {})
-                            .values()), None)
-        if outcome is None:
+        then = before.get(scenario_key(scenario.feature, scenario.name))
+        if then is None:
             continue
-        judged_now, judged_then = scenario.status in RAN, outcome.status in RAN
+        judged_now, judged_then = scenario.status in RAN, then in RAN
         if judged_now and not judged_then:
             changes.newly_verified.append(Verification(scenario.name, str(scenario.status)))
         elif judged_then and not judged_now:

@@ -11,10 +11,10 @@ keeps the file whole whatever happens to a writer, and every write takes the loc
 
 from __future__ import annotations
 
-import itertools
 import os
 import socket
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +22,18 @@ from pathlib import Path
 
 from ..errors import HistoryError
 from ..report.model import RunResult, scenario_key
-from ..vocabulary import RAN, Decision, RecordState, Status
+from ..vocabulary import FAILED, RAN, UNVERIFIED, Decision, RecordState, Status
+from .fold import (
+    FOLDED,
+    MAX_PAST,
+    USUAL_MEASURES,
+    PastRun,
+    ScenarioHistory,
+    past_runs_table,
+    same_version,
+    scenario_history,
+    usual_durations,
+)
 from .schema import BUSY_TIMEOUT_S, HISTORY_SCHEMA_VERSION, INDICES, SCHEMA, UPGRADES, run_script
 
 # Runs a report compares against: those that wrote their results (finished, or stopped by
@@ -31,40 +42,11 @@ COMPLETED = "finished_at IS NOT NULL AND state != 'running'"
 
 
 @dataclass(frozen=True)
-class PastRun:
-    run_id: str
-    started_at: str
-    state: str
-    verdict: str | None
-    revenue_at_risk: float | None
-    scenarios: int | None
-    passed: int | None
-    target_version: str | None
-    expected_version: str | None = None
-
-
-@dataclass(frozen=True)
 class PastOutcome:
     run_id: str
     status: str
     duration_s: float
     target_version: str | None
-
-
-@dataclass(frozen=True)
-class ScenarioHistory:
-    """One scenario of this run against its outcomes in the past runs where it ran (newest
-    first), as far as what changed needs them (see `History.histories`)."""
-
-    position: int             # its place in the run
-    last_status: str | None   # the newest past outcome (passed or failed); None: never ran
-    failing_streak: int       # past outcomes failing in a row, newest first
-    since_run_id: str | None  # the oldest run of that streak
-    since_started_at: str | None
-    usual_durations: tuple[float, ...]  # its last passing durations (FLAKY_WINDOW)
-    same_version_runs: int    # past outcomes on this target version looked at for flips
-    same_version_flips: int   # flips among those
-    newest_same_version_passed: bool | None
 
 
 def process_start(pid: int) -> str:
@@ -178,15 +160,16 @@ class History:
 
     def finish(self, result: RunResult, key: str) -> None:
         facts = result.facts
+        statuses = Counter(s.status for s in result.scenarios)
         values = {
             "target_key": key, "started_at": facts.started_at, "finished_at": facts.finished_at,
             "state": RecordState.INTERRUPTED if facts.interrupted else RecordState.FINISHED,
             "verdict": result.verdict.decision, "revenue_at_risk": result.impact.revenue_at_risk,
             "revenue_unverified": result.impact.revenue_unverified,
             "scenarios": len(result.scenarios),
-            "passed": sum(s.status == Status.PASSED for s in result.scenarios),
-            "failed": sum(s.failed for s in result.scenarios),
-            "unverified": sum(s.unverified for s in result.scenarios),
+            "passed": statuses[Status.PASSED],
+            "failed": sum(statuses[status] for status in FAILED),
+            "unverified": sum(statuses[status] for status in UNVERIFIED),
             "target_version": facts.target_version, "tag_expression": facts.tag_expression,
             "expected_version": facts.expected_version or None}
         columns = ", ".join(values)
@@ -232,39 +215,50 @@ class History:
                                                                     version)
         return found
 
+    def statuses(self, run_id: str) -> dict[str, str]:
+        """scenario key -> status, in this run."""
+        with self._write() as db:
+            return dict(db.execute("SELECT scenario_key, status FROM scenario_runs "
+                                   "WHERE run_id = ?", (run_id,)).fetchall())
+
     def histories(self, past: list[PastRun], scenarios: list[tuple[str, str, float]],
-                  version: str, window: int, factor: float) -> dict[int, ScenarioHistory]:
+                  version: str, window: int, factor: float, margin: float = 0.0
+                  ) -> dict[int, ScenarioHistory]:
         """For this run's scenarios (key, status, duration) that ran, their history over the
-        `past` runs (newest first, at most 62), keyed by the scenario's place in the run.
+        `past` runs (newest first, at most 62), keyed by the scenario's place in the run; but
+        for those that passed now and every time before, and cannot be markedly slower (at
+        least `factor` times and `margin` seconds above their fastest passing time).
 
         One aggregate query reads each past run's outcomes by primary key and folds them, per
         scenario, into bit masks (bit n: the n-th newest past run): where it ran, where it
-        passed, where the run was on this version; and its fastest passing time. Durations are
-        read only for the few that may be markedly slower."""
+        passed, where the run was on this version; and its fastest passing time. One more reads
+        the durations of the few that may be markedly slower."""
         if not past or not scenarios:
             return {}
         if len(past) > MAX_PAST:
             raise ValueError(f"at most {MAX_PAST} past runs are compared at once")
         with self._write() as db:
-            _past_runs(db, past, version)
+            past_runs_table(db, past)
             ran_statuses = sorted(map(str, RAN))
             query = FOLDED.format(statuses=", ".join("?" * len(ran_statuses)))
             folded = {key: rest for key, *rest in db.execute(query, ran_statuses)}
-            found: dict[int, ScenarioHistory] = {}
+            on_version = same_version(past, version)
+            changed: list[tuple[int, str, bool, int, int, int]] = []
             for position, (key, status, duration) in enumerate(scenarios):
                 if status not in RAN or key not in folded:
                     continue
-                ran, passed, same, fastest = folded[key]
+                ran, passed, fastest = folded[key]
+                same = ran & on_version
                 slower = (status == Status.PASSED and fastest is not None
-                          and duration >= factor * fastest)
+                          and duration >= factor * fastest and duration - fastest >= margin)
                 if status == Status.PASSED and not ran & ~passed and not slower:
                     continue  # passed now and every time before: nothing changed
-                usual: tuple[float, ...] = ()
-                if slower:
-                    usual = self._usual_durations(db, key, [past[n].run_id
-                                                            for n in _bits(passed)[:window]])
-                found[position] = _history(position, past, ran, passed, same, usual, window)
-        return found
+                changed.append((position, key, slower, ran, passed, same))
+            slow = [key for _, key, slower, *_ in changed if slower]
+            usual = usual_durations(db, slow, window) if slow else {}
+        return {position: scenario_history(position, past, ran, passed, same,
+                                           usual.get(key, ()) if slower else (), window)
+                for position, key, slower, ran, passed, same in changed}
 
     def usual_measures(self, past: list[PastRun], measured: list[tuple[str, str]], window: int
                        ) -> dict[tuple[str, str], tuple[float, ...]]:
@@ -279,21 +273,13 @@ class History:
         wanted = set(measured)
         found: dict[tuple[str, str], list[float]] = {}
         with self._write() as db:
-            _past_runs(db, past, "")
+            past_runs_table(db, past)
             for key, name, value in db.execute(
                     USUAL_MEASURES.format(marks=", ".join("?" * len(keys))),
                     (str(Status.PASSED), *keys, window)):
                 if (key, name) in wanted:
                     found.setdefault((key, name), []).append(value)
         return {measure: tuple(values) for measure, values in found.items()}
-
-    @staticmethod
-    def _usual_durations(db: sqlite3.Connection, key: str, run_ids: list[str]
-                         ) -> tuple[float, ...]:
-        marks = ", ".join("?" * len(run_ids))
-        return tuple(d for (d,) in db.execute(
-            f"SELECT duration_s FROM scenario_runs WHERE scenario_key = ? AND run_id IN ({marks})",
-            (key, *run_ids)))
 
     def targets(self) -> list[str]:
         """The targets of completed runs, the most recently run first."""
@@ -324,67 +310,3 @@ class History:
         with self._write() as db:
             row = db.execute("SELECT state FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return row[0] if row else None
-
-
-MAX_PAST = 62  # past runs fit in the bits of one SQLite integer
-# Per scenario, over the past runs (temp.past_run, n = 0 the newest): bit masks of the runs where
-# it ran, where it passed, and where the run was on this version; its fastest passing time.
-FOLDED = """
-SELECT s.scenario_key,
-       sum(1 << p.n),
-       sum(CASE WHEN s.status = 'passed' THEN 1 << p.n ELSE 0 END),
-       sum(CASE WHEN p.same_version THEN 1 << p.n ELSE 0 END),
-       min(CASE WHEN s.status = 'passed' THEN s.duration_s END)
-FROM temp.past_run p CROSS JOIN scenario_runs s ON s.run_id = p.run_id
-WHERE s.status IN ({statuses})
-GROUP BY s.scenario_key
-"""
-
-
-# Per scenario and measure, its values in the past runs (temp.past_run) where the scenario
-# passed, newest first, at most `window` of them.
-USUAL_MEASURES = """
-SELECT scenario_key, measure, value FROM (
-    SELECT m.scenario_key, m.measure, m.value, p.n,
-           row_number() OVER (PARTITION BY m.scenario_key, m.measure ORDER BY p.n) AS newest
-    FROM temp.past_run p
-    CROSS JOIN scenario_runs s ON s.run_id = p.run_id AND s.status = ?
-    JOIN scenario_measures m ON m.run_id = s.run_id AND m.scenario_key = s.scenario_key
-    WHERE s.scenario_key IN ({marks})
-) WHERE newest <= ? ORDER BY n
-"""
-
-
-def _past_runs(db: sqlite3.Connection, past: list[PastRun], version: str) -> None:
-    """The past runs compared against, as temp.past_run (n = 0 the newest)."""
-    db.execute("CREATE TEMP TABLE IF NOT EXISTS past_run (n INTEGER PRIMARY KEY, "
-               "run_id TEXT, same_version INTEGER)")
-    db.execute("DELETE FROM temp.past_run")
-    db.executemany("INSERT INTO temp.past_run VALUES (?, ?, ?)",
-                   ((n, r.run_id, r.target_version == version) for n, r in enumerate(past)))
-
-
-def _bits(mask: int) -> list[int]:
-    """The set bits of a mask, lowest (the newest run) first."""
-    found = []
-    while mask:
-        low = mask & -mask
-        found.append(low.bit_length() - 1)
-        mask ^= low
-    return found
-
-
-def _history(position: int, past: list[PastRun], ran: int, passed: int, same: int,
-             usual: tuple[float, ...], window: int) -> ScenarioHistory:
-    """A scenario's history from its bit masks (see FOLDED)."""
-    newest = _bits(ran)[0]
-    first_pass = passed & -passed
-    streak_mask = (ran & ~passed) & (first_pass - 1 if first_pass else ran)
-    streak = _bits(streak_mask)
-    since = past[streak[-1]] if streak else None
-    same_version = [bool(passed >> n & 1) for n in _bits(ran & same)[:window - 1]]
-    flips = sum(a != b for a, b in itertools.pairwise(same_version))
-    return ScenarioHistory(position, Status.PASSED if passed >> newest & 1 else Status.FAILED,
-                           len(streak), since.run_id if since else None,
-                           since.started_at if since else None, usual, len(same_version), flips,
-                           same_version[0] if same_version else None)

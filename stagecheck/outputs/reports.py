@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..client.redact import redact_url
 from ..report.model import RunResult
-from ..report.render import render
+from ..report.render import render_all
 from ..vocabulary import ReportFormat
 from .console import say
 
@@ -83,8 +83,8 @@ def write_reports(result: RunResult, report_dir: str | Path,
     root = Path(report_dir)
     root.mkdir(parents=True, exist_ok=True)
     catalog_url = catalog_url or (f"../{CATALOG}" if (root / CATALOG).is_file() else "")
-    rendered = {fmt.file_name: render(result, fmt, catalog_url)
-                for fmt in ReportFormat}  # fail before the disk
+    rendered = {fmt.file_name: text for fmt, text in render_all(result, catalog_url).items()
+                }  # fail before the disk
     rendered.update(extra or {})
     final = _place(root, result.facts.run_id, rendered)
     _point_latest(root, final.name, "report")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import platform
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -43,14 +44,25 @@ BEHAVE_STATUS = {"hook_error": Status.ERROR, "pending_warn": Status.PASSED,
                  "executing": Status.UNTESTED}
 
 
-def _status(model: Any) -> Status:
-    name = getattr(model.status, "name", str(model.status))
+def _status_named(status: Any) -> Status:
+    name = status.name if hasattr(status, "name") else str(status)
     if name in BEHAVE_STATUS:
         return BEHAVE_STATUS[name]
     try:
         return Status(name)
     except ValueError:
         return Status.ERROR
+
+
+_STATUS_OF: dict[Any, Status] = {}  # behave's status -> ours: a few values, asked per step
+
+
+def _status(model: Any) -> Status:
+    status = model.status
+    try:
+        return _STATUS_OF[status]
+    except KeyError:
+        return _STATUS_OF.setdefault(status, _status_named(status))
 
 
 def versions() -> dict[str, str]:
@@ -63,14 +75,14 @@ def versions() -> dict[str, str]:
     return found
 
 
-def _step(step: Any, redact: Redactor, record: ScenarioRecord | None) -> StepResult:
+def _step(step: Any, redact: Callable[[str], str], record: ScenarioRecord | None) -> StepResult:
     message = ""
     if step.error_message:
-        message = str(step.error_message)
+        message = str(step.error_message).strip()
     elif step.exception is not None:
-        message = f"{type(step.exception).__name__}: {step.exception}"
+        message = f"{type(step.exception).__name__}: {step.exception}".strip()
     return StepResult(step.keyword, step.name, _status(step), round(step.duration or 0.0, 6),
-                      excerpt(redact(message.strip()), 4000),
+                      excerpt(redact(message), 4000) if message else "",
                       type(step.exception).__name__ if step.exception is not None else "",
                       step_type=str(step.step_type),
                       checks=record.step_checks.get(id(step)) if record else None)
@@ -158,10 +170,20 @@ def _blame(result: ScenarioResult, scenario: Any, failure: BaseException | None,
         result.key_finding = f"not judged, {BLAMED[result.classification]}: {result.key_finding}"
 
 
+@lru_cache(maxsize=4096)  # the scenarios of a feature mostly share their tags
+def _tag_facts(feature_tags: tuple[str, ...], scenario_tags: tuple[str, ...]
+               ) -> tuple[int | None, float | None, str, str, tuple[str, ...]]:
+    """Priority, revenue, area and owner from a scenario's tags and its feature's, and all
+    of those tags, sorted."""
+    return (*business_tags(feature_tags, scenario_tags), owner_tag(feature_tags, scenario_tags),
+            tuple(sorted({*feature_tags, *scenario_tags})))
+
+
 def scenario_result(feature: Any, scenario: Any, record: ScenarioRecord | None,
-                    redact: Redactor, interrupted: bool = False) -> ScenarioResult:
+                    redact: Callable[[str], str], interrupted: bool = False) -> ScenarioResult:
     """A scenario's result; `interrupted`: the run was stopped while this one ran."""
-    priority, revenue, area = business_tags(feature.tags, scenario.tags)
+    priority, revenue, area, owner, tags = _tag_facts(tuple(map(str, feature.tags)),
+                                                      tuple(map(str, scenario.tags)))
     status = _status(scenario)
     if record is None and status == Status.SKIPPED:
         status = Status.UNTESTED  # selected, never reached
@@ -170,7 +192,7 @@ def scenario_result(feature: Any, scenario: Any, record: ScenarioRecord | None,
     steps = [_step(step, redact, record) for step in scenario.all_steps]
     result = ScenarioResult(
         name=OUTLINE_SUFFIX.sub("", scenario.name), feature=feature.name, location=str(scenario.location),
-        tags=sorted({*map(str, feature.tags), *map(str, scenario.tags)}),
+        tags=list(tags),
         priority=priority, revenue=revenue, area=area, status=status,
         duration_s=round((record.finished - record.started) if record and record.finished else 0.0, 6),
         steps=steps,
@@ -178,7 +200,7 @@ def scenario_result(feature: Any, scenario: Any, record: ScenarioRecord | None,
         assertions=record.checks if record else 0,
         error_message=next((s.error_message for s in steps if s.error_message), ""),
         skip_reason=redact(str(scenario.skip_reason or "")) if status == Status.SKIPPED else "",
-        owner=owner_tag(map(str, feature.tags), map(str, scenario.tags)),
+        owner=owner,
         measures=dict(record.measures) if record else {},
     )
     _blame(result, scenario, _failure(scenario), record, interrupted)
@@ -215,9 +237,21 @@ class Scenarios:
     results: list[ScenarioResult]
 
 
+def _each_once(redact: Redactor) -> Callable[[str], str]:
+    """The redactor, each distinct text redacted once: a run's failures often say the same."""
+    done: dict[str, str] = {}
+
+    def redacted(text: str) -> str:
+        found = done.get(text)
+        if found is None:
+            found = done[text] = redact(text)
+        return found
+    return redacted
+
+
 def build_scenarios(context: Any, run: RunState, recorder: RunRecorder) -> Scenarios:
     """Each selected scenario's result, from behave's model and what the run recorded."""
-    redact = Redactor(run.settings.secrets + run.target.secrets)
+    redact = _each_once(Redactor(run.settings.secrets + run.target.secrets))
     selected = list(selected_scenarios(context._runner.features, context.config, recorder.records))
     # An interrupt cuts short the scenario that began last: it is not reached, never failed.
     cut = next(reversed(recorder.records), None) if getattr(context, "aborted", False) else None

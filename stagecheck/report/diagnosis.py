@@ -88,21 +88,21 @@ def findings(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
         explained.add(Classification.PRODUCT)
     if Finding.HEALTH_DOWN in keys:
         explained.add(Classification.ENVIRONMENT)
+    broke = {s.classification for s in scenarios if s.broke}
     for classification in (Classification.ENVIRONMENT, Classification.CONFIGURATION,
                            Classification.PRODUCT, Classification.CONTRACT, Classification.TEST):
-        if classification in explained:
-            continue
-        if any(s.broke and s.classification == classification for s in scenarios):
+        if classification in broke and classification not in explained:
             keys.append(classification)
     return keys
 
 
 def root_cause(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
-               schema: SchemaProbe | None) -> str:
+               schema: SchemaProbe | None, keys: list[str] | None = None) -> str:
+    """`keys`: the run's findings, when already known."""
     failed = sorted((s for s in scenarios if s.broke), key=lambda s: not s.failed)
     if not failed:
         return "No failure: nothing to explain."
-    keys = findings(scenarios, health, schema)
+    keys = findings(scenarios, health, schema) if keys is None else keys
     health_state = "green" if health and health.up else "as reported below"
     if schema and Finding.SCHEMA_MISSING_TABLES in keys:
         tables = ", ".join(f"`{t}`" for t in schema.missing_tables)
@@ -156,11 +156,12 @@ def diagnose(scenarios: Sequence[ScenarioResult], health: HealthProbe | None,
                       **{key: text.replace("{names}", names) for key, text in dialect.items()})
     values.setdefault("routes", ", ".join(f"`{r}`" for r in failing_database_routes(scenarios)))
     steps = []
-    for key in findings(scenarios, health, schema):
+    keys = findings(scenarios, health, schema)
+    for key in keys:
         for entry in catalog:
             if entry["when"] == key:
                 steps.append(NextStep(entry["title"].format_map(values),
                                       [a.format_map(values) for a in entry["actions"]],
                                       entry["because"].format_map(values)))
                 break
-    return Diagnosis(health, schema, root_cause(scenarios, health, schema), steps)
+    return Diagnosis(health, schema, root_cause(scenarios, health, schema, keys), steps)

@@ -32,7 +32,8 @@ class StepResult:
     checks: int | None = None        # checks the step made; None when not recorded
 
     def __post_init__(self) -> None:
-        self.status = Status(self.status)
+        if self.status.__class__ is not Status:  # Status(member) is the member, only slower
+            self.status = Status(self.status)
 
     @property
     def checked_nothing(self) -> bool:
@@ -62,8 +63,10 @@ class ScenarioResult:
     measures: dict[str, float] = field(default_factory=dict)  # percentiles of a load run, in s
 
     def __post_init__(self) -> None:
-        self.status = Status(self.status)  # a plain string from a caller becomes the enum
-        self.classification = Classification(self.classification)
+        if self.status.__class__ is not Status:  # a plain string from a caller becomes the enum
+            self.status = Status(self.status)
+        if self.classification.__class__ is not Classification:
+            self.classification = Classification(self.classification)
 
     @property
     def failed(self) -> bool:
@@ -324,8 +327,9 @@ T = TypeVar("T")
 
 
 def _fields(value: Any) -> dict[str, Any]:
-    if is_dataclass(value):
-        return dict(value.__dict__)
+    # Its own fields, read by the encoder and not copied: a dataclass of the model has no others.
+    if hasattr(type(value), "__dataclass_fields__"):
+        return value.__dict__
     raise TypeError(f"{type(value).__name__} is not part of the result model")
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import html
 import os
-import re
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from jinja2 import (
     Environment,
@@ -17,12 +16,11 @@ from jinja2 import (
     select_autoescape,
 )
 from jinja2.nodes import EvalContext
-from markdown_it import MarkdownIt
-from markupsafe import Markup
 
-from ..client.redact import neutralise
 from ..vocabulary import ReportFormat
+from .escape import md_cell, md_fence, md_field, md_html, md_prose
 from .model import RunResult, scenario_anchor
+from .rows import ScenarioRows
 from .view import report_view
 
 
@@ -33,43 +31,13 @@ def _templates() -> Path:
 
 
 TEMPLATES = _templates()
-# The catalog's Markdown in HTML: code spans and emphasis only; raw HTML, links and images stay
-# text, so a value filled in from the target can neither inject markup nor load anything.
-_INLINE_MARKDOWN = MarkdownIt("zero", {"html": False}).enable(["backticks", "emphasis", "escape",
-                                                                 "entity"])
-
-
-def md_cell(value: object) -> Markup:
-    """Text safe inside a Markdown table cell: no raw HTML, no column breaks, one line."""
-    text = html.escape(neutralise(str(value)), quote=False).replace("|", "\\|")
-    return Markup(re.sub(r"\s*\n\s*", " ", text).replace("`", "\\`").replace("{", "&#123;"))
-
-
-def md_fence(value: object, lang: str = "") -> Markup:
-    """A fenced code block that no backtick run in the text can close early."""
-    text = neutralise(str(value))
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return Markup(f"{fence}{lang}\n{text}\n{fence}")
-
-
-def md_prose(value: object) -> Markup:
-    """Text safe in a Markdown paragraph: no raw HTML, no template syntax for other tools."""
-    return Markup(html.escape(neutralise(str(value)), quote=False).replace("{", "&#123;"))
 
 
 @pass_eval_context
 def md_every_field(context: EvalContext, value: object) -> object:
-    """Every field of report.md escaped as prose unless a filter above made it safe already
-    (HTML templates are autoescaped by Jinja instead)."""
-    if context.autoescape or isinstance(value, Markup) or not isinstance(value, str):
-        return value
-    return md_prose(value)
-
-
-def md_html(value: object) -> Markup:
-    """Inline Markdown (root cause, next steps) as safe HTML for report.html."""
-    return Markup(_INLINE_MARKDOWN.renderInline(str(value)))  # markdown-it escapes the text
+    """Every field of report.md escaped as prose unless a filter made it safe already (HTML
+    templates are autoescaped by Jinja instead)."""
+    return value if context.autoescape else md_field(value)
 
 
 @cache
@@ -92,6 +60,17 @@ def environment(folder: Path = TEMPLATES) -> Environment:
     return env
 
 
+def _variables(result: RunResult) -> dict[str, Any]:
+    """What the report templates read: the view, and the rows per scenario formatted in Python."""
+    view = report_view(result)
+    return {**view, "rows": ScenarioRows(view["scenarios"], view["works"])}
+
+
+def _report(variables: dict[str, Any], fmt: str, catalog_url: str) -> str:
+    return environment().get_template(f"report.{fmt}.j2").render(**variables,
+                                                                  catalog_url=catalog_url)
+
+
 def render(result: RunResult, fmt: str, catalog_url: str = "") -> str:
     """The report in one format (a ReportFormat, or its name); with `catalog_url`, report.html
     links each scenario to its entry in the catalog there."""
@@ -99,10 +78,16 @@ def render(result: RunResult, fmt: str, catalog_url: str = "") -> str:
         return result.to_json()
     if fmt not in set(ReportFormat):
         raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(ReportFormat)}")
-    return environment().get_template(f"report.{fmt}.j2").render(**report_view(result),
-                                                                  catalog_url=catalog_url)
+    return _report(_variables(result), fmt, catalog_url)
+
+
+def render_all(result: RunResult, catalog_url: str = "") -> dict[ReportFormat, str]:
+    """Every format, as `render` gives each, from one view of the result."""
+    variables = _variables(result)
+    return {fmt: result.to_json() if fmt == ReportFormat.JSON
+            else _report(variables, fmt, catalog_url) for fmt in ReportFormat}
 
 
 def render_summary(result: RunResult) -> str:
     """The executive summary alone, in Markdown (for CI job summaries)."""
-    return environment().get_template("summary.md.j2").render(**report_view(result))
+    return environment().get_template("summary.md.j2").render(**_variables(result))

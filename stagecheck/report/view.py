@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..vocabulary import Channel, Status
+from ..vocabulary import FAILED, UNVERIFIED, Channel, Status
 from ..wording import duration, plural
 from .evidence import failing_exchange
 from .impact import tier_name
@@ -109,7 +109,7 @@ def tally(scenarios: Sequence[ScenarioResult]) -> str:
     """`6 of 8 passed · 1 failed · 2 not reached`: what did not run, apart from what failed."""
     counts = Counter(s.status for s in scenarios)
     parts = [f"{counts[Status.PASSED]} of {len(scenarios)} passed"]
-    failed = sum(1 for s in scenarios if s.failed)
+    failed = sum(counts[status] for status in FAILED)  # ScenarioResult.failed
     if failed:
         parts.append(f"{failed} failed")
     parts += [f"{counts[status]} {words}" for status, words in NOT_RUN_WORDS.items() if counts[status]]
@@ -143,9 +143,12 @@ def bars(rows: list[TierImpact], scenarios: Sequence[ScenarioResult],
          key: Callable[[ScenarioResult], str]) -> list[Bar]:
     """The chart rows of an impact table; `key` names the row a scenario belongs to."""
     biggest = max((row.revenue for row in rows), default=0.0) or 1.0
+    groups: dict[str, list[ScenarioResult]] = {}
+    for scenario in scenarios:
+        groups.setdefault(key(scenario), []).append(scenario)
     found = []
     for row in rows:
-        members = [s for s in scenarios if key(s) == row.name]
+        members = groups.get(row.name, [])
         total = len(members) or 1
         ran = any(s.status.ran for s in members)
         found.append(Bar(
@@ -199,10 +202,11 @@ def _joined(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
-def plain_impact(result: RunResult) -> list[str]:
-    """Per group of people hit by a failure: what they can still do, and what they cannot."""
+def plain_impact(result: RunResult, rows: list[CapabilityRow] | None = None) -> list[str]:
+    """Per group of people hit by a failure: what they can still do, and what they cannot
+    (`rows`: the run's capability rows, when already known)."""
     known = {c.name: c for c in result.capabilities}
-    states = {row.name: row.state for row in capability_rows(result)}
+    states = {row.name: row.state for row in (capability_rows(result) if rows is None else rows)}
     lines = []
     for who in dict.fromkeys(c.who for c in result.capabilities):
         mine = [c for c in known.values() if c.who == who]
@@ -293,15 +297,16 @@ def by_owner(scenarios: list[ScenarioResult], result: RunResult) -> list[OwnerWo
 def report_view(result: RunResult) -> dict[str, Any]:
     scenarios = result.scenarios
     left_out = [s for s in scenarios if s.status == Status.LEFT_OUT]
-    ran = [s for s in scenarios if not s.unverified and s.status != Status.LEFT_OUT]
+    unverified = [s for s in scenarios if s.status in UNVERIFIED]
     passed = [s for s in scenarios if s.status == Status.PASSED]
-    not_run = Counter(s.status for s in scenarios if s.unverified or s.status == Status.LEFT_OUT)
-    failed = [s for s in scenarios if s.failed]
-    degraded = [s for s in scenarios if s.degraded]
-    unverified = [s for s in scenarios if s.unverified]
-    undefined_steps = [(s, st) for s in scenarios for st in s.steps
-                       if st.status in ("undefined", "pending")]
+    not_run = Counter(s.status for s in scenarios  # in the order they first appear
+                      if s.status in UNVERIFIED or s.status == Status.LEFT_OUT)
+    failed = [s for s in scenarios if s.status in FAILED]
+    degraded = [s for s in scenarios if s.status == Status.DEGRADED]
+    steps = [(s, st) for s in scenarios for st in s.steps]
+    undefined_steps = [(s, st) for s, st in steps if st.status in ("undefined", "pending")]
     critical = failed[0] if failed else None
+    capabilities = capability_rows(result)
     return {
         "r": result,
         "facts": result.facts,
@@ -309,15 +314,16 @@ def report_view(result: RunResult) -> dict[str, Any]:
         "impact": result.impact,
         "diagnosis": result.diagnosis,
         "scenarios": scenarios,
-        "counts": {"total": len(scenarios), "ran": len(ran), "passed": len(passed),
+        "counts": {"total": len(scenarios), "ran": len(scenarios) - len(unverified) - len(left_out),
+                   "passed": len(passed),
                    "failed": len(failed), "unverified": len(unverified),
                    "degraded": len(degraded)},
         "not_run": [f"{count} {NOT_RUN_WORDS[status]}" for status, count in not_run.items()],
         "pass_rate": pass_rate(len(passed), len(scenarios)),
         "load_scale": load_scale_words(result.facts.load_scale),
         "pass_rate_rule": PASS_RATE_RULE,
-        "capabilities": capability_rows(result),
-        "plain_impact": plain_impact(result),
+        "capabilities": capabilities,
+        "plain_impact": plain_impact(result, capabilities),
         "at_risk": money(result.impact.revenue_at_risk),
         "unverified_revenue": money(result.impact.revenue_unverified),
         "critical": critical,
@@ -330,8 +336,8 @@ def report_view(result: RunResult) -> dict[str, Any]:
         "evidence": [evidence(s) for s in failed],
         "priority_bars": bars(result.impact.by_priority, scenarios, lambda s: tier_name(s.priority)),
         "area_bars": bars(result.impact.by_area, scenarios, lambda s: s.area or "unassigned"),
-        "hollow": [s for s in scenarios if s.exchanged_nothing],
-        "hollow_steps": [(s, st) for s in scenarios for st in s.steps if st.checked_nothing],
+        "hollow": [s for s in passed if not s.exchanges],  # ScenarioResult.exchanged_nothing
+        "hollow_steps": [(s, st) for s, st in steps if st.checks == 0 and st.checked_nothing],
         "undefined_steps": undefined_steps,
         "health_curl": shlex.join(["curl", "-sS", "-i", result.diagnosis.health.url])
         if result.diagnosis.health else "",

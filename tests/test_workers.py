@@ -8,23 +8,36 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from behave.configuration import Configuration
 
 from stagecheck.config.settings import load_settings
 from stagecheck.config.values import parse_workers
 from stagecheck.errors import ConfigError
-from stagecheck.gate import workers
+from stagecheck.gate import pool as pools
 from stagecheck.gate.claims import Claims, keep_only
+from stagecheck.gate.pool import SETTINGS, Pool, adopt_run_settings, settings_env, worker_command
 from stagecheck.gate.runner import GateRunner
 from stagecheck.gate.selection import Unit
-from stagecheck.gate.workers import STOPPED_ELSEWHERE, Pool, alone_last, worker_command
+from stagecheck.gate.workers import (
+    LOST_WITH_ITS_WORKER,
+    STOPPED_ELSEWHERE,
+    alone_last,
+    assembled,
+    before_scenario,
+    same_target_version,
+)
+from stagecheck.report.model import RunResult
 from tests.behave_run import ROOT
 
 WHOLE = "not @load"  # the load tier runs alone and takes minutes: tests/test_load.py has it
@@ -58,7 +71,7 @@ def test_workers_judge_every_scenario_as_one_process_does(tmp_path: Path, fault:
     one_code, one, _ = _gate(tmp_path / "one", f"--tags={WHOLE}", *faults)
     code, parallel, console = _gate(tmp_path / "three", f"--tags={WHOLE}", "-D", "workers=3",
                                     *AT_ONCE, *faults)
-    assert len(parallel["merged_from"]) == 3  # the run's own process and both its workers ran
+    assert "worker 3 of 3 started" in console and "without its results" not in console
     assert (code, parallel["verdict"]) == (one_code, one["verdict"])
     assert _judged(parallel) == _judged(one)  # file order too: dicts compare keys, lists below
     assert list(_judged(parallel)) == list(_judged(one))
@@ -66,7 +79,7 @@ def test_workers_judge_every_scenario_as_one_process_does(tmp_path: Path, fault:
     assert _history_runs(tmp_path / "three" / "history.sqlite") == 1
     assert sorted(p.name for p in (tmp_path / "three").iterdir()) == sorted(
         ["history.sqlite", "latest", parallel["facts"]["run_id"]])  # one run, one report
-    assert console.count("Release gate") == 1 and "worker 3 of 3 started" in console
+    assert console.count("Release gate") == 1
     listed = [line.split(": ", 1)[1].rsplit(" (", 1)[0] for line in console.splitlines()
               if line.startswith("  ") and ": " in line and not line.startswith("   ")]
     assert listed == [s["name"] for s in one["scenarios"]]  # the console keeps file order
@@ -79,9 +92,26 @@ def test_on_a_quick_target_no_worker_starts_and_the_run_is_one_process_s(tmp_pat
     # 5 s, is measured by bench/workers.py --embedded).
     code, result, console = _gate(tmp_path / "r", "--tags=@p1", "-D", "workers=8",
                                   "-D", "workers_after=20")
+    _, _, alone = _gate(tmp_path / "one", "--tags=@p1")
     assert code == 0 and result["merged_from"] == [] and result["shard"] is None
-    assert "worker" not in console and "15 scenarios passed" in console  # behave's own console
+    assert "worker" not in console
+    summary = [line for line in console.splitlines() if " passed, " in line]
+    assert summary == [line for line in alone.splitlines() if " passed, " in line]
+    assert "15 scenarios passed, 0 failed, 0 skipped" in summary  # behave's, of the selection
     assert _history_runs(tmp_path / "r" / "history.sqlite") == 1
+
+
+def test_the_project_s_configuration_leaves_the_workers_to_the_target(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    configured = dict(Configuration(command_args=[], load_config=True).userdata)
+    environ = {"STAGING_BASE_URL": "https://api.staging.example.com",
+               "E2E_OAUTH_SIMULATION_KEY": "k" * 16}
+    staging = load_settings({**configured, "target": "staging"}, environ)
+    assert staging.workers == parse_workers("auto", os.cpu_count()) > 1
+    assert load_settings(configured, environ).workers == 1  # the embedded stand-in
+    assert load_settings({**configured, "target": "production",
+                          "base_url": "https://api.example.com"}, environ).workers == 1
 
 
 def test_stop_starts_no_new_scenario_after_a_failure(tmp_path: Path) -> None:
@@ -123,7 +153,8 @@ def test_each_unit_is_run_by_the_first_process_to_take_it(tmp_path: Path) -> Non
     assert not worker.take(units[2].model)  # must run alone: never a worker's
     drained: list[bool] = []
     pool = SimpleNamespace(drain=lambda: drained.append(True))
-    assert worker.open_units() == [] and run.take(units[2].model, pool)
+    assert worker.open_units() == [] and run.must_run_alone(units[2].model)
+    assert before_scenario(SimpleNamespace(gate_pool=pool, scenario=units[2].model), run)
     assert drained == [True]  # the run's own process waited for its workers to end first
     assert worker.take(SimpleNamespace())  # not in the selection: not the claims' business
     assert (run.mine, worker.mine) == ({"o", "crowd"}, {"a"})
@@ -171,30 +202,47 @@ def test_scenarios_that_run_alone_come_last_in_the_run_s_own_process() -> None:
     assert [f.name for f in alone_last(features, config)] == ["a", "b", "load"]
 
 
-def test_a_worker_gets_the_run_s_selection_and_settings_but_its_own_outputs(
-        tmp_path: Path) -> None:
+def test_a_worker_gets_the_run_s_selection_on_its_command_line_and_settings_elsewhere(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "postgresql://gate:S3cretPw0rd@db.example/platform"
     config = SimpleNamespace(tags=["@p1", "not @slow"], name=["sign"], stop=True, userdata={
         "workers": "4", "target": "local", "standin_fault": "db-down", "report_dir": "mine",
         "notify": "https://hooks.example/x", "metrics_file": "m.prom", "history": "h.sqlite",
-        "workers_after": "0"}, paths=["features/a.feature", "features/b.feature:12"])
+        "workers_after": "0", "database_url": secret},
+        paths=["features/a.feature", "features/b.feature:12"], include_re=re.compile("a|b"),
+        exclude_re=re.compile("load"), lang="en", stage="")
     command = worker_command(config, tmp_path / "part-2")
     joined = " ".join(command)
-    assert "--tags=@p1 --tags=not @slow --name=sign --stop" in joined
-    assert "-D standin_fault=db-down" in joined and "-D target=local" in joined
-    for own in ("workers=4", "workers_after", "report_dir=mine", "hooks.example", "m.prom",
-                "h.sqlite"):
-        assert own not in joined
+    assert "--tags=@p1 --tags=not @slow --name=sign --include=a|b --exclude=load --lang=en " \
+        "--stop" in joined
+    assert "S3cretPw0rd" not in joined and "db-down" not in joined  # `ps` shows command lines
     assert f"-D partial=true -D report_dir={tmp_path / 'part-2'}" in joined
     assert command[-2:] == ["features/a.feature", "features/b.feature:12"]
+    env = settings_env(config.userdata)
+    given = json.loads(env[SETTINGS])
+    assert given["database_url"] == secret and given["standin_fault"] == "db-down"
+    for own in ("workers", "workers_after", "report_dir", "notify", "metrics_file", "history"):
+        assert own not in given
+    userdata = {"report_dir": "part-2"}
+    adopt_run_settings(userdata)  # not a worker: nothing adopted
+    assert userdata == {"report_dir": "part-2"}
+    monkeypatch.setenv(SETTINGS, env[SETTINGS])
+    monkeypatch.setenv("STAGECHECK_CLAIMS", str(tmp_path))
+    adopt_run_settings(userdata)
+    assert userdata["database_url"] == secret and userdata["report_dir"] == "part-2"
 
 
-def test_behave_s_own_outputs_are_refused_in_workers_with_one_sentence(tmp_path: Path) -> None:
-    ran = subprocess.run([sys.executable, "-m", "behave", "--tags=@p1", "--junit",
-                          "--junit-directory", str(tmp_path / "junit"), "-D", "workers=2",
-                          "-D", f"report_dir={tmp_path / 'reports'}"], cwd=ROOT,
+@pytest.mark.parametrize("output", ["junit", "json"])
+def test_behave_s_own_outputs_are_refused_in_workers_with_one_sentence(
+        tmp_path: Path, output: str) -> None:
+    asked = ["--junit", "--junit-directory", str(tmp_path / "junit")] if output == "junit" \
+        else ["-f", "json"]  # to stdout: it would hold one process's share
+    ran = subprocess.run([sys.executable, "-m", "behave", "--tags=@p1", *asked, "-D",
+                          "workers=2", "-D", f"report_dir={tmp_path / 'reports'}"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
-    assert ran.returncode == 2
-    assert "behave's own outputs (--junit, -o) see one process" in ran.stderr
+    assert ran.returncode == 2 and "Release gate: could not judge" in ran.stdout
+    assert "behave's own outputs (--junit, -o, a formatter such as json) see one process" \
+        in ran.stderr
     assert not (tmp_path / "reports").exists()
 
 
@@ -210,8 +258,9 @@ def test_the_workers_setting() -> None:
         load_settings({"workers_after": "-1"})
 
 
+@pytest.mark.parametrize("when", ["in a scenario", "waiting for the workers"])
 def test_an_interrupt_reaches_each_worker_once_and_is_waited_for(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str) -> None:
     child = ("import pathlib, signal, sys, time\n"
              "out = pathlib.Path(sys.argv[1])\n"
              "def stop(*_):\n"
@@ -221,19 +270,27 @@ def test_an_interrupt_reaches_each_worker_once_and_is_waited_for(
              "out.write_text('ready;')\n"
              "time.sleep(60)\n")  # a worker busy with a scenario
     marks = [tmp_path / f"w{n}" for n in (2, 3)]
-    monkeypatch.setattr(workers, "worker_command", lambda config, folder: [
+    monkeypatch.setattr(pools, "worker_command", lambda config, folder: [
         sys.executable, "-c", child, str(tmp_path / f"w{folder.name.split('-')[1]}")])
     units = [_unit(k) for k in "abcd"]
     claims = Claims(tmp_path / "claims", units, "worker-1", helper=False)
     settings = load_settings({"workers": "3", "workers_after": "0"})
     started = time.monotonic()
-    pool = Pool(SimpleNamespace(), settings, claims, SimpleNamespace(name="staging"), tmp_path)
+    pool = Pool(SimpleNamespace(userdata={}), settings, claims, SimpleNamespace(name="staging"),
+                tmp_path)
     deadline = time.monotonic() + 30
     while not all(m.exists() and m.read_text() for m in marks):
         assert time.monotonic() < deadline, "the workers did not start"
         time.sleep(0.02)
-    pool.close()  # Ctrl-C, or SIGTERM made one, in the run
+    if when == "in a scenario":
+        pool.close()  # Ctrl-C, or SIGTERM made one, in the run's own scenario
+    else:  # the run's own share done, waiting for its workers: Ctrl-C then
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+        with pytest.raises(KeyboardInterrupt):
+            pool.drain()
     assert [m.read_text() for m in marks] == ["ready;interrupted;"] * 2
+    pool.thread.join(5)
+    assert not pool.thread.is_alive()  # it lived until its workers had ended
     assert [p.returncode for p in pool.processes] == [0, 0]
     assert time.monotonic() - started < 30
     assert STOPPED_ELSEWHERE.startswith("not reached")
@@ -242,10 +299,10 @@ def test_an_interrupt_reaches_each_worker_once_and_is_waited_for(
 def test_a_worker_that_cannot_start_leaves_the_run_as_it_is(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(workers, "worker_command",
+    monkeypatch.setattr(pools, "worker_command",
                         lambda config, folder: [str(tmp_path / "no-such-python")])
     claims = Claims(tmp_path / "claims", [_unit("a"), _unit("b")], "worker-1", helper=False)
-    pool = Pool(SimpleNamespace(), load_settings({"workers": "3", "workers_after": "0"}),
+    pool = Pool(SimpleNamespace(userdata={}), load_settings({"workers": "3", "workers_after": "0"}),
                 claims, SimpleNamespace(name="staging"), tmp_path)
     deadline = time.monotonic() + 10
     said = ""
@@ -271,9 +328,45 @@ def test_who_runs_in_workers_by_default(userdata: dict[str, str], junit: bool,
                "E2E_OAUTH_SIMULATION_KEY": "k" * 16}
     settings = load_settings(userdata, environ)
     runner = SimpleNamespace(gate_settings=settings, config=SimpleNamespace(
-        junit=junit, outfiles=[], userdata=userdata, dry_run=False))
+        junit=junit, outfiles=[], format=None, userdata=userdata, dry_run=False))
     assert GateRunner._in_workers(runner) is in_workers  # type: ignore[arg-type]
     if not userdata:
         assert settings.workers == 1
     elif userdata == {"target": "staging"}:
         assert settings.workers == parse_workers("auto", os.cpu_count())
+
+
+def test_what_a_worker_took_and_left_no_result_for_is_not_verified(tmp_path: Path) -> None:
+    _, saved, _ = _gate(tmp_path / "one", "--tags=@p1")
+    whole = RunResult.from_json((tmp_path / "one" / "latest" / "results.json").read_text())
+    units = [Unit(f"{s.feature} / {s.name}", SimpleNamespace(
+        name=s.name, tags=[], location=s.location), SimpleNamespace(name=s.feature, tags=["p1"]))
+        for s in whole.scenarios]
+    run = Claims(tmp_path / "claims", units, "worker-1", helper=False)
+    dead = Claims(tmp_path / "claims", units, "worker-2", helper=True)
+    assert dead.take(units[3].model) and all(run.take(u.model) for u in units[4:])
+    run.take(units[0].model), run.take(units[1].model), run.take(units[2].model)
+    own = RunResult.from_json((tmp_path / "one" / "latest" / "results.json").read_text())
+    own.scenarios.pop(3)  # what the run's own process reports: not what worker 2 took
+    crashed = subprocess.Popen([sys.executable, "-c", "raise SystemExit(9)"])
+    crashed.wait()
+    pool = SimpleNamespace(processes=[crashed], results=list)
+    result = assembled(own, run, pool, whole.facts.run_id)  # type: ignore[arg-type]
+    assert [s.name for s in result.scenarios] == [s["name"] for s in saved["scenarios"]]
+    lost = result.scenarios[3]
+    assert (lost.status, lost.key_finding) == ("untested", LOST_WITH_ITS_WORKER)
+    assert result.verdict.decision != "GO" and result.facts.run_id == whole.facts.run_id
+
+
+def test_a_build_changed_under_the_workers_is_said_as_one_process_says_it() -> None:
+    def piece(start: str, end: str) -> SimpleNamespace:
+        return SimpleNamespace(facts=SimpleNamespace(target_version_at_start=start,
+                                                     target_version=end))
+    own, first, second = piece("1.0.0", "1.0.0"), piece("1.0.0", "2.0.0"), piece("", "")
+    same_target_version(own, [first, second])  # type: ignore[list-item, arg-type]
+    for each in (own, first, second):  # the merge sees one build, and the run two
+        assert (each.facts.target_version_at_start, each.facts.target_version) == (
+            "1.0.0", "2.0.0")
+    quiet, unanswered = piece("1.0.0", "1.0.0"), piece("", "")
+    same_target_version(quiet, [unanswered])  # type: ignore[list-item, arg-type]
+    assert unanswered.facts.target_version == quiet.facts.target_version == "1.0.0"

@@ -84,7 +84,7 @@ class Settings:
     service_deadline: float = 900.0  # seconds a service run may take
     load_scale: float = 1.0    # the load tier's users and durations times this (0.1: a quick run)
     load_workers: int = 0      # Locust workers beside its master; 0 runs Locust alone
-    workers: int = 1           # scenarios at once, each worker a behave process (auto: staging)
+    workers: int = 1           # scenarios at once, each worker a behave process (staging: auto)
     workers_after: float = 5.0  # another worker starts while those left keep each busy this long
     catalog_url: str = ""      # where report.html links scenarios ("": the catalog beside it)
     load_python: str = ""      # the Python that runs Locust; "" is the one running behave
@@ -214,10 +214,11 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
                     load_python=raw["load_python"], bypass_key=bypass_key, token=token,
                     signing_key=signing_key, **urls, **durations,
                     metrics_file=raw["metrics_file"], service_queue=counts["service_queue"],
-                    # One process on the embedded stand-in (it answers at once); on a deployed
-                    # target, workers start while it keeps scenarios waiting.
+                    # On staging, workers start while it keeps scenarios waiting; one process
+                    # on the embedded stand-in (it answers at once) and on production (the
+                    # least load on real users' platform), unless asked.
                     workers=parse_workers(raw["workers"] or (
-                        "1" if target == TargetKind.LOCAL else "auto"), os.cpu_count()),
+                        "auto" if target == TargetKind.STAGING else "1"), os.cpu_count()),
                     workers_after=parse_wait("workers_after", raw["workers_after"]),
                     catalog_url=raw["catalog_url"],
                     **outputs)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
 from .selection import Unit
 
 CLAIMS = "STAGECHECK_CLAIMS"  # a worker's environment: the run's claims folder
@@ -45,19 +46,30 @@ class Claims:
         self.mine: set[str] = set()
         self._durations: dict[str, float] = {}  # finished claims seen by `pace`
         folder.mkdir(parents=True, exist_ok=True)
+        self._same_selection()
 
-    def take(self, scenario: Any, pool: Any = None) -> bool:
+    def _same_selection(self) -> None:
+        """The run's own process writes down its selection; a worker whose own differs (its
+        behave saw other features or options) refuses to take any of it."""
+        written, keys = self.folder / "selection.json", [u.key for u in self.units]
+        if not self.helper:
+            written.write_text(json.dumps(keys), encoding="utf-8")
+        elif json.loads(written.read_text(encoding="utf-8")) != keys:
+            raise ConfigError("this worker selected other scenarios than the run it works for "
+                              "(an option of the run's command it was not given): it takes none")
+
+    def must_run_alone(self, scenario: Any) -> bool:
+        return self.key_of.get(id(scenario)) in self.alone
+
+    def take(self, scenario: Any) -> bool:
         """Whether this process runs `scenario`: it is not a unit of the selection, it was
-        already taken here (an outline's next row), or this process takes it now. Before one
-        that must run alone, the run's own process waits for its workers (`pool`) to end."""
+        already taken here (an outline's next row), or this process takes it now (a worker
+        never takes one that must run alone)."""
         key = self.key_of.get(id(scenario))
         if key is None or key in self.mine:
             return True
-        if key in self.alone:
-            if self.helper:
-                return False
-            if pool is not None:
-                pool.drain()
+        if self.helper and key in self.alone:
+            return False
         try:
             handle = os.open(self.folder / _name(key), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:

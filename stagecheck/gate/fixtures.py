@@ -31,7 +31,13 @@ from .conclude import conclude, open_history
 from .probes import probe_version
 from .selection import behavex_worker, select_part
 from .target import open_target
-from .workers import STOPPED_ELSEWHERE, end_claims, open_claims, quiet_once_shared
+from .workers import (
+    STOPPED_ELSEWHERE,
+    before_scenario,
+    end_claims,
+    open_claims,
+    quiet_once_shared,
+)
 
 DESTRUCTIVE_LEFT_OUT = {
     False: "left out by policy: it writes data on the target, and -D allow_destructive=false "
@@ -60,10 +66,15 @@ def _open(context: Context, stack: contextlib.ExitStack) -> tuple[Settings, Targ
             check_endpoints(http, target, settings.connect_timeout,
                             verify_tls=tls and not settings.insecure_tls)
     except ConfigError as exc:
-        print(f"stagecheck: {exc}", file=sys.stderr, flush=True)
-        context.gate_not_judged = str(exc)
+        _refused(context, exc)
         raise
     return settings, target, http
+
+
+def _refused(context: Context, exc: ConfigError) -> None:
+    """A ConfigError said in one sentence on stderr and kept for the runner's verdict line."""
+    print(f"stagecheck: {exc}", file=sys.stderr, flush=True)
+    context.gate_not_judged = str(exc)
 
 
 @fixture(name="stagecheck.run")
@@ -78,7 +89,11 @@ def run_fixture(context: Context) -> Iterator[RunState]:
         stack.callback(loop.close)
         context.run = RunState(settings, target, http, loop, recorder)
         context.run.version_at_start = probe_version(context.run)  # before the history says running
-        claims, pool = open_claims(context, settings, target)
+        try:
+            claims, pool = open_claims(context, settings, target)
+        except ConfigError as exc:
+            _refused(context, exc)
+            raise
         context.gate_claims, context.gate_pool = claims, pool
         part = settings.partial or behavex_worker(context.config.userdata)
         if part and claims is None:  # a behavex worker's part: partial results of the selection
@@ -100,14 +115,14 @@ def scenario_fixture(context: Context) -> Iterator[World]:
     run: RunState = context.run
     record = run.recorder.begin(context.scenario)
     claims = getattr(context, "gate_claims", None)
-    if "destructive" in context.scenario.effective_tags and not run.settings.allow_destructive:
+    if claims is not None and not before_scenario(context, claims):  # another process's
+        context.scenario.skip("run by another worker of this run")
+    elif "destructive" in context.scenario.effective_tags and not run.settings.allow_destructive:
         record.left_out = DESTRUCTIVE_LEFT_OUT[run.settings.target == TargetKind.PRODUCTION]
         context.scenario.skip(record.left_out)
     elif claims is not None and claims.stopped():
         record.not_reached = STOPPED_ELSEWHERE
         context.scenario.skip(record.not_reached)
-    elif claims is not None and not claims.take(context.scenario, getattr(context, "gate_pool", None)):
-        context.scenario.skip("run by another worker of this run")
     log = ExchangeLog(run.http.log.redact)
     run.http.log = log
     context.world = World(log=log)

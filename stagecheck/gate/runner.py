@@ -28,8 +28,9 @@ from ..run.record import new_run_id
 from ..vocabulary import ExitCode
 from ..wording import plural
 from .console import parse_failure, summarize_selection_only
+from .pool import adopt_run_settings
 from .selection import behavex_worker, check_selection, select_shard
-from .workers import alone_last
+from .workers import alone_last, own_outputs
 
 
 def _stop(message: str, report_dir: str) -> SystemExit:
@@ -59,6 +60,7 @@ class GateRunner(Runner):
     gate_settings: Settings
 
     def run(self) -> bool:
+        adopt_run_settings(self.config.userdata)  # a worker of a run in workers
         try:
             self.gate_settings = load_settings(self.config.userdata)
         except ConfigError as exc:
@@ -105,7 +107,7 @@ class GateRunner(Runner):
         """A run that may start workers: asked for (or the default on a deployed target, but
         for behave's own outputs, which see one process), not itself a piece of one."""
         settings = self.gate_settings
-        if (self.config.junit or self.config.outfiles) and "workers" not in self.config.userdata:
+        if own_outputs(self.config) and "workers" not in self.config.userdata:
             return False
         return (settings.workers > 1 and not settings.shard and not settings.partial
                 and not behavex_worker(self.config.userdata) and not self.config.dry_run)
@@ -117,9 +119,10 @@ class GateRunner(Runner):
         except ConfigError as exc:
             raise _stop(str(exc), self.gate_settings.report_dir) from None
         if self._in_workers():
-            if self.config.junit or self.config.outfiles:
-                raise _stop("behave's own outputs (--junit, -o) see one process, and a run in "
-                            "workers has several: use its results.json and reports, or workers=1",
+            if own_outputs(self.config):
+                raise _stop("behave's own outputs (--junit, -o, a formatter such as json) see "
+                            "one process, and a run in workers has several: use its "
+                            "results.json and reports, or workers=1",
                             self.gate_settings.report_dir)
             return self._run_in_workers()
         if self.gate_settings.shard:
@@ -136,6 +139,7 @@ class GateRunner(Runner):
     def _run_in_workers(self) -> bool:
         """The run's own process runs the selection and starts workers while the target keeps
         it waiting (see workers.py)."""
+        summarize_selection_only(self.config, self.features)
         with tempfile.TemporaryDirectory(prefix="stagecheck-workers-") as folder:
             self.context.gate_workers_folder = Path(folder)
             return bool(super().run_model(alone_last(self.features, self.config)))

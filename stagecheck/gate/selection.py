@@ -154,7 +154,7 @@ def select_shard(features: list[Any], config: Any, index: int, count: int,
     return Shard(index, count, selection)
 
 
-def _pre_skipped(scenario: Any) -> bool:
+def pre_skipped(scenario: Any) -> bool:
     """Marked skipped before the run: behave does so for scenarios outside `file:line`."""
     return all(s.status == BehaveStatus.skipped for s in getattr(scenario, "scenarios", [scenario]))
 
@@ -184,8 +184,8 @@ def select_part(features: list[Any], config: Any) -> Shard:
     names the whole selection of the configured features, this part's share marked 1."""
     whole_paths = Configuration(command_args=[], load_config=True).paths or ["features"]
     whole = parse_features(collect_feature_locations(whole_paths), language=config.lang)
-    mine = {u.key for u in units_of(features, config) if not _pre_skipped(u.model)}
+    mine = {u.key for u in units_of(features, config) if not pre_skipped(u.model)}
     for feature in features:
-        feature.scenarios[:] = [s for s in feature.scenarios if not _pre_skipped(s)]
-        feature.run_items[:] = [s for s in feature.run_items if not _pre_skipped(s)]
+        feature.scenarios[:] = [s for s in feature.scenarios if not pre_skipped(s)]
+        feature.run_items[:] = [s for s in feature.run_items if not pre_skipped(s)]
     return part_selection(units_of(whole, config), mine)

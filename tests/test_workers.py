@@ -89,7 +89,7 @@ def test_workers_judge_every_scenario_as_one_process_does(tmp_path: Path, fault:
 
 def test_on_a_quick_target_no_worker_starts_and_the_run_is_one_process_s(tmp_path: Path) -> None:
     # Quick against the threshold however loaded the machine running the tests is (the default,
-    # 5 s, is measured by bench/workers.py --embedded).
+    # 2 s, is measured by bench/workers.py --embedded).
     code, result, console = _gate(tmp_path / "r", "--tags=@p1", "-D", "workers=8",
                                   "-D", "workers_after=20")
     _, _, alone = _gate(tmp_path / "one", "--tags=@p1")
@@ -253,7 +253,7 @@ def test_the_workers_setting() -> None:
         with pytest.raises(ConfigError, match="setting workers must"):
             parse_workers(wrong, 2)
     assert load_settings({"workers_after": "0"}).workers_after == 0
-    assert load_settings({}).workers_after == 5.0
+    assert load_settings({}).workers_after == 2.0
     with pytest.raises(ConfigError, match="workers_after must be 0 or more seconds"):
         load_settings({"workers_after": "-1"})
 

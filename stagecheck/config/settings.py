@@ -38,7 +38,7 @@ TEXT = {"target": "local", "standin_fault": "", "standin_variant": "", "base_url
         "auth_url": "", "ws_url": "", "report_dir": "reports", "database_url": "",
         "expected_revision": "", "expected_version": "", "history": "", "shard": "", "shard_timings": "",
         "notify": "", "metrics_file": "", "report_base_url": "", "service_targets": "",
-        "load_python": "", "workers": "", "workers_after": "5", "catalog_url": ""}
+        "load_python": "", "workers": "", "workers_after": "2", "catalog_url": ""}
 FLAGS = ("insecure_tls", "allow_destructive", "partial")
 COUNTS = {"keep_runs": 50, "at_risk_exit": 3, "service_queue": 8, "load_workers": 0}
 SCALES = {"load_scale": 1.0}  # load tier: users and durations of the Examples times this
@@ -85,7 +85,7 @@ class Settings:
     load_scale: float = 1.0    # the load tier's users and durations times this (0.1: a quick run)
     load_workers: int = 0      # Locust workers beside its master; 0 runs Locust alone
     workers: int = 1           # scenarios at once, each worker a behave process (staging: auto)
-    workers_after: float = 5.0  # another worker starts while those left keep each busy this long
+    workers_after: float = 2.0  # another worker starts while those left keep each busy this long
     catalog_url: str = ""      # where report.html links scenarios ("": the catalog beside it)
     load_python: str = ""      # the Python that runs Locust; "" is the one running behave
     partial: bool = False      # a part of the run (a behavex worker's): merged by stagecheck merge

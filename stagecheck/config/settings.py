@@ -27,7 +27,6 @@ from .values import (
     parse_scale,
     parse_service_targets,
     parse_shard,
-    parse_wait,
     parse_workers,
 )
 
@@ -219,6 +218,6 @@ def load_settings(userdata: Mapping[str, str], environ: Mapping[str, str] | None
                     # least load on real users' platform), unless asked.
                     workers=parse_workers(raw["workers"] or (
                         "auto" if target == TargetKind.STAGING else "1"), os.cpu_count()),
-                    workers_after=parse_wait("workers_after", raw["workers_after"]),
+                    workers_after=parse_duration("workers_after", raw["workers_after"], zero=True),
                     catalog_url=raw["catalog_url"],
                     **outputs)

@@ -18,24 +18,15 @@ SERVICE_TARGETS = ("staging", "production")  # named targets the service may add
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
 
-def parse_duration(name: str, raw: str) -> float:
+def parse_duration(name: str, raw: str, *, zero: bool = False) -> float:
+    """Seconds, more than 0 (or 0 too, with `zero`: at once)."""
     try:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"setting {name} must be a number of seconds, not {raw!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"setting {name} must be a positive number of seconds, not {raw!r}")
-    return value
-
-
-def parse_wait(name: str, raw: str) -> float:
-    """Seconds, 0 included (at once)."""
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"setting {name} must be a number of seconds, not {raw!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"setting {name} must be 0 or more seconds, not {raw!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        least = "0 or more" if zero else "a positive number of"
+        raise ConfigError(f"setting {name} must be {least} seconds, not {raw!r}")
     return value
 
 

@@ -91,42 +91,37 @@ class Claims:
     def taken(self) -> set[str]:
         return {u.key for u in self.units if (self.folder / _name(u.key)).exists()}
 
-    def waiting_longest(self, now: float) -> float:
-        """How long the oldest scenario still running anywhere has run, in seconds (0 if none)."""
-        oldest = now
+    def _claims(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every claim made so far (its file's name and what it says); one still being written
+        is left for the next look."""
+        found = []
         for claim in self.folder.iterdir():
-            if claim.suffix or claim.name == "stopped" or claim.with_suffix(".done").exists():
+            if claim.suffix or claim.name == "stopped":  # .done, selection.json
                 continue
             try:
-                oldest = min(oldest, float(json.loads(claim.read_text(encoding="utf-8"))["at"]))
-            except (OSError, ValueError, KeyError):  # being written: it has only just begun
+                found.append((claim.name, json.loads(claim.read_text(encoding="utf-8"))))
+            except (OSError, ValueError):
                 continue
-        return now - oldest
+        return found
+
+    def waiting_longest(self, now: float) -> float:
+        """How long the oldest scenario still running anywhere has run, in seconds (0 if none)."""
+        running = [float(said.get("at", now)) for name, said in self._claims()
+                   if not (self.folder / f"{name}.done").exists()]
+        return now - min(running, default=now)
 
     def pace(self) -> float | None:
         """How long a finished scenario has taken on average, anywhere in the run (None before
         the first has finished); an outline's rows count as one each."""
-        for done in self.folder.glob("*.done"):
-            name = done.name.removesuffix(".done")
-            if name in self._durations:
-                continue
-            try:
-                began = float(json.loads((self.folder / name).read_text(encoding="utf-8"))["at"])
-                self._durations[name] = max(0.0, done.stat().st_mtime - began)
-            except (OSError, ValueError, KeyError):
-                continue
+        for name, said in self._claims():
+            done = self.folder / f"{name}.done"
+            if name not in self._durations and done.exists():
+                self._durations[name] = max(0.0, done.stat().st_mtime - float(said.get("at", 0)))
         return sum(self._durations.values()) / len(self._durations) if self._durations else None
 
     def claimants(self) -> set[str]:
         """Who has taken anything so far."""
-        found = set()
-        for claim in self.folder.iterdir():
-            if not claim.suffix and claim.name != "stopped":
-                try:
-                    found.add(json.loads(claim.read_text(encoding="utf-8"))["who"])
-                except (OSError, ValueError, KeyError):
-                    continue
-        return found
+        return {str(said.get("who", "")) for _, said in self._claims()}
 
     def open_units(self) -> list[Unit]:
         """Units no process has taken yet that a worker may take."""
